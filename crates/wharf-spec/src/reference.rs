@@ -1,0 +1,5 @@
+//! Placeholder: being written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceError;
