@@ -1,1 +1,17 @@
-//! placeholder
+//! wharf-image: the operations users run on images — load, save, inspect, tag, remove,
+//! history, disk usage. Libraries report; only the `wharf` binary prints.
+
+pub mod catalog;
+pub mod error;
+pub mod graph;
+pub mod history;
+pub mod inspect;
+pub mod layers;
+pub mod load;
+pub mod names;
+pub mod remove;
+pub mod save;
+pub mod tag;
+pub mod usage;
+
+pub use error::{ImageError, Result};

@@ -1,1 +1,8 @@
-//! placeholder
+//! wharf-layer: layer tars. Detects and decodes compression by magic bytes (whatever a
+//! media type claims), computes diff_ids and ChainIDs.
+
+pub mod chain;
+pub mod compression;
+
+pub use chain::chain_id;
+pub use compression::{decompress, detect, diff_id, Compression, DiffId};

@@ -58,6 +58,8 @@ impl ImageIndex {
 }
 
 /// The parsed view of a manifest document.
+// Short-lived and few at a time: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manifest {
     Image(ImageManifest),

@@ -1,1 +1,21 @@
-fn main() {}
+//! The `wharf` binary: parses the command line, calls the library crates, prints.
+
+mod cli;
+mod commands;
+mod output;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            report::print_error(&error);
+            ExitCode::FAILURE
+        }
+    }
+}

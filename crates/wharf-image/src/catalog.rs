@@ -1,0 +1,278 @@
+//! What images the store holds: `index.json` entries read as named images, resolved to
+//! one platform's manifest and config, and looked up the ways Docker users expect
+//! (name, full or short ID, `name@digest`).
+
+use wharf_spec::descriptor::ANNOTATION_REF_NAME;
+use wharf_spec::media_type::{self, Kind};
+use wharf_spec::{
+    Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest,
+    Reference, MAX_MANIFEST_SIZE,
+};
+use wharf_store::Store;
+
+use crate::error::{ImageError, Result};
+
+/// When an image was last given a name with `wharf tag` (Docker's `Metadata.LastTagTime`).
+pub const ANNOTATION_LAST_TAG_TIME: &str = "dev.wharf.last-tag-time";
+
+/// One `index.json` entry: a name (or none, for a dangling image) and what it points at.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: Option<Reference>,
+    pub target: Descriptor,
+}
+
+impl Entry {
+    pub fn from_descriptor(target: &Descriptor) -> Entry {
+        let name = target
+            .annotation(ANNOTATION_REF_NAME)
+            .and_then(|n| Reference::parse_normalized(n).ok());
+        Entry {
+            name,
+            target: target.clone(),
+        }
+    }
+
+    pub fn last_tag_time(&self) -> Option<&str> {
+        self.target.annotation(ANNOTATION_LAST_TAG_TIME)
+    }
+}
+
+pub fn entries(index: &ImageIndex) -> Vec<Entry> {
+    index.manifests.iter().map(Entry::from_descriptor).collect()
+}
+
+/// An image narrowed to one platform: the manifest and config a container would use.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The `index.json` target (an index for a multi-platform image).
+    pub target: Descriptor,
+    pub manifest_descriptor: Descriptor,
+    pub manifest: ImageManifest,
+    pub config_descriptor: Descriptor,
+    pub config_bytes: Vec<u8>,
+    pub config: ImageConfig,
+}
+
+impl Resolved {
+    /// Docker's image ID: the digest of the config bytes.
+    pub fn id(&self) -> &Digest {
+        &self.config_descriptor.digest
+    }
+}
+
+pub fn read_manifest(store: &Store, descriptor: &Descriptor) -> Result<RawManifest> {
+    let bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?;
+    RawManifest::parse_with(
+        bytes,
+        Some(&descriptor.media_type),
+        descriptor.digest.algorithm(),
+    )
+    .map_err(|source| ImageError::Manifest {
+        digest: descriptor.digest.clone(),
+        source,
+    })
+}
+
+/// Resolves a target to one image manifest: an index picks `platform` (the host's when
+/// none is given) among the children present in the store.
+pub fn resolve(store: &Store, target: &Descriptor, platform: Option<&Platform>) -> Result<Resolved> {
+    let raw = read_manifest(store, target)?;
+    let (manifest_descriptor, manifest) = match raw.manifest() {
+        Manifest::Image(m) => (target.clone(), m.clone()),
+        Manifest::Index(index) => {
+            let child = pick_platform(store, index, platform)?;
+            match read_manifest(store, &child)?.manifest() {
+                Manifest::Image(m) => (child.clone(), m.clone()),
+                Manifest::Index(_) => {
+                    return Err(ImageError::Invalid(format!(
+                        "index `{}` nests another index for its platform; wharf resolves one level",
+                        target.digest
+                    )))
+                }
+            }
+        }
+    };
+    let config_descriptor = manifest.config.clone();
+    let config_bytes = store.read_blob(&config_descriptor.digest, MAX_MANIFEST_SIZE)?;
+    let config = ImageConfig::parse(&config_bytes).map_err(|source| ImageError::Config {
+        digest: config_descriptor.digest.clone(),
+        source,
+    })?;
+    Ok(Resolved {
+        target: target.clone(),
+        manifest_descriptor,
+        manifest,
+        config_descriptor,
+        config_bytes,
+        config,
+    })
+}
+
+fn pick_platform(
+    store: &Store,
+    index: &ImageIndex,
+    platform: Option<&Platform>,
+) -> Result<Descriptor> {
+    let wanted = platform.cloned().unwrap_or_else(Platform::host);
+    let images = || {
+        index
+            .manifests
+            .iter()
+            .filter(|d| media_type::kind(&d.media_type) == Kind::Manifest)
+    };
+    let present = |d: &&Descriptor| matches!(store.blob_size(&d.digest), Ok(Some(_)));
+    if let Some(found) = images()
+        .filter(present)
+        .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+    {
+        return Ok(found.clone());
+    }
+    // An index written for one platform only (or without platforms) still has one image.
+    if platform.is_none() {
+        let mut candidates = images().filter(present);
+        if let (Some(only), None) = (candidates.next(), candidates.next()) {
+            return Ok(only.clone());
+        }
+    }
+    let available: Vec<String> = images()
+        .map(|d| {
+            d.platform
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        })
+        .collect();
+    Err(ImageError::PlatformNotFound {
+        wanted: wanted.to_string(),
+        available: available.join(", "),
+    })
+}
+
+/// An image as users address it: the target and every name pointing at it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub names: Vec<Reference>,
+    /// The name the user typed, when they typed one.
+    pub matched_name: Option<Reference>,
+    pub resolved: Resolved,
+}
+
+/// Finds an image by name (`redis`, `redis:7`), `name@digest`, full ID or short ID prefix.
+pub fn find(store: &Store, input: &str, platform: Option<&Platform>) -> Result<Found> {
+    let index = store.read_index()?;
+    let all = entries(&index);
+    if let Ok(reference) = Reference::parse_normalized(input) {
+        if let Some(found) = find_by_reference(store, &all, &reference, platform)? {
+            return Ok(found);
+        }
+    }
+    find_by_id(store, &all, input, platform)
+}
+
+fn find_by_reference(
+    store: &Store,
+    all: &[Entry],
+    reference: &Reference,
+    platform: Option<&Platform>,
+) -> Result<Option<Found>> {
+    if let Some(digest) = reference.digest() {
+        // `name@digest`: the digest decides (a tag given beside it is ignored, as Docker does).
+        let same_repo = |e: &&Entry| e.name.as_ref().is_some_and(|n| n.name() == reference.name());
+        let candidates: Vec<&Entry> = all.iter().filter(same_repo).collect();
+        for pool in [candidates, all.iter().collect()] {
+            for entry in &pool {
+                if &entry.target.digest == digest {
+                    return found_for(store, all, &entry.target, None, platform).map(Some);
+                }
+                if let Some(child) = child_with_digest(store, &entry.target, digest)? {
+                    let mut found = found_for(store, all, &entry.target, None, platform)?;
+                    found.resolved = resolve(store, &child, None)?;
+                    return Ok(Some(found));
+                }
+            }
+        }
+        return Ok(None);
+    }
+    let wanted = reference.canonical();
+    match all.iter().find(|e| e.name.as_ref() == Some(&wanted)) {
+        Some(entry) => found_for(store, all, &entry.target, Some(wanted), platform).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn child_with_digest(store: &Store, target: &Descriptor, digest: &Digest) -> Result<Option<Descriptor>> {
+    if media_type::kind(&target.media_type) != Kind::Index {
+        return Ok(None);
+    }
+    Ok(match read_manifest(store, target)?.manifest() {
+        Manifest::Index(i) => i.manifests.iter().find(|d| &d.digest == digest).cloned(),
+        Manifest::Image(_) => None,
+    })
+}
+
+fn find_by_id(store: &Store, all: &[Entry], input: &str, platform: Option<&Platform>) -> Result<Found> {
+    let not_found = || ImageError::NotFound(input.to_string());
+    let hex = input
+        .strip_prefix("sha256:")
+        .or_else(|| input.strip_prefix("sha512:"))
+        .unwrap_or(input);
+    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(not_found());
+    }
+    let mut matches: Vec<Descriptor> = Vec::new();
+    for entry in all {
+        if matches.iter().any(|m| m.digest == entry.target.digest) {
+            continue;
+        }
+        let Ok(resolved) = resolve(store, &entry.target, platform) else {
+            continue;
+        };
+        if resolved.id().hex().starts_with(hex) || entry.target.digest.hex().starts_with(hex) {
+            matches.push(entry.target.clone());
+        }
+    }
+    match matches.len() {
+        0 => Err(not_found()),
+        1 => found_for(store, all, &matches[0], None, platform),
+        count => Err(ImageError::Ambiguous {
+            input: input.to_string(),
+            count,
+        }),
+    }
+}
+
+fn found_for(
+    store: &Store,
+    all: &[Entry],
+    target: &Descriptor,
+    matched_name: Option<Reference>,
+    platform: Option<&Platform>,
+) -> Result<Found> {
+    Ok(Found {
+        names: names_of(all, &target.digest),
+        matched_name,
+        resolved: resolve(store, target, platform)?,
+    })
+}
+
+/// Every name pointing at `digest`, in `index.json` order.
+pub fn names_of(all: &[Entry], digest: &Digest) -> Vec<Reference> {
+    all.iter()
+        .filter(|e| &e.target.digest == digest)
+        .filter_map(|e| e.name.clone())
+        .collect()
+}
+
+/// The distinct images in the store, in `index.json` order, each with its names.
+pub fn images(index: &ImageIndex) -> Vec<(Descriptor, Vec<Reference>)> {
+    let all = entries(index);
+    let mut out: Vec<(Descriptor, Vec<Reference>)> = Vec::new();
+    for entry in &all {
+        if out.iter().any(|(d, _)| d.digest == entry.target.digest) {
+            continue;
+        }
+        out.push((entry.target.clone(), names_of(&all, &entry.target.digest)));
+    }
+    out
+}

@@ -1,0 +1,66 @@
+//! Errors of image operations: each names the image, blob or file at fault.
+
+use std::path::PathBuf;
+
+use wharf_spec::{ConfigError, Digest, ManifestError, ReferenceError};
+use wharf_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("manifest `{digest}`: {source}")]
+    Manifest {
+        digest: Digest,
+        #[source]
+        source: ManifestError,
+    },
+    #[error("image config `{digest}`: {source}")]
+    Config {
+        digest: Digest,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("No such image: `{0}`")]
+    NotFound(String),
+    #[error("`{input}` is ambiguous: it matches {count} images")]
+    Ambiguous { input: String, count: usize },
+    #[error("`{path}`: {reason}")]
+    Archive { path: PathBuf, reason: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("layer `{layer}` does not match the image config: its content digest is `{actual}`, the config says `{expected}`")]
+    DiffIdMismatch {
+        layer: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("no image for platform `{wanted}`; the index has: {available}")]
+    PlatformNotFound { wanted: String, available: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ImageError {
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageError {
+        let context = context.into();
+        move |source| ImageError::Io { context, source }
+    }
+
+    pub fn archive(path: impl Into<PathBuf>, reason: impl Into<String>) -> ImageError {
+        ImageError::Archive {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = ImageError> = std::result::Result<T, E>;

@@ -1,0 +1,132 @@
+//! `wharf image inspect`: Docker's image inspect document, field for field.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use wharf_spec::{Platform, Reference};
+use wharf_store::Store;
+
+use crate::catalog::{self, Found};
+use crate::error::Result;
+use crate::layers::image_size;
+
+/// Docker's zero time, shown for images never tagged with `wharf tag`.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Inspect {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    pub docker_version: String,
+    pub author: String,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub os: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    pub size: u64,
+    #[serde(rename = "RootFS")]
+    pub root_fs: RootFs,
+    pub metadata: Metadata,
+    pub config: Value,
+    pub descriptor: DescriptorView,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RootFs {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Metadata {
+    pub last_tag_time: String,
+}
+
+/// The descriptor of what the name points at (the index for a multi-platform image).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescriptorView {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+pub fn inspect(store: &Store, input: &str, platform: Option<&Platform>) -> Result<Inspect> {
+    let found = catalog::find(store, input, platform)?;
+    let index = store.read_index()?;
+    let last_tag_time = catalog::entries(&index)
+        .into_iter()
+        .filter(|e| e.target.digest == found.resolved.target.digest)
+        .filter_map(|e| e.last_tag_time().map(str::to_string))
+        .max()
+        .unwrap_or_else(|| ZERO_TIME.to_string());
+    document(store, &found, last_tag_time)
+}
+
+fn document(store: &Store, found: &Found, last_tag_time: String) -> Result<Inspect> {
+    let r = &found.resolved;
+    let c = &r.config;
+    Ok(Inspect {
+        id: r.id().to_string(),
+        repo_tags: found.names.iter().map(Reference::familiar).collect(),
+        repo_digests: repo_digests(found),
+        parent: c.parent.clone().unwrap_or_default(),
+        comment: c.comment.clone().unwrap_or_default(),
+        created: c.created.clone(),
+        docker_version: c.docker_version.clone().unwrap_or_default(),
+        author: c.author.clone().unwrap_or_default(),
+        architecture: c.architecture.clone(),
+        variant: c.variant.clone().filter(|v| !v.is_empty()),
+        os: c.os.clone(),
+        os_version: c.os_version.clone().filter(|v| !v.is_empty()),
+        size: image_size(store, &r.manifest.layers)?,
+        root_fs: RootFs {
+            kind: if c.rootfs.kind.is_empty() { "layers".into() } else { c.rootfs.kind.clone() },
+            layers: c.rootfs.diff_ids.iter().map(ToString::to_string).collect(),
+        },
+        metadata: Metadata { last_tag_time },
+        config: container_config(c.config.as_ref()),
+        descriptor: DescriptorView {
+            media_type: r.target.media_type.clone(),
+            digest: r.target.digest.to_string(),
+            size: r.target.size,
+            platform: r.target.platform.clone(),
+        },
+    })
+}
+
+/// `name@digest` for each repository the image is named in, as a pull by digest would use.
+fn repo_digests(found: &Found) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in &found.names {
+        let entry = name.with_digest(found.resolved.target.digest.clone()).familiar();
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+/// Docker always shows these keys, `null` or empty when the image leaves them unset.
+fn container_config(config: Option<&Map<String, Value>>) -> Value {
+    let mut out: Map<String, Value> = config.cloned().unwrap_or_default();
+    for key in ["Cmd", "Entrypoint", "Env", "Labels", "OnBuild", "Volumes"] {
+        out.entry(key).or_insert(Value::Null);
+    }
+    for key in ["User", "WorkingDir"] {
+        out.entry(key).or_insert(Value::String(String::new()));
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,220 @@
+//! Walking an OCI image layout's graph (`index.json` → indexes → manifests → config and
+//! layers) over any source of blobs: a directory or an archive's staged members.
+//! Every manifest and config is parsed and checked; every blob must be present.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME};
+use wharf_spec::media_type::{self, Kind};
+use wharf_spec::{Descriptor, Digest, ImageConfig, ImageIndex, Manifest, RawManifest, Reference, MAX_MANIFEST_SIZE};
+use wharf_store::{StagedBlob, Store};
+
+use super::members::Members;
+use super::naming::Candidate;
+use crate::error::{ImageError, Result};
+
+/// Where a layout's blobs come from.
+pub trait BlobSource {
+    /// A manifest or config: read whole (capped), digest and size checked.
+    fn read_small(&mut self, descriptor: &Descriptor) -> Result<Vec<u8>>;
+    /// A layer or other blob: make sure it is staged or already in the store.
+    fn require(&mut self, descriptor: &Descriptor, referenced_by: &Digest) -> Result<()>;
+}
+
+pub fn parse_index(path: &Path, bytes: &[u8]) -> Result<ImageIndex> {
+    let index: ImageIndex = serde_json::from_slice(bytes)
+        .map_err(|e| ImageError::archive(path, format!("`index.json` is malformed: {e}")))?;
+    if index.schema_version != 2 {
+        return Err(ImageError::archive(path, format!("`index.json` has schemaVersion {}, expected 2", index.schema_version)));
+    }
+    Ok(index)
+}
+
+pub fn check_layout_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct LayoutFile {
+        #[serde(rename = "imageLayoutVersion")]
+        version: String,
+    }
+    let layout: LayoutFile = serde_json::from_slice(bytes)
+        .map_err(|e| ImageError::archive(path, format!("`oci-layout` is malformed: {e}")))?;
+    if !layout.version.starts_with("1.") {
+        return Err(ImageError::archive(path, format!("unsupported OCI layout version `{}` (wharf reads 1.x)", layout.version)));
+    }
+    Ok(())
+}
+
+/// Checks every entry's graph and returns the entries as images to name, with every
+/// digest their graphs reach.
+pub fn walk_index(source: &mut dyn BlobSource, index: &ImageIndex) -> Result<(Vec<Candidate>, BTreeSet<Digest>)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for entry in &index.manifests {
+        match media_type::kind(&entry.media_type) {
+            Kind::Manifest | Kind::Index => {}
+            Kind::Schema1 => {
+                return Err(ImageError::Manifest {
+                    digest: entry.digest.clone(),
+                    source: wharf_spec::ManifestError::Schema1(entry.media_type.clone()),
+                })
+            }
+            // Artifacts at the top of a layout are not images: leave them.
+            _ => continue,
+        }
+        walk(source, entry, &entry.digest, &mut seen)?;
+        out.push(candidate_for(entry));
+    }
+    Ok((out, seen))
+}
+
+fn walk(source: &mut dyn BlobSource, descriptor: &Descriptor, parent: &Digest, seen: &mut BTreeSet<Digest>) -> Result<()> {
+    if !seen.insert(descriptor.digest.clone()) {
+        return Ok(());
+    }
+    match media_type::kind(&descriptor.media_type) {
+        Kind::Manifest | Kind::Index => {
+            let bytes = source.read_small(descriptor)?;
+            let raw = RawManifest::parse_with(bytes, Some(&descriptor.media_type), descriptor.digest.algorithm())
+                .map_err(|source| ImageError::Manifest { digest: descriptor.digest.clone(), source })?;
+            if let Manifest::Image(m) = raw.manifest() {
+                if media_type::kind(&m.config.media_type) == Kind::Config {
+                    seen.insert(m.config.digest.clone());
+                    let config = source.read_small(&m.config)?;
+                    let parsed = ImageConfig::parse(&config)
+                        .map_err(|source| ImageError::Config { digest: m.config.digest.clone(), source })?;
+                    if parsed.rootfs.diff_ids.len() != m.layers.len() {
+                        return Err(ImageError::Invalid(format!(
+                            "manifest `{}` lists {} layers but its config has {} diff_ids",
+                            descriptor.digest,
+                            m.layers.len(),
+                            parsed.rootfs.diff_ids.len()
+                        )));
+                    }
+                }
+            }
+            // The subject of a referrer may live elsewhere: it is not required here.
+            let subject = raw.manifest().subject().map(|s| s.digest.clone());
+            for child in raw.manifest().children() {
+                if Some(&child.digest) != subject.as_ref() {
+                    walk(source, child, &descriptor.digest, seen)?;
+                }
+            }
+            Ok(())
+        }
+        Kind::Schema1 => Err(ImageError::Manifest {
+            digest: descriptor.digest.clone(),
+            source: wharf_spec::ManifestError::Schema1(descriptor.media_type.clone()),
+        }),
+        _ => source.require(descriptor, parent),
+    }
+}
+
+/// How an entry names itself: a full name (containerd's annotation, or a ref.name that is a
+/// full reference) or only a tag (the OCI layout convention, e.g. `bookworm`).
+fn candidate_for(entry: &Descriptor) -> Candidate {
+    let mut target = entry.clone();
+    target.annotations = None;
+    let full = entry
+        .annotation(ANNOTATION_CONTAINERD_IMAGE_NAME)
+        .and_then(|n| Reference::parse_normalized(n).ok());
+    let ref_name = entry.annotation(ANNOTATION_REF_NAME);
+    let looks_like_tag = |n: &&str| !n.contains('/') && !n.contains(':') && !n.contains('@');
+    let (names, tag_only) = match (full, ref_name) {
+        (Some(name), _) => (vec![name.canonical()], None),
+        (None, Some(n)) if looks_like_tag(&n) => (vec![], Some(n.to_string())),
+        (None, Some(n)) => match Reference::parse_normalized(n) {
+            Ok(name) if name.digest().is_none() => (vec![name.canonical()], None),
+            _ => (vec![], None),
+        },
+        (None, None) => (vec![], None),
+    };
+    Candidate {
+        target,
+        names,
+        tag_only,
+        known_layers: Vec::new(),
+    }
+}
+
+/// An OCI layout read out of a tar archive (OCI archive, or Docker ≥ 25's `docker save`).
+pub fn from_members(store: &Store, path: &Path, members: Members) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
+    if let Some(layout) = members.small.get("oci-layout") {
+        check_layout_file(path, layout)?;
+    }
+    let index = parse_index(path, &members.small["index.json"])?;
+    let mut source = MemberSource { store, path, members: &members };
+    let (candidates, reached) = walk_index(&mut source, &index)?;
+    Ok((candidates, members.into_staged_only(&reached)))
+}
+
+struct MemberSource<'a> {
+    store: &'a Store,
+    path: &'a Path,
+    members: &'a Members,
+}
+
+impl MemberSource<'_> {
+    fn missing(&self, descriptor: &Descriptor, referenced_by: &Digest) -> ImageError {
+        ImageError::archive(
+            self.path,
+            format!(
+                "blob `{}` (referenced by `{referenced_by}`) is missing from the archive",
+                descriptor.digest
+            ),
+        )
+    }
+}
+
+impl BlobSource for MemberSource<'_> {
+    fn read_small(&mut self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        if descriptor.size > MAX_MANIFEST_SIZE {
+            return Err(ImageError::Invalid(format!(
+                "`{}` is {} bytes, over the {MAX_MANIFEST_SIZE}-byte limit for manifests and configs",
+                descriptor.digest, descriptor.size
+            )));
+        }
+        let bytes = match self.members.staged(&descriptor.digest) {
+            Some(staged) => read_staged(staged)?,
+            None if self.store.blob_size(&descriptor.digest)?.is_some() => {
+                self.store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?
+            }
+            None => return Err(self.missing(descriptor, &descriptor.digest)),
+        };
+        check_size(descriptor, bytes.len() as u64)?;
+        Ok(bytes)
+    }
+
+    fn require(&mut self, descriptor: &Descriptor, referenced_by: &Digest) -> Result<()> {
+        let size = match self.members.staged(&descriptor.digest) {
+            Some(staged) => Some(staged.size()),
+            None => self.store.blob_size(&descriptor.digest)?,
+        };
+        match size {
+            Some(size) => check_size(descriptor, size),
+            None => Err(self.missing(descriptor, referenced_by)),
+        }
+    }
+}
+
+pub fn check_size(descriptor: &Descriptor, actual: u64) -> Result<()> {
+    if descriptor.size != actual {
+        return Err(ImageError::Invalid(format!(
+            "blob `{}` is {actual} bytes but its descriptor says {}",
+            descriptor.digest, descriptor.size
+        )));
+    }
+    Ok(())
+}
+
+/// A staged blob was verified when it was written; reading it back is a small file read.
+pub fn read_staged(staged: &StagedBlob) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(staged.path())
+        .map_err(ImageError::io(format!("reading staged blob `{}`", staged.digest())))?;
+    file.take(MAX_MANIFEST_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ImageError::io(format!("reading staged blob `{}`", staged.digest())))?;
+    Ok(bytes)
+}

@@ -1,0 +1,195 @@
+//! `wharf save`: images to a docker-archive (what `docker load` and
+//! `skopeo copy docker-archive:` read: uncompressed layer tars, configs, `manifest.json`)
+//! or to an OCI archive (the store's own blobs, byte for byte).
+//!
+//! Layers are decompressed on the fly and their diff_ids checked as they are written;
+//! nothing is held in memory but one buffer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read, Write};
+
+use serde::Serialize;
+use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME};
+use wharf_spec::{Algorithm, Digest, HashingReader, ImageIndex, Platform, Reference};
+use wharf_store::Store;
+
+use crate::catalog::{self, Found};
+use crate::error::{ImageError, Result};
+use crate::graph::blobs_of;
+use crate::layers::layer_info;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveFormat {
+    DockerArchive,
+    OciArchive,
+}
+
+pub fn save(
+    store: &Store,
+    inputs: &[String],
+    format: SaveFormat,
+    platform: Option<&Platform>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut images = Vec::new();
+    for input in inputs {
+        images.push(catalog::find(store, input, platform)?);
+    }
+    let mut tar = tar::Builder::new(out);
+    match format {
+        SaveFormat::DockerArchive => write_docker_archive(store, &images, &mut tar)?,
+        SaveFormat::OciArchive => write_oci_archive(store, &images, &mut tar)?,
+    }
+    tar.into_inner()
+        .and_then(|w| w.flush())
+        .map_err(ImageError::io("finishing the archive"))?;
+    Ok(())
+}
+
+/// A name typed by the user is what the archive carries; an ID carries every name.
+fn names_to_save(found: &Found) -> Vec<Reference> {
+    match &found.matched_name {
+        Some(name) => vec![name.clone()],
+        None => found.names.clone(),
+    }
+}
+
+#[derive(Serialize)]
+struct ArchiveItem {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags")]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+fn write_docker_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar::Builder<W>) -> Result<()> {
+    let mut written: BTreeSet<String> = BTreeSet::new();
+    let mut items = Vec::new();
+    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for found in images {
+        let r = &found.resolved;
+        let mut layer_paths = Vec::new();
+        for layer in &r.manifest.layers {
+            let info = layer_info(store, layer)?;
+            let dir = info.diff_id.hex().to_string();
+            let member = format!("{dir}/layer.tar");
+            if written.insert(member.clone()) {
+                append_bytes(tar, &format!("{dir}/VERSION"), b"1.0")?;
+                let json = serde_json::to_vec(&serde_json::json!({ "id": dir })).expect("json");
+                append_bytes(tar, &format!("{dir}/json"), &json)?;
+                let blob = store.open_blob(&layer.digest)?;
+                let (_, decoded) = wharf_layer::decompress(io::BufReader::with_capacity(1 << 20, blob))
+                    .map_err(ImageError::io(format!("reading layer `{}`", layer.digest)))?;
+                let mut hashing = HashingReader::new(decoded, Algorithm::Sha256);
+                append_stream(tar, &member, info.size, &mut hashing)?;
+                let (actual, count) = hashing.finish();
+                if actual != info.diff_id || count != info.size {
+                    return Err(ImageError::DiffIdMismatch {
+                        layer: layer.digest.clone(),
+                        expected: info.diff_id,
+                        actual,
+                    });
+                }
+            }
+            layer_paths.push(member);
+        }
+        let config_name = format!("{}.json", r.id().hex());
+        if written.insert(config_name.clone()) {
+            append_bytes(tar, &config_name, &r.config_bytes)?;
+        }
+        let names = names_to_save(found);
+        for name in &names {
+            if let (Some(top), Some(tag)) = (layer_paths.last(), name.tag()) {
+                let id = top.trim_end_matches("/layer.tar").to_string();
+                repositories.entry(name.familiar_name()).or_default().insert(tag.to_string(), id);
+            }
+        }
+        items.push(ArchiveItem {
+            config: config_name,
+            repo_tags: (!names.is_empty()).then(|| names.iter().map(Reference::familiar).collect()),
+            layers: layer_paths,
+        });
+    }
+    if !repositories.is_empty() {
+        append_bytes(tar, "repositories", &serde_json::to_vec(&repositories).expect("json"))?;
+    }
+    append_bytes(tar, "manifest.json", &serde_json::to_vec(&items).expect("json"))
+}
+
+fn write_oci_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar::Builder<W>) -> Result<()> {
+    append_bytes(tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let mut index = ImageIndex::empty();
+    let mut written: BTreeSet<Digest> = BTreeSet::new();
+    for found in images {
+        let target = &found.resolved.target;
+        for (digest, size) in blobs_of(store, target)? {
+            if written.insert(digest.clone()) {
+                let member = format!("blobs/{}/{}", digest.algorithm(), digest.hex());
+                let mut blob = store.open_blob(&digest)?;
+                append_stream(tar, &member, size, &mut blob)?;
+            }
+        }
+        let names = names_to_save(found);
+        let mut base = target.clone();
+        base.annotations = None;
+        if names.is_empty() {
+            index.manifests.push(base.clone());
+        }
+        for name in names {
+            let mut entry = base.clone();
+            entry.set_annotation(ANNOTATION_CONTAINERD_IMAGE_NAME, name.to_string());
+            entry.set_annotation(ANNOTATION_REF_NAME, name.tag().unwrap_or("latest"));
+            index.manifests.push(entry);
+        }
+    }
+    append_bytes(tar, "index.json", &serde_json::to_vec(&index).expect("json"))
+}
+
+fn header(size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h
+}
+
+fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<()> {
+    let mut h = header(bytes.len() as u64);
+    tar.append_data(&mut h, name, bytes)
+        .map_err(ImageError::io(format!("writing `{name}` to the archive")))
+}
+
+/// Appends exactly `size` bytes from `reader`; a short source is an error, not a bad tar.
+fn append_stream<W: Write>(tar: &mut tar::Builder<W>, name: &str, size: u64, reader: &mut dyn Read) -> Result<()> {
+    let mut h = header(size);
+    let mut exact = ExactReader { inner: reader, left: size };
+    tar.append_data(&mut h, name, &mut exact)
+        .map_err(ImageError::io(format!("writing `{name}` to the archive")))?;
+    if exact.left != 0 {
+        return Err(ImageError::Invalid(format!("`{name}` ended {} bytes early", exact.left)));
+    }
+    Ok(())
+}
+
+struct ExactReader<'a> {
+    inner: &'a mut dyn Read,
+    left: u64,
+}
+
+impl Read for ExactReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source ended early"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,74 @@
+//! `wharf load` and `wharf save`.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use wharf_image::load::{LoadOptions, Loaded};
+use wharf_image::save::SaveFormat;
+use wharf_image::{catalog, load, save};
+use wharf_spec::Reference;
+use wharf_store::Store;
+
+use super::parse_platform;
+use crate::cli::{ArchiveFormat, LoadArgs, SaveArgs};
+
+pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode> {
+    let tag = args.tag.as_deref().map(Reference::parse_normalized).transpose()?;
+    let loaded = load::load(store, &args.input, &LoadOptions { tag })
+        .with_context(|| format!("cannot load `{}`", args.input.display()))?;
+    for item in &loaded {
+        println!("{}", describe(store, item));
+    }
+    if loaded.iter().any(|l| l.name.is_none()) && !args.quiet {
+        eprintln!("hint: the archive does not name every image; name them with `wharf load -t NAME[:TAG]` or `wharf tag ID NAME`");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(store: &Store, item: &Loaded) -> String {
+    match &item.name {
+        Some(name) => format!("Loaded image: {}", name.familiar()),
+        None => {
+            let id = catalog::resolve(store, &item.target, None)
+                .map(|r| r.id().to_string())
+                .unwrap_or_else(|_| item.target.digest.to_string());
+            format!("Loaded image ID: {id}")
+        }
+    }
+}
+
+pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode> {
+    let format = match args.format {
+        ArchiveFormat::Docker => SaveFormat::DockerArchive,
+        ArchiveFormat::Oci => SaveFormat::OciArchive,
+    };
+    let platform = parse_platform(args.platform.as_deref())?;
+    match &args.output {
+        Some(path) => {
+            // Written beside the destination and renamed into place only when complete.
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let mut temp = tempfile::Builder::new()
+                .prefix(".wharf-save-")
+                .tempfile_in(dir)
+                .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
+            {
+                let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+                save::save(store, &args.images, format, platform.as_ref(), &mut out)?;
+                out.flush()?;
+            }
+            temp.as_file().sync_all()?;
+            temp.persist(path).with_context(|| format!("cannot write `{}`", path.display()))?;
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to write an archive to a terminal; use `-o FILE` or redirect the output");
+            }
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+            save::save(store, &args.images, format, platform.as_ref(), &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,35 @@
+//! `wharf reference REF`: how Docker reads a reference, as one JSON object.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+use wharf_spec::Reference;
+
+#[derive(Serialize)]
+struct Parsed<'a> {
+    input: &'a str,
+    domain: &'a str,
+    path: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<String>,
+    normalized: String,
+    familiar: String,
+    canonical: String,
+}
+
+pub fn run(input: &str) -> Result<ExitCode> {
+    let r = Reference::parse_normalized(input)?;
+    let parsed = Parsed {
+        input,
+        domain: r.domain(),
+        path: r.path(),
+        tag: r.tag(),
+        digest: r.digest().map(ToString::to_string),
+        normalized: r.normalized(),
+        familiar: r.familiar(),
+        canonical: r.canonical().normalized(),
+    };
+    println!("{}", serde_json::to_string(&parsed)?);
+    Ok(ExitCode::SUCCESS)
+}

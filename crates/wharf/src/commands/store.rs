@@ -1,0 +1,80 @@
+//! `wharf system df` and `wharf fsck`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::Utc;
+use wharf_image::usage;
+use wharf_store::Store;
+
+use crate::cli::{DfArgs, OutputFormat};
+use crate::output::{human, table, to_docker_json};
+
+pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
+    let usage = usage::usage(store)?;
+    if args.format == OutputFormat::Json {
+        println!("{}", to_docker_json(&usage));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = Utc::now();
+    println!("Images space usage:\n");
+    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE"]
+        .map(String::from)
+        .to_vec()];
+    for image in &usage.images {
+        let id = image.id.as_ref().map_or("<unknown>".to_string(), |d| d.short().to_string());
+        let mut names: Vec<(String, String)> = image
+            .names
+            .iter()
+            .map(|n| (n.familiar_name(), n.tag().unwrap_or("<none>").to_string()))
+            .collect();
+        if names.is_empty() {
+            names.push(("<none>".into(), "<none>".into()));
+        }
+        for (repository, tag) in names {
+            rows.push(vec![
+                repository,
+                tag,
+                id.clone(),
+                human::since(image.created.as_deref(), now),
+                human::size(image.size),
+                human::size(image.shared_size),
+                human::size(image.unique_size),
+            ]);
+        }
+    }
+    print!("{}", table::render(&rows));
+    let saved = usage.size_without_sharing.saturating_sub(usage.images_size);
+    println!();
+    println!(
+        "Images: {} use {} on disk; without sharing they would use {} ({} saved by shared blobs).",
+        usage.images.len(),
+        human::size(usage.images_size),
+        human::size(usage.size_without_sharing),
+        human::size(saved),
+    );
+    println!(
+        "Reclaimable: {} ({} dangling images and unreferenced blobs; `wharf image prune` removes them).",
+        human::size(usage.reclaimable),
+        usage.dangling_images
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
+    let report = store.fsck(repair)?;
+    println!("checked {} blobs ({})", report.checked, human::size(report.checked_bytes));
+    for problem in report.problems() {
+        println!("{problem}");
+    }
+    if report.is_clean() {
+        println!("the store is clean");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if repair {
+        println!("repaired what could be repaired; missing blobs must be loaded or pulled again");
+    } else {
+        eprintln!("hint: `wharf fsck --repair` removes corrupt and orphaned blobs and stray files");
+    }
+    Ok(ExitCode::FAILURE)
+}
