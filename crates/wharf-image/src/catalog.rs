@@ -76,7 +76,11 @@ pub fn read_manifest(store: &Store, descriptor: &Descriptor) -> Result<RawManife
 
 /// Resolves a target to one image manifest: an index picks `platform` (the host's when
 /// none is given) among the children present in the store.
-pub fn resolve(store: &Store, target: &Descriptor, platform: Option<&Platform>) -> Result<Resolved> {
+pub fn resolve(
+    store: &Store,
+    target: &Descriptor,
+    platform: Option<&Platform>,
+) -> Result<Resolved> {
     let raw = read_manifest(store, target)?;
     let (manifest_descriptor, manifest) = match raw.manifest() {
         Manifest::Image(m) => (target.clone(), m.clone()),
@@ -178,7 +182,11 @@ fn find_by_reference(
 ) -> Result<Option<Found>> {
     if let Some(digest) = reference.digest() {
         // `name@digest`: the digest decides (a tag given beside it is ignored, as Docker does).
-        let same_repo = |e: &&Entry| e.name.as_ref().is_some_and(|n| n.name() == reference.name());
+        let same_repo = |e: &&Entry| {
+            e.name
+                .as_ref()
+                .is_some_and(|n| n.name() == reference.name())
+        };
         let candidates: Vec<&Entry> = all.iter().filter(same_repo).collect();
         for pool in [candidates, all.iter().collect()] {
             for entry in &pool {
@@ -201,7 +209,11 @@ fn find_by_reference(
     }
 }
 
-fn child_with_digest(store: &Store, target: &Descriptor, digest: &Digest) -> Result<Option<Descriptor>> {
+fn child_with_digest(
+    store: &Store,
+    target: &Descriptor,
+    digest: &Digest,
+) -> Result<Option<Descriptor>> {
     if media_type::kind(&target.media_type) != Kind::Index {
         return Ok(None);
     }
@@ -211,13 +223,22 @@ fn child_with_digest(store: &Store, target: &Descriptor, digest: &Digest) -> Res
     })
 }
 
-fn find_by_id(store: &Store, all: &[Entry], input: &str, platform: Option<&Platform>) -> Result<Found> {
+fn find_by_id(
+    store: &Store,
+    all: &[Entry],
+    input: &str,
+    platform: Option<&Platform>,
+) -> Result<Found> {
     let not_found = || ImageError::NotFound(input.to_string());
     let hex = input
         .strip_prefix("sha256:")
         .or_else(|| input.strip_prefix("sha512:"))
         .unwrap_or(input);
-    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+    if hex.is_empty()
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
         return Err(not_found());
     }
     let mut matches: Vec<Descriptor> = Vec::new();

@@ -26,7 +26,10 @@ fn visit(store: &Store, descriptor: &Descriptor, out: &mut BTreeMap<Digest, u64>
         return Ok(());
     };
     out.insert(descriptor.digest.clone(), size);
-    if matches!(media_type::kind(&descriptor.media_type), Kind::Manifest | Kind::Index) {
+    if matches!(
+        media_type::kind(&descriptor.media_type),
+        Kind::Manifest | Kind::Index
+    ) {
         let raw = read_manifest(store, descriptor)?;
         let subject = raw.manifest().subject().map(|s| s.digest.clone());
         for child in raw.manifest().children() {

@@ -93,7 +93,11 @@ fn document(store: &Store, found: &Found, last_tag_time: String) -> Result<Inspe
         os_version: c.os_version.clone().filter(|v| !v.is_empty()),
         size: image_size(store, &r.manifest.layers)?,
         root_fs: RootFs {
-            kind: if c.rootfs.kind.is_empty() { "layers".into() } else { c.rootfs.kind.clone() },
+            kind: if c.rootfs.kind.is_empty() {
+                "layers".into()
+            } else {
+                c.rootfs.kind.clone()
+            },
             layers: c.rootfs.diff_ids.iter().map(ToString::to_string).collect(),
         },
         metadata: Metadata { last_tag_time },
@@ -111,7 +115,9 @@ fn document(store: &Store, found: &Found, last_tag_time: String) -> Result<Inspe
 fn repo_digests(found: &Found) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for name in &found.names {
-        let entry = name.with_digest(found.resolved.target.digest.clone()).familiar();
+        let entry = name
+            .with_digest(found.resolved.target.digest.clone())
+            .familiar();
         if !out.contains(&entry) {
             out.push(entry);
         }

@@ -12,7 +12,12 @@ fn entry_name(d: &Descriptor) -> Option<&str> {
 }
 
 /// Points `name` at `target`, moving it off whatever it named before.
-pub fn set_name(index: &mut ImageIndex, target: &Descriptor, name: &Reference, tagged_at: Option<&str>) {
+pub fn set_name(
+    index: &mut ImageIndex,
+    target: &Descriptor,
+    name: &Reference,
+    tagged_at: Option<&str>,
+) {
     let key = name.canonical().to_string();
     let displaced: Vec<Descriptor> = index
         .manifests
@@ -40,7 +45,10 @@ pub fn set_name(index: &mut ImageIndex, target: &Descriptor, name: &Reference, t
 /// Removes the entry for `name` and returns it.
 pub fn remove_name(index: &mut ImageIndex, name: &Reference) -> Option<Descriptor> {
     let key = name.canonical().to_string();
-    let pos = index.manifests.iter().position(|d| entry_name(d) == Some(key.as_str()))?;
+    let pos = index
+        .manifests
+        .iter()
+        .position(|d| entry_name(d) == Some(key.as_str()))?;
     Some(index.manifests.remove(pos))
 }
 
@@ -80,9 +88,17 @@ mod tests {
         set_name(&mut index, &desc(1), &r("app:1"), None);
         set_name(&mut index, &desc(2), &r("app:1"), None);
         assert_eq!(index.manifests.len(), 2);
-        let named: Vec<_> = index.manifests.iter().filter_map(|d| entry_name(d)).collect();
+        let named: Vec<_> = index
+            .manifests
+            .iter()
+            .filter_map(|d| entry_name(d))
+            .collect();
         assert_eq!(named, vec!["docker.io/library/app:1"]);
-        let dangling = index.manifests.iter().find(|d| entry_name(d).is_none()).unwrap();
+        let dangling = index
+            .manifests
+            .iter()
+            .find(|d| entry_name(d).is_none())
+            .unwrap();
         assert_eq!(dangling.digest, desc(1).digest);
     }
 
@@ -92,9 +108,17 @@ mod tests {
         add_unnamed(&mut index, &desc(1));
         add_unnamed(&mut index, &desc(1));
         assert_eq!(index.manifests.len(), 1);
-        set_name(&mut index, &desc(1), &r("app"), Some("2026-01-01T00:00:00Z"));
+        set_name(
+            &mut index,
+            &desc(1),
+            &r("app"),
+            Some("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(index.manifests.len(), 1);
-        assert_eq!(entry_name(&index.manifests[0]), Some("docker.io/library/app:latest"));
+        assert_eq!(
+            entry_name(&index.manifests[0]),
+            Some("docker.io/library/app:latest")
+        );
         assert_eq!(
             index.manifests[0].annotation(ANNOTATION_LAST_TAG_TIME),
             Some("2026-01-01T00:00:00Z")

@@ -68,7 +68,9 @@ pub fn prune(store: &Store) -> Result<PruneReport> {
         store.update_index(|index| {
             let mut removed = Vec::new();
             index.manifests.retain(|d| {
-                let dangling = d.annotation(wharf_spec::descriptor::ANNOTATION_REF_NAME).is_none();
+                let dangling = d
+                    .annotation(wharf_spec::descriptor::ANNOTATION_REF_NAME)
+                    .is_none();
                 if dangling {
                     removed.push(d.digest.clone());
                 }

@@ -64,7 +64,11 @@ struct ArchiveItem {
     layers: Vec<String>,
 }
 
-fn write_docker_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar::Builder<W>) -> Result<()> {
+fn write_docker_archive<W: Write>(
+    store: &Store,
+    images: &[Found],
+    tar: &mut tar::Builder<W>,
+) -> Result<()> {
     let mut written: BTreeSet<String> = BTreeSet::new();
     let mut items = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -80,8 +84,9 @@ fn write_docker_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar
                 let json = serde_json::to_vec(&serde_json::json!({ "id": dir })).expect("json");
                 append_bytes(tar, &format!("{dir}/json"), &json)?;
                 let blob = store.open_blob(&layer.digest)?;
-                let (_, decoded) = wharf_layer::decompress(io::BufReader::with_capacity(1 << 20, blob))
-                    .map_err(ImageError::io(format!("reading layer `{}`", layer.digest)))?;
+                let (_, decoded) =
+                    wharf_layer::decompress(io::BufReader::with_capacity(1 << 20, blob))
+                        .map_err(ImageError::io(format!("reading layer `{}`", layer.digest)))?;
                 let mut hashing = HashingReader::new(decoded, Algorithm::Sha256);
                 append_stream(tar, &member, info.size, &mut hashing)?;
                 let (actual, count) = hashing.finish();
@@ -103,7 +108,10 @@ fn write_docker_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar
         for name in &names {
             if let (Some(top), Some(tag)) = (layer_paths.last(), name.tag()) {
                 let id = top.trim_end_matches("/layer.tar").to_string();
-                repositories.entry(name.familiar_name()).or_default().insert(tag.to_string(), id);
+                repositories
+                    .entry(name.familiar_name())
+                    .or_default()
+                    .insert(tag.to_string(), id);
             }
         }
         items.push(ArchiveItem {
@@ -113,12 +121,24 @@ fn write_docker_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar
         });
     }
     if !repositories.is_empty() {
-        append_bytes(tar, "repositories", &serde_json::to_vec(&repositories).expect("json"))?;
+        append_bytes(
+            tar,
+            "repositories",
+            &serde_json::to_vec(&repositories).expect("json"),
+        )?;
     }
-    append_bytes(tar, "manifest.json", &serde_json::to_vec(&items).expect("json"))
+    append_bytes(
+        tar,
+        "manifest.json",
+        &serde_json::to_vec(&items).expect("json"),
+    )
 }
 
-fn write_oci_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar::Builder<W>) -> Result<()> {
+fn write_oci_archive<W: Write>(
+    store: &Store,
+    images: &[Found],
+    tar: &mut tar::Builder<W>,
+) -> Result<()> {
     append_bytes(tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut index = ImageIndex::empty();
     let mut written: BTreeSet<Digest> = BTreeSet::new();
@@ -144,7 +164,11 @@ fn write_oci_archive<W: Write>(store: &Store, images: &[Found], tar: &mut tar::B
             index.manifests.push(entry);
         }
     }
-    append_bytes(tar, "index.json", &serde_json::to_vec(&index).expect("json"))
+    append_bytes(
+        tar,
+        "index.json",
+        &serde_json::to_vec(&index).expect("json"),
+    )
 }
 
 fn header(size: u64) -> tar::Header {
@@ -163,13 +187,24 @@ fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -
 }
 
 /// Appends exactly `size` bytes from `reader`; a short source is an error, not a bad tar.
-fn append_stream<W: Write>(tar: &mut tar::Builder<W>, name: &str, size: u64, reader: &mut dyn Read) -> Result<()> {
+fn append_stream<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    size: u64,
+    reader: &mut dyn Read,
+) -> Result<()> {
     let mut h = header(size);
-    let mut exact = ExactReader { inner: reader, left: size };
+    let mut exact = ExactReader {
+        inner: reader,
+        left: size,
+    };
     tar.append_data(&mut h, name, &mut exact)
         .map_err(ImageError::io(format!("writing `{name}` to the archive")))?;
     if exact.left != 0 {
-        return Err(ImageError::Invalid(format!("`{name}` ended {} bytes early", exact.left)));
+        return Err(ImageError::Invalid(format!(
+            "`{name}` ended {} bytes early",
+            exact.left
+        )));
     }
     Ok(())
 }
@@ -187,7 +222,10 @@ impl Read for ExactReader<'_> {
         let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..max])?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source ended early"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "source ended early",
+            ));
         }
         self.left -= n as u64;
         Ok(n)

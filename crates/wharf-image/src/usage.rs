@@ -55,7 +55,11 @@ pub fn usage(store: &Store) -> Result<Usage> {
     let mut dangling_images = 0;
     for ((target, names), blobs) in images.iter().zip(&per_image) {
         let size: u64 = blobs.values().sum();
-        let shared_size: u64 = blobs.iter().filter(|(d, _)| users[*d].1 > 1).map(|(_, s)| s).sum();
+        let shared_size: u64 = blobs
+            .iter()
+            .filter(|(d, _)| users[*d].1 > 1)
+            .map(|(_, s)| s)
+            .sum();
         let resolved = catalog::resolve(store, target, None).ok();
         if names.is_empty() {
             dangling_images += 1;

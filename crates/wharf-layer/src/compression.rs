@@ -104,6 +104,9 @@ mod tests {
     #[test]
     fn empty_and_tiny_streams_are_plain() {
         assert_eq!(diff_id(&b""[..]).unwrap().size, 0);
-        assert_eq!(diff_id(&b"\x1f"[..]).unwrap().compression, Compression::None);
+        assert_eq!(
+            diff_id(&b"\x1f"[..]).unwrap().compression,
+            Compression::None
+        );
     }
 }

@@ -15,7 +15,11 @@ pub struct ImageConfig {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
@@ -116,10 +120,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_configs() {
-        assert!(ImageConfig::parse(b"[]").unwrap_err().to_string().contains("not valid JSON"));
+        assert!(ImageConfig::parse(b"[]")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
         let bad_digest = br#"{"rootfs":{"type":"layers","diff_ids":["sha256:zz"]}}"#;
         assert!(ImageConfig::parse(bad_digest).is_err());
         let bad_type = br#"{"rootfs":{"type":"other","diff_ids":[]}}"#;
-        assert!(ImageConfig::parse(bad_type).unwrap_err().to_string().contains("rootfs type"));
+        assert!(ImageConfig::parse(bad_type)
+            .unwrap_err()
+            .to_string()
+            .contains("rootfs type"));
     }
 }

@@ -81,7 +81,10 @@ impl Digest {
                 input: input.to_string(),
                 algorithm: alg.to_string(),
             })?;
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestError::NotHex(input.to_string()));
         }
         if hex.len() != algorithm.hex_len() {
@@ -308,7 +311,10 @@ mod tests {
                 "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
                 "lowercase hex",
             ),
-            ("sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "exactly 128"),
+            (
+                "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "exactly 128",
+            ),
         ];
         for (input, want) in cases {
             let err = Digest::parse(input).unwrap_err().to_string();

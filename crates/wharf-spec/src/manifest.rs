@@ -181,17 +181,21 @@ impl RawManifest {
         };
         let manifest = match media_type::kind(&media_type) {
             Kind::Manifest => Manifest::Image(
-                serde_json::from_slice(&bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?,
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ManifestError::Invalid(e.to_string()))?,
             ),
             Kind::Index => Manifest::Index(
-                serde_json::from_slice(&bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?,
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ManifestError::Invalid(e.to_string()))?,
             ),
             Kind::Schema1 => return Err(ManifestError::Schema1(media_type)),
             _ if probe.manifests.is_some() => Manifest::Index(
-                serde_json::from_slice(&bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?,
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ManifestError::Invalid(e.to_string()))?,
             ),
             _ if probe.config.is_some() => Manifest::Image(
-                serde_json::from_slice(&bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?,
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ManifestError::Invalid(e.to_string()))?,
             ),
             _ => return Err(ManifestError::UnsupportedMediaType(media_type)),
         };
@@ -255,7 +259,10 @@ impl RawManifest {
 }
 
 fn is_generic_json(t: &str) -> bool {
-    matches!(t, "application/json" | "application/octet-stream" | "text/plain")
+    matches!(
+        t,
+        "application/json" | "application/octet-stream" | "text/plain"
+    )
 }
 
 #[cfg(test)]
@@ -294,7 +301,10 @@ mod tests {
         assert_eq!(m.media_type(), media_type::OCI_INDEX);
         match m.manifest() {
             Manifest::Index(i) => {
-                assert_eq!(i.manifests[0].platform.as_ref().unwrap().variant.as_deref(), Some("v8"))
+                assert_eq!(
+                    i.manifests[0].platform.as_ref().unwrap().variant.as_deref(),
+                    Some("v8")
+                )
             }
             _ => panic!("expected an index"),
         }

@@ -25,7 +25,12 @@ pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 /// The Accept header a client sends to get any manifest or index wharf understands.
-pub const MANIFEST_ACCEPT: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST];
+pub const MANIFEST_ACCEPT: &[&str] = &[
+    OCI_INDEX,
+    OCI_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    DOCKER_MANIFEST,
+];
 
 /// What a media type names, for deciding how to treat the blob behind a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +95,10 @@ mod tests {
         assert_eq!(kind(DOCKER_MANIFEST_LIST), Kind::Index);
         assert_eq!(kind(DOCKER_CONFIG), Kind::Config);
         assert_eq!(kind(DOCKER_LAYER_GZIP), Kind::Layer(Compression::Gzip));
-        assert_eq!(kind(DOCKER_FOREIGN_LAYER_GZIP), Kind::Layer(Compression::Gzip));
+        assert_eq!(
+            kind(DOCKER_FOREIGN_LAYER_GZIP),
+            Kind::Layer(Compression::Gzip)
+        );
         assert_eq!(kind(OCI_LAYER_ZSTD), Kind::Layer(Compression::Zstd));
         assert_eq!(kind(OCI_LAYER_NONDIST_TAR), Kind::Layer(Compression::None));
         assert_eq!(kind(DOCKER_SCHEMA1_SIGNED), Kind::Schema1);

@@ -9,16 +9,26 @@ use serde::{Deserialize, Serialize};
 pub struct Platform {
     pub architecture: String,
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
-    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid platform `{input}`: {reason} (expected `os/arch[/variant]`, e.g. `linux/arm64/v8`)")]
+#[error(
+    "invalid platform `{input}`: {reason} (expected `os/arch[/variant]`, e.g. `linux/arm64/v8`)"
+)]
 pub struct PlatformError {
     input: String,
     reason: &'static str,
@@ -178,9 +188,18 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_problem() {
-        assert!(Platform::parse("linux").unwrap_err().to_string().contains("two or three"));
-        assert!(Platform::parse("linux//v7").unwrap_err().to_string().contains("empty"));
-        assert!(Platform::parse("linux/am d64").unwrap_err().to_string().contains("only letters"));
+        assert!(Platform::parse("linux")
+            .unwrap_err()
+            .to_string()
+            .contains("two or three"));
+        assert!(Platform::parse("linux//v7")
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        assert!(Platform::parse("linux/am d64")
+            .unwrap_err()
+            .to_string()
+            .contains("only letters"));
         assert_eq!(p("linux/arm/v7").to_string(), "linux/arm/v7");
     }
 

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "wharf", version, about = "A daemonless container image toolkit and OCI registry")]
+#[command(
+    name = "wharf",
+    version,
+    about = "A daemonless container image toolkit and OCI registry"
+)]
 pub struct Cli {
     /// The image store (an OCI image layout). Default: $WHARF_ROOT, else $XDG_DATA_HOME/wharf.
     #[arg(long, global = true, env = "WHARF_ROOT", value_name = "DIR")]

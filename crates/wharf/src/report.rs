@@ -17,9 +17,13 @@ fn hint(error: &anyhow::Error) -> Option<String> {
     let image_error = error.chain().find_map(|e| e.downcast_ref::<ImageError>())?;
     Some(match image_error {
         ImageError::NotFound(_) => "`wharf images` lists the images in the store".into(),
-        ImageError::Ambiguous { .. } => "give more characters of the ID, or the full `sha256:` digest".into(),
+        ImageError::Ambiguous { .. } => {
+            "give more characters of the ID, or the full `sha256:` digest".into()
+        }
         ImageError::Conflict(_) => "remove the names one by one, or pass `--force`".into(),
-        ImageError::PlatformNotFound { .. } => "choose one of the listed platforms with `--platform`".into(),
+        ImageError::PlatformNotFound { .. } => {
+            "choose one of the listed platforms with `--platform`".into()
+        }
         ImageError::DiffIdMismatch { .. } => "`wharf fsck` checks every blob in the store".into(),
         _ => return None,
     })

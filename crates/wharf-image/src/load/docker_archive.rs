@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 use wharf_spec::media_type::{self, Compression};
-use wharf_spec::{Algorithm, Descriptor, Digest, ImageConfig, ImageManifest, RawManifest, Reference};
+use wharf_spec::{
+    Algorithm, Descriptor, Digest, ImageConfig, ImageManifest, RawManifest, Reference,
+};
 use wharf_store::{LayerInfo, StagedBlob, Store};
 
 use super::layout::read_staged;
@@ -26,7 +28,11 @@ struct Item {
     layers: Vec<String>,
 }
 
-pub fn from_members(store: &Store, path: &Path, members: Members) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
+pub fn from_members(
+    store: &Store,
+    path: &Path,
+    members: Members,
+) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
     let items: Vec<Item> = serde_json::from_slice(&members.small["manifest.json"])
         .map_err(|e| ImageError::archive(path, format!("`manifest.json` is malformed: {e}")))?;
     if items.is_empty() {
@@ -36,7 +42,9 @@ pub fn from_members(store: &Store, path: &Path, members: Members) -> Result<(Vec
     let mut candidates = Vec::new();
     let mut used = BTreeSet::new();
     for item in &items {
-        candidates.push(image_from_item(store, path, &members, item, &mut extra, &mut used)?);
+        candidates.push(image_from_item(
+            store, path, &members, item, &mut extra, &mut used,
+        )?);
     }
     let mut staged = members.into_staged_only(&used);
     staged.extend(extra);
@@ -80,7 +88,11 @@ fn image_from_item(
         schema_version: 2,
         media_type: Some(media_type::OCI_MANIFEST.to_string()),
         artifact_type: None,
-        config: Descriptor::new(media_type::OCI_CONFIG, config_digest, config_bytes.len() as u64),
+        config: Descriptor::new(
+            media_type::OCI_CONFIG,
+            config_digest,
+            config_bytes.len() as u64,
+        ),
         layers,
         subject: None,
         annotations: None,
@@ -91,8 +103,12 @@ fn image_from_item(
     used.extend(manifest.layers.iter().map(|l| l.digest.clone()));
     let mut names = Vec::new();
     for tag in item.repo_tags.iter().flatten() {
-        let name = Reference::parse_normalized(tag)
-            .map_err(|e| ImageError::archive(path, format!("`manifest.json` names the image `{tag}`: {e}")))?;
+        let name = Reference::parse_normalized(tag).map_err(|e| {
+            ImageError::archive(
+                path,
+                format!("`manifest.json` names the image `{tag}`: {e}"),
+            )
+        })?;
         names.push(name.canonical());
     }
     Ok(Candidate {
@@ -115,21 +131,38 @@ fn layer_descriptor(
     let normalized = normalize(name).unwrap_or_default();
     let digest = members
         .digest_of(&normalized)
-        .ok_or_else(|| ImageError::archive(path, format!("layer `{name}` named in `manifest.json` is missing from the archive")))?
+        .ok_or_else(|| {
+            ImageError::archive(
+                path,
+                format!("layer `{name}` named in `manifest.json` is missing from the archive"),
+            )
+        })?
         .clone();
     let size = match members.staged(&digest) {
         Some(staged) => staged.size(),
-        None => store.blob_size(&digest)?.ok_or_else(|| ImageError::archive(path, format!("layer `{name}` is missing")))?,
+        None => store
+            .blob_size(&digest)?
+            .ok_or_else(|| ImageError::archive(path, format!("layer `{name}` is missing")))?,
     };
     if &digest == expected {
-        let info = LayerInfo { diff_id: digest.clone(), size };
-        return Ok((Descriptor::new(media_type::OCI_LAYER_TAR, digest, size), info));
+        let info = LayerInfo {
+            diff_id: digest.clone(),
+            size,
+        };
+        return Ok((
+            Descriptor::new(media_type::OCI_LAYER_TAR, digest, size),
+            info,
+        ));
     }
     let reader: Box<dyn std::io::Read> = match members.staged(&digest) {
-        Some(staged) => Box::new(std::fs::File::open(staged.path()).map_err(ImageError::io(format!("reading layer `{name}`")))?),
+        Some(staged) => Box::new(
+            std::fs::File::open(staged.path())
+                .map_err(ImageError::io(format!("reading layer `{name}`")))?,
+        ),
         None => Box::new(store.open_blob(&digest)?),
     };
-    let diff = wharf_layer::diff_id(std::io::BufReader::new(reader)).map_err(ImageError::io(format!("reading layer `{name}`")))?;
+    let diff = wharf_layer::diff_id(std::io::BufReader::new(reader))
+        .map_err(ImageError::io(format!("reading layer `{name}`")))?;
     if &diff.digest != expected {
         return Err(ImageError::DiffIdMismatch {
             layer: digest,
@@ -142,7 +175,10 @@ fn layer_descriptor(
         Compression::Zstd => media_type::OCI_LAYER_ZSTD,
         Compression::None => media_type::OCI_LAYER_TAR,
     };
-    let info = LayerInfo { diff_id: diff.digest, size: diff.size };
+    let info = LayerInfo {
+        diff_id: diff.digest,
+        size: diff.size,
+    };
     Ok((Descriptor::new(media_type, digest, size), info))
 }
 
@@ -159,11 +195,19 @@ fn member_bytes(store: &Store, path: &Path, members: &Members, name: &str) -> Re
             Some(staged) => read_staged(staged),
             None => Ok(store.read_blob(d, wharf_spec::MAX_MANIFEST_SIZE)?),
         },
-        None => Err(ImageError::archive(path, format!("`{name}` named in `manifest.json` is missing from the archive"))),
+        None => Err(ImageError::archive(
+            path,
+            format!("`{name}` named in `manifest.json` is missing from the archive"),
+        )),
     }
 }
 
-fn stage_once(store: &Store, members: &Members, extra: &mut Vec<StagedBlob>, bytes: &[u8]) -> Result<()> {
+fn stage_once(
+    store: &Store,
+    members: &Members,
+    extra: &mut Vec<StagedBlob>,
+    bytes: &[u8],
+) -> Result<()> {
     let digest = Digest::sha256_of(bytes);
     let already = members.staged(&digest).is_some()
         || extra.iter().any(|s| s.digest() == &digest)

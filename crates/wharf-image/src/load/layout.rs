@@ -8,7 +8,10 @@ use std::path::Path;
 
 use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME};
 use wharf_spec::media_type::{self, Kind};
-use wharf_spec::{Descriptor, Digest, ImageConfig, ImageIndex, Manifest, RawManifest, Reference, MAX_MANIFEST_SIZE};
+use wharf_spec::{
+    Descriptor, Digest, ImageConfig, ImageIndex, Manifest, RawManifest, Reference,
+    MAX_MANIFEST_SIZE,
+};
 use wharf_store::{StagedBlob, Store};
 
 use super::members::Members;
@@ -27,7 +30,13 @@ pub fn parse_index(path: &Path, bytes: &[u8]) -> Result<ImageIndex> {
     let index: ImageIndex = serde_json::from_slice(bytes)
         .map_err(|e| ImageError::archive(path, format!("`index.json` is malformed: {e}")))?;
     if index.schema_version != 2 {
-        return Err(ImageError::archive(path, format!("`index.json` has schemaVersion {}, expected 2", index.schema_version)));
+        return Err(ImageError::archive(
+            path,
+            format!(
+                "`index.json` has schemaVersion {}, expected 2",
+                index.schema_version
+            ),
+        ));
     }
     Ok(index)
 }
@@ -41,14 +50,23 @@ pub fn check_layout_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let layout: LayoutFile = serde_json::from_slice(bytes)
         .map_err(|e| ImageError::archive(path, format!("`oci-layout` is malformed: {e}")))?;
     if !layout.version.starts_with("1.") {
-        return Err(ImageError::archive(path, format!("unsupported OCI layout version `{}` (wharf reads 1.x)", layout.version)));
+        return Err(ImageError::archive(
+            path,
+            format!(
+                "unsupported OCI layout version `{}` (wharf reads 1.x)",
+                layout.version
+            ),
+        ));
     }
     Ok(())
 }
 
 /// Checks every entry's graph and returns the entries as images to name, with every
 /// digest their graphs reach.
-pub fn walk_index(source: &mut dyn BlobSource, index: &ImageIndex) -> Result<(Vec<Candidate>, BTreeSet<Digest>)> {
+pub fn walk_index(
+    source: &mut dyn BlobSource,
+    index: &ImageIndex,
+) -> Result<(Vec<Candidate>, BTreeSet<Digest>)> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for entry in &index.manifests {
@@ -69,21 +87,36 @@ pub fn walk_index(source: &mut dyn BlobSource, index: &ImageIndex) -> Result<(Ve
     Ok((out, seen))
 }
 
-fn walk(source: &mut dyn BlobSource, descriptor: &Descriptor, parent: &Digest, seen: &mut BTreeSet<Digest>) -> Result<()> {
+fn walk(
+    source: &mut dyn BlobSource,
+    descriptor: &Descriptor,
+    parent: &Digest,
+    seen: &mut BTreeSet<Digest>,
+) -> Result<()> {
     if !seen.insert(descriptor.digest.clone()) {
         return Ok(());
     }
     match media_type::kind(&descriptor.media_type) {
         Kind::Manifest | Kind::Index => {
             let bytes = source.read_small(descriptor)?;
-            let raw = RawManifest::parse_with(bytes, Some(&descriptor.media_type), descriptor.digest.algorithm())
-                .map_err(|source| ImageError::Manifest { digest: descriptor.digest.clone(), source })?;
+            let raw = RawManifest::parse_with(
+                bytes,
+                Some(&descriptor.media_type),
+                descriptor.digest.algorithm(),
+            )
+            .map_err(|source| ImageError::Manifest {
+                digest: descriptor.digest.clone(),
+                source,
+            })?;
             if let Manifest::Image(m) = raw.manifest() {
                 if media_type::kind(&m.config.media_type) == Kind::Config {
                     seen.insert(m.config.digest.clone());
                     let config = source.read_small(&m.config)?;
-                    let parsed = ImageConfig::parse(&config)
-                        .map_err(|source| ImageError::Config { digest: m.config.digest.clone(), source })?;
+                    let parsed =
+                        ImageConfig::parse(&config).map_err(|source| ImageError::Config {
+                            digest: m.config.digest.clone(),
+                            source,
+                        })?;
                     if parsed.rootfs.diff_ids.len() != m.layers.len() {
                         return Err(ImageError::Invalid(format!(
                             "manifest `{}` lists {} layers but its config has {} diff_ids",
@@ -139,12 +172,20 @@ fn candidate_for(entry: &Descriptor) -> Candidate {
 }
 
 /// An OCI layout read out of a tar archive (OCI archive, or Docker ≥ 25's `docker save`).
-pub fn from_members(store: &Store, path: &Path, members: Members) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
+pub fn from_members(
+    store: &Store,
+    path: &Path,
+    members: Members,
+) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
     if let Some(layout) = members.small.get("oci-layout") {
         check_layout_file(path, layout)?;
     }
     let index = parse_index(path, &members.small["index.json"])?;
-    let mut source = MemberSource { store, path, members: &members };
+    let mut source = MemberSource {
+        store,
+        path,
+        members: &members,
+    };
     let (candidates, reached) = walk_index(&mut source, &index)?;
     Ok((candidates, members.into_staged_only(&reached)))
 }
@@ -177,9 +218,9 @@ impl BlobSource for MemberSource<'_> {
         }
         let bytes = match self.members.staged(&descriptor.digest) {
             Some(staged) => read_staged(staged)?,
-            None if self.store.blob_size(&descriptor.digest)?.is_some() => {
-                self.store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?
-            }
+            None if self.store.blob_size(&descriptor.digest)?.is_some() => self
+                .store
+                .read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?,
             None => return Err(self.missing(descriptor, &descriptor.digest)),
         };
         check_size(descriptor, bytes.len() as u64)?;
@@ -211,10 +252,15 @@ pub fn check_size(descriptor: &Descriptor, actual: u64) -> Result<()> {
 /// A staged blob was verified when it was written; reading it back is a small file read.
 pub fn read_staged(staged: &StagedBlob) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    let file = std::fs::File::open(staged.path())
-        .map_err(ImageError::io(format!("reading staged blob `{}`", staged.digest())))?;
+    let file = std::fs::File::open(staged.path()).map_err(ImageError::io(format!(
+        "reading staged blob `{}`",
+        staged.digest()
+    )))?;
     file.take(MAX_MANIFEST_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(ImageError::io(format!("reading staged blob `{}`", staged.digest())))?;
+        .map_err(ImageError::io(format!(
+            "reading staged blob `{}`",
+            staged.digest()
+        )))?;
     Ok(bytes)
 }

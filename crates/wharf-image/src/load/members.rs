@@ -71,13 +71,18 @@ pub fn read<R: Read>(store: &Store, path: &Path, reader: R) -> Result<Members> {
         small: BTreeMap::new(),
         links: BTreeMap::new(),
     };
-    let broken = |e: io::Error| ImageError::archive(path, format!("archive is truncated or corrupt: {e}"));
+    let broken =
+        |e: io::Error| ImageError::archive(path, format!("archive is truncated or corrupt: {e}"));
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(broken)? {
         let mut entry = entry.map_err(broken)?;
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let name = normalize(&raw_name)
-            .ok_or_else(|| ImageError::archive(path, format!("archive member `{raw_name}` has an unsafe path (absolute or with `..`)")))?;
+        let name = normalize(&raw_name).ok_or_else(|| {
+            ImageError::archive(
+                path,
+                format!("archive member `{raw_name}` has an unsafe path (absolute or with `..`)"),
+            )
+        })?;
         let kind = entry.header().entry_type();
         if kind.is_dir() || name.is_empty() {
             continue;
@@ -88,10 +93,17 @@ pub fn read<R: Read>(store: &Store, path: &Path, reader: R) -> Result<Members> {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
             let base = if kind.is_symlink() { parent(&name) } else { "" };
-            let resolved = join_inside(base, &target)
-                .ok_or_else(|| ImageError::archive(path, format!("archive member `{name}` links to `{target}`, outside the archive")))?;
+            let resolved = join_inside(base, &target).ok_or_else(|| {
+                ImageError::archive(
+                    path,
+                    format!("archive member `{name}` links to `{target}`, outside the archive"),
+                )
+            })?;
             if name.starts_with("blobs/") {
-                return Err(ImageError::archive(path, format!("archive member `{name}` is a link; blobs must be regular files")));
+                return Err(ImageError::archive(
+                    path,
+                    format!("archive member `{name}` is a link; blobs must be regular files"),
+                ));
             }
             members.links.insert(name, resolved);
             continue;
@@ -100,7 +112,10 @@ pub fn read<R: Read>(store: &Store, path: &Path, reader: R) -> Result<Members> {
             continue;
         }
         let size = entry.size();
-        if let Some(digest) = blob_name(&name).transpose().map_err(|reason| ImageError::archive(path, reason))? {
+        if let Some(digest) = blob_name(&name)
+            .transpose()
+            .map_err(|reason| ImageError::archive(path, reason))?
+        {
             stage_named(store, path, &mut members, &name, digest, size, &mut entry)?;
         } else if is_small_document(&name) && size <= MAX_MANIFEST_SIZE {
             let mut bytes = Vec::with_capacity(size as usize);
@@ -145,13 +160,15 @@ fn stage_named(
             // A partial ingest left by an interrupted load: its bytes are already hashed,
             // so skip them in the stream instead of writing them again.
             let offset = ingest.offset();
-            let skipped = io::copy(&mut entry.take(offset), &mut io::sink())
-                .map_err(|e| ImageError::archive(path, format!("archive is truncated or corrupt: {e}")))?;
+            let skipped = io::copy(&mut entry.take(offset), &mut io::sink()).map_err(|e| {
+                ImageError::archive(path, format!("archive is truncated or corrupt: {e}"))
+            })?;
             if skipped != offset {
                 ingest.restart()?;
             }
-            let copied = copy(entry, &mut ingest)
-                .map_err(|e| ImageError::archive(path, format!("archive is truncated or corrupt: {e}")))?;
+            let copied = copy(entry, &mut ingest).map_err(|e| {
+                ImageError::archive(path, format!("archive is truncated or corrupt: {e}"))
+            })?;
             check_complete(path, name, skipped + copied, size)?;
             members.blobs.insert(digest, ingest.finish()?);
         }
@@ -186,7 +203,9 @@ pub fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
 }
 
 fn is_small_document(name: &str) -> bool {
-    matches!(name, "oci-layout" | "repositories") || name.ends_with(".json") || name.ends_with("/json")
+    matches!(name, "oci-layout" | "repositories")
+        || name.ends_with(".json")
+        || name.ends_with("/json")
 }
 
 /// `blobs/<alg>/<hex>` → the digest it promises; other names → None.
@@ -242,8 +261,14 @@ fn join_inside(base: &str, target: &str) -> Option<String> {
 mod tests {
     #[test]
     fn links_resolve_inside_the_archive_only() {
-        assert_eq!(join_inside("b", "../a/layer.tar").as_deref(), Some("a/layer.tar"));
-        assert_eq!(join_inside("", "a/layer.tar").as_deref(), Some("a/layer.tar"));
+        assert_eq!(
+            join_inside("b", "../a/layer.tar").as_deref(),
+            Some("a/layer.tar")
+        );
+        assert_eq!(
+            join_inside("", "a/layer.tar").as_deref(),
+            Some("a/layer.tar")
+        );
         assert_eq!(join_inside("b", "../../etc/passwd"), None);
         assert_eq!(join_inside("b", "/etc/passwd"), None);
     }
@@ -252,7 +277,10 @@ mod tests {
 
     #[test]
     fn normalizes_and_refuses_escapes() {
-        assert_eq!(normalize("./blobs//sha256/ab").as_deref(), Some("blobs/sha256/ab"));
+        assert_eq!(
+            normalize("./blobs//sha256/ab").as_deref(),
+            Some("blobs/sha256/ab")
+        );
         assert_eq!(normalize("manifest.json").as_deref(), Some("manifest.json"));
         assert_eq!(normalize("/etc/passwd"), None);
         assert_eq!(normalize("a/../../etc"), None);

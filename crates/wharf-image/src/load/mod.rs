@@ -43,7 +43,8 @@ pub fn load(store: &Store, path: &Path, options: &LoadOptions) -> Result<Vec<Loa
     let (candidates, staged) = if meta.is_dir() {
         oci_dir::read(store, path)?
     } else {
-        let file = File::open(path).map_err(ImageError::io(format!("opening `{}`", path.display())))?;
+        let file =
+            File::open(path).map_err(ImageError::io(format!("opening `{}`", path.display())))?;
         read_archive(store, path, file)?
     };
     naming::publish(store, candidates, staged, options.tag.as_ref())

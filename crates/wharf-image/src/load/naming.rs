@@ -29,7 +29,10 @@ pub fn publish(
     let needing_tag = candidates.iter().filter(|c| c.names.is_empty()).count();
     if let Some(t) = tag {
         if t.digest().is_some() {
-            return Err(ImageError::Invalid(format!("`-t {}` must be NAME[:TAG], without a digest", t.familiar())));
+            return Err(ImageError::Invalid(format!(
+                "`-t {}` must be NAME[:TAG], without a digest",
+                t.familiar()
+            )));
         }
         if t.tag().is_some() && needing_tag > 1 {
             return Err(ImageError::Invalid(format!(
@@ -46,7 +49,12 @@ pub fn publish(
                 .tag()
                 .map(str::to_string)
                 .or_else(|| candidate.tag_only.clone())
-                .or_else(|| candidate.names.first().and_then(|n| n.tag().map(str::to_string)))
+                .or_else(|| {
+                    candidate
+                        .names
+                        .first()
+                        .and_then(|n| n.tag().map(str::to_string))
+                })
                 .unwrap_or_else(|| "latest".to_string());
             if chosen.is_empty() || candidates.len() == 1 {
                 let named = t.with_tag(&tag_name)?;
@@ -56,10 +64,16 @@ pub fn publish(
             }
         }
         if chosen.is_empty() {
-            loaded.push(Loaded { name: None, target: candidate.target.clone() });
+            loaded.push(Loaded {
+                name: None,
+                target: candidate.target.clone(),
+            });
         }
         for name in chosen {
-            loaded.push(Loaded { name: Some(name), target: candidate.target.clone() });
+            loaded.push(Loaded {
+                name: Some(name),
+                target: candidate.target.clone(),
+            });
         }
     }
     let plan = loaded.clone();

@@ -29,7 +29,11 @@ pub fn read(store: &Store, dir: &Path) -> Result<(Vec<Candidate>, Vec<StagedBlob
         to_copy: Vec::new(),
     };
     let (candidates, _) = layout::walk_index(&mut source, &index)?;
-    let DirSource { mut staged, to_copy, .. } = source;
+    let DirSource {
+        mut staged,
+        to_copy,
+        ..
+    } = source;
     for blob in copy_all(store, dir, to_copy)? {
         staged.insert(blob.digest().clone(), blob);
     }
@@ -47,16 +51,29 @@ impl BlobSource for DirSource<'_> {
     fn read_small(&mut self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let path = blob_path(self.dir, &descriptor.digest)?;
         if descriptor.size > MAX_MANIFEST_SIZE {
-            return Err(ImageError::archive(&path, format!("{} bytes is over the {MAX_MANIFEST_SIZE}-byte limit for manifests and configs", descriptor.size)));
+            return Err(ImageError::archive(
+                &path,
+                format!(
+                    "{} bytes is over the {MAX_MANIFEST_SIZE}-byte limit for manifests and configs",
+                    descriptor.size
+                ),
+            ));
         }
         let bytes = read_capped(self.dir, &path)?;
         layout::check_size(descriptor, bytes.len() as u64)?;
         let actual = Digest::of_bytes(descriptor.digest.algorithm(), &bytes);
         if actual != descriptor.digest {
-            return Err(ImageError::archive(&path, format!("content does not match its name: its digest is `{actual}`")));
+            return Err(ImageError::archive(
+                &path,
+                format!("content does not match its name: its digest is `{actual}`"),
+            ));
         }
-        if self.store.blob_size(&descriptor.digest)?.is_none() && !self.staged.contains_key(&descriptor.digest) {
-            let staged = self.store.stage_bytes(&bytes, descriptor.digest.algorithm())?;
+        if self.store.blob_size(&descriptor.digest)?.is_none()
+            && !self.staged.contains_key(&descriptor.digest)
+        {
+            let staged = self
+                .store
+                .stage_bytes(&bytes, descriptor.digest.algorithm())?;
             self.staged.insert(descriptor.digest.clone(), staged);
         }
         Ok(bytes)
@@ -65,7 +82,13 @@ impl BlobSource for DirSource<'_> {
     fn require(&mut self, descriptor: &Descriptor, referenced_by: &Digest) -> Result<()> {
         let path = blob_path(self.dir, &descriptor.digest)?;
         let meta = std::fs::symlink_metadata(&path).map_err(|_| {
-            ImageError::archive(self.dir, format!("blob `{}` (referenced by `{referenced_by}`) is missing from the layout", descriptor.digest))
+            ImageError::archive(
+                self.dir,
+                format!(
+                    "blob `{}` (referenced by `{referenced_by}`) is missing from the layout",
+                    descriptor.digest
+                ),
+            )
         })?;
         refuse_link(&path, &meta)?;
         layout::check_size(descriptor, meta.len())?;
@@ -80,7 +103,10 @@ fn blob_path(dir: &Path, digest: &Digest) -> Result<PathBuf> {
     let alg = blobs.join(digest.algorithm().name());
     for d in [&blobs, &alg] {
         if std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(ImageError::archive(d, "is a symlink; wharf does not follow links inside an OCI layout"));
+            return Err(ImageError::archive(
+                d,
+                "is a symlink; wharf does not follow links inside an OCI layout",
+            ));
         }
     }
     Ok(alg.join(digest.hex()))
@@ -88,7 +114,10 @@ fn blob_path(dir: &Path, digest: &Digest) -> Result<PathBuf> {
 
 fn refuse_link(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if meta.file_type().is_symlink() {
-        return Err(ImageError::archive(path, "is a symlink; wharf does not follow links inside an OCI layout"));
+        return Err(ImageError::archive(
+            path,
+            "is a symlink; wharf does not follow links inside an OCI layout",
+        ));
     }
     if !meta.is_file() {
         return Err(ImageError::archive(path, "is not a regular file"));
@@ -97,18 +126,25 @@ fn refuse_link(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
 }
 
 fn open_nofollow(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 fn read_capped(dir: &Path, path: &Path) -> Result<Vec<u8>> {
     let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();
-    let file = open_nofollow(path).map_err(|e| ImageError::archive(dir, format!("cannot read `{name}`: {e}")))?;
+    let file = open_nofollow(path)
+        .map_err(|e| ImageError::archive(dir, format!("cannot read `{name}`: {e}")))?;
     let mut bytes = Vec::new();
     file.take(MAX_MANIFEST_SIZE + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| ImageError::archive(dir, format!("cannot read `{name}`: {e}")))?;
     if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-        return Err(ImageError::archive(dir, format!("`{name}` is over the {MAX_MANIFEST_SIZE}-byte limit")));
+        return Err(ImageError::archive(
+            dir,
+            format!("`{name}` is over the {MAX_MANIFEST_SIZE}-byte limit"),
+        ));
     }
     Ok(bytes)
 }
@@ -118,7 +154,9 @@ fn copy_all(store: &Store, dir: &Path, mut blobs: Vec<Descriptor>) -> Result<Vec
     blobs.sort_by_key(|d| std::cmp::Reverse(d.size));
     blobs.dedup_by(|a, b| a.digest == b.digest);
     let queue = Mutex::new(blobs.into_iter());
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -151,12 +189,14 @@ fn copy_one(store: &Store, dir: &Path, descriptor: &Descriptor) -> Result<Option
         IngestStart::Writer(ingest) => ingest,
     };
     let path = blob_path(dir, &descriptor.digest)?;
-    let mut file = open_nofollow(&path).map_err(ImageError::io(format!("opening `{}`", path.display())))?;
+    let mut file =
+        open_nofollow(&path).map_err(ImageError::io(format!("opening `{}`", path.display())))?;
     if ingest.offset() > 0 {
         file.seek(SeekFrom::Start(ingest.offset()))
             .map_err(ImageError::io(format!("seeking `{}`", path.display())))?;
     }
-    copy(&mut file, &mut ingest).map_err(ImageError::io(format!("copying `{}`", path.display())))?;
+    copy(&mut file, &mut ingest)
+        .map_err(ImageError::io(format!("copying `{}`", path.display())))?;
     ingest.finish().map(Some).map_err(|e| match e {
         wharf_store::StoreError::DigestMismatch { actual, .. } => ImageError::archive(
             &path,

@@ -14,7 +14,11 @@ use super::parse_platform;
 use crate::cli::{ArchiveFormat, LoadArgs, SaveArgs};
 
 pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode> {
-    let tag = args.tag.as_deref().map(Reference::parse_normalized).transpose()?;
+    let tag = args
+        .tag
+        .as_deref()
+        .map(Reference::parse_normalized)
+        .transpose()?;
     let loaded = load::load(store, &args.input, &LoadOptions { tag })
         .with_context(|| format!("cannot load `{}`", args.input.display()))?;
     for item in &loaded {
@@ -47,7 +51,10 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode> {
     match &args.output {
         Some(path) => {
             // Written beside the destination and renamed into place only when complete.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
             let mut temp = tempfile::Builder::new()
                 .prefix(".wharf-save-")
                 .tempfile_in(dir)
@@ -58,7 +65,8 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode> {
                 out.flush()?;
             }
             temp.as_file().sync_all()?;
-            temp.persist(path).with_context(|| format!("cannot write `{}`", path.display()))?;
+            temp.persist(path)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
         }
         None => {
             if std::io::stdout().is_terminal() {

@@ -36,7 +36,11 @@ struct JsonRow<'a> {
 }
 
 pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
-    let filter = args.filter.as_deref().map(Reference::parse_normalized).transpose()?;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(Reference::parse_normalized)
+        .transpose()?;
     let index = store.read_index()?;
     let mut rows = Vec::new();
     for (target, names) in catalog::images(&index) {
@@ -59,7 +63,10 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
             rows.push(row("<none>".into(), "<none>".into()));
         }
         for name in names.iter().filter(|n| matches(filter.as_ref(), n)) {
-            rows.push(row(name.familiar_name(), name.tag().unwrap_or("<none>").to_string()));
+            rows.push(row(
+                name.familiar_name(),
+                name.tag().unwrap_or("<none>").to_string(),
+            ));
         }
     }
     // Newest first, as Docker lists them.
@@ -94,7 +101,11 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
             if args.digests {
                 line.push(row.digest.clone());
             }
-            line.extend([row.id.clone(), human::since(row.created.as_deref(), now), human::size(row.size)]);
+            line.extend([
+                row.id.clone(),
+                human::since(row.created.as_deref(), now),
+                human::size(row.size),
+            ]);
             cells.push(line);
         }
         print!("{}", table::render(&cells));

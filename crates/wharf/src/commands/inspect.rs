@@ -40,10 +40,16 @@ pub fn history(store: &Store, args: &HistoryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = Utc::now();
-    let mut rows = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"].map(String::from).to_vec()];
+    let mut rows = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+        .map(String::from)
+        .to_vec()];
     for step in &steps {
         let created_by = step.created_by.replace('\t', " ");
-        let created_by = if args.no_trunc { created_by } else { truncate(&created_by, CREATED_BY_WIDTH) };
+        let created_by = if args.no_trunc {
+            created_by
+        } else {
+            truncate(&created_by, CREATED_BY_WIDTH)
+        };
         rows.push(vec![
             id_cell(step.id.as_ref(), args.no_trunc),
             human::since(step.created.as_deref(), now),

@@ -33,7 +33,11 @@ pub fn rmi(store: &Store, args: &RmiArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn prune(store: &Store) -> Result<ExitCode> {
@@ -45,6 +49,9 @@ pub fn prune(store: &Store) -> Result<ExitCode> {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human::size(report.reclaimed_bytes));
+    println!(
+        "Total reclaimed space: {}",
+        human::size(report.reclaimed_bytes)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -55,7 +55,8 @@ fn open_store(root: Option<PathBuf>) -> Result<Store> {
         Some(root) => root,
         None => default_root()?,
     };
-    Store::open(&root).with_context(|| format!("cannot open the image store at `{}`", root.display()))
+    Store::open(&root)
+        .with_context(|| format!("cannot open the image store at `{}`", root.display()))
 }
 
 fn default_root() -> Result<PathBuf> {
@@ -69,5 +70,8 @@ fn default_root() -> Result<PathBuf> {
 }
 
 fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>> {
-    platform.map(Platform::parse).transpose().map_err(Into::into)
+    platform
+        .map(Platform::parse)
+        .transpose()
+        .map_err(Into::into)
 }

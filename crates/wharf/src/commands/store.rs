@@ -18,11 +18,22 @@ pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
     }
     let now = Utc::now();
     println!("Images space usage:\n");
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE",
+        "SHARED SIZE",
+        "UNIQUE SIZE",
+    ]
+    .map(String::from)
+    .to_vec()];
     for image in &usage.images {
-        let id = image.id.as_ref().map_or("<unknown>".to_string(), |d| d.short().to_string());
+        let id = image
+            .id
+            .as_ref()
+            .map_or("<unknown>".to_string(), |d| d.short().to_string());
         let mut names: Vec<(String, String)> = image
             .names
             .iter()
@@ -63,7 +74,11 @@ pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
 
 pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
     let report = store.fsck(repair)?;
-    println!("checked {} blobs ({})", report.checked, human::size(report.checked_bytes));
+    println!(
+        "checked {} blobs ({})",
+        report.checked,
+        human::size(report.checked_bytes)
+    );
     for problem in report.problems() {
         println!("{problem}");
     }

@@ -46,7 +46,10 @@ pub fn since(created: Option<&str>, now: DateTime<Utc>) -> String {
         return "N/A".into();
     };
     let elapsed = now.signed_duration_since(created.with_timezone(&Utc));
-    format!("{} ago", duration(elapsed.num_milliseconds().max(0) as f64 / 1000.0))
+    format!(
+        "{} ago",
+        duration(elapsed.num_milliseconds().max(0) as f64 / 1000.0)
+    )
 }
 
 fn duration(seconds_f: f64) -> String {
@@ -122,7 +125,9 @@ mod tests {
 
     #[test]
     fn since_handles_missing_and_bad_times() {
-        let now = DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(since(None, now), "N/A");
         assert_eq!(since(Some("yesterday"), now), "N/A");
         assert_eq!(since(Some("2026-01-01T00:00:00.5Z"), now), "24 hours ago");

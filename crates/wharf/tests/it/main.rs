@@ -1,0 +1,37 @@
+//! Integration tests of the `wharf` binary: one test binary, fixtures built in code.
+
+mod fixtures;
+mod harness;
+
+mod smoke {
+    use crate::fixtures::*;
+    use crate::harness::*;
+
+    #[test]
+    fn every_archive_kind_loads() {
+        let w = Wharf::new();
+        let base = base_layer();
+        let a = image_on(&base, "a");
+        let b = image_on(&base, "b");
+        let dir = w.path("layout");
+        let index = index_json(&[(
+            serde_json::from_slice(&serde_json::to_vec(&a.manifest_descriptor()).unwrap()).unwrap(),
+            vec![("org.opencontainers.image.ref.name", "v1")],
+        )]);
+        write_oci_layout(&dir, &a.blobs(), &index);
+        assert_eq!(
+            w.ok(&["load", "-i", s(&dir), "-t", "app"]),
+            "Loaded image: app:v1\n"
+        );
+        let archive = w.write("b.tar", &docker_archive(&[(&b, &["b:1"])]));
+        assert_eq!(w.ok(&["load", "-i", s(&archive)]), "Loaded image: b:1\n");
+        let d25 = w.write("c.tar", &gzip(&docker25_archive(&a, "c", "2")));
+        assert_eq!(w.ok(&["load", "-i", s(&d25)]), "Loaded image: c:2\n");
+        let oci = w.write("d.tar", &oci_archive(&b.blobs(), &index));
+        assert_eq!(
+            w.ok(&["load", "-i", s(&oci), "-t", "d"]),
+            "Loaded image: d:v1\n"
+        );
+        assert!(w.ok(&["fsck"]).contains("clean"));
+    }
+}
