@@ -181,23 +181,21 @@ fn find_by_reference(
     platform: Option<&Platform>,
 ) -> Result<Option<Found>> {
     if let Some(digest) = reference.digest() {
-        // `name@digest`: the digest decides (a tag given beside it is ignored, as Docker does).
+        // `name@digest`: the digest decides (a tag given beside it is ignored, as Docker
+        // does), within that repository only: another repository's image is not this one.
         let same_repo = |e: &&Entry| {
             e.name
                 .as_ref()
                 .is_some_and(|n| n.name() == reference.name())
         };
-        let candidates: Vec<&Entry> = all.iter().filter(same_repo).collect();
-        for pool in [candidates, all.iter().collect()] {
-            for entry in &pool {
-                if &entry.target.digest == digest {
-                    return found_for(store, all, &entry.target, None, platform).map(Some);
-                }
-                if let Some(child) = child_with_digest(store, &entry.target, digest)? {
-                    let mut found = found_for(store, all, &entry.target, None, platform)?;
-                    found.resolved = resolve(store, &child, None)?;
-                    return Ok(Some(found));
-                }
+        for entry in all.iter().filter(same_repo) {
+            if &entry.target.digest == digest {
+                return found_for(store, all, &entry.target, None, platform).map(Some);
+            }
+            if let Some(child) = child_with_digest(store, &entry.target, digest)? {
+                let mut found = found_for(store, all, &entry.target, None, platform)?;
+                found.resolved = resolve(store, &child, None)?;
+                return Ok(Some(found));
             }
         }
         return Ok(None);
@@ -241,21 +239,24 @@ fn find_by_id(
     {
         return Err(not_found());
     }
-    let mut matches: Vec<Descriptor> = Vec::new();
+    // (target, image ID): one image reached through several targets (an index and a
+    // docker-archive's manifest of the same config) is still one image, as in Docker.
+    let mut matches: Vec<(Descriptor, Digest)> = Vec::new();
     for entry in all {
-        if matches.iter().any(|m| m.digest == entry.target.digest) {
+        if matches.iter().any(|(m, _)| m.digest == entry.target.digest) {
             continue;
         }
         let Ok(resolved) = resolve(store, &entry.target, platform) else {
             continue;
         };
         if resolved.id().hex().starts_with(hex) || entry.target.digest.hex().starts_with(hex) {
-            matches.push(entry.target.clone());
+            matches.push((entry.target.clone(), resolved.id().clone()));
         }
     }
+    let same_image = matches.windows(2).all(|w| w[0].1 == w[1].1);
     match matches.len() {
         0 => Err(not_found()),
-        1 => found_for(store, all, &matches[0], None, platform),
+        _ if same_image => found_for(store, all, &matches[0].0, None, platform),
         count => Err(ImageError::Ambiguous {
             input: input.to_string(),
             count,

@@ -33,7 +33,13 @@ pub fn save(
 ) -> Result<()> {
     let mut images = Vec::new();
     for input in inputs {
-        images.push(catalog::find(store, input, platform)?);
+        let mut found = catalog::find(store, input, platform)?;
+        // Saved by digest, an image carries no names, as with `docker save NAME@DIGEST`.
+        if Reference::parse_normalized(input).is_ok_and(|r| r.digest().is_some()) {
+            found.names.clear();
+            found.matched_name = None;
+        }
+        images.push(found);
     }
     let mut tar = tar::Builder::new(out);
     match format {
@@ -70,7 +76,7 @@ fn write_docker_archive<W: Write>(
     tar: &mut tar::Builder<W>,
 ) -> Result<()> {
     let mut written: BTreeSet<String> = BTreeSet::new();
-    let mut items = Vec::new();
+    let mut items: Vec<ArchiveItem> = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for found in images {
         let r = &found.resolved;
@@ -105,6 +111,7 @@ fn write_docker_archive<W: Write>(
             append_bytes(tar, &config_name, &r.config_bytes)?;
         }
         let names = names_to_save(found);
+        let repo_tags: Vec<String> = names.iter().map(Reference::familiar).collect();
         for name in &names {
             if let (Some(top), Some(tag)) = (layer_paths.last(), name.tag()) {
                 let id = top.trim_end_matches("/layer.tar").to_string();
@@ -114,11 +121,23 @@ fn write_docker_archive<W: Write>(
                     .insert(tag.to_string(), id);
             }
         }
-        items.push(ArchiveItem {
-            config: config_name,
-            repo_tags: (!names.is_empty()).then(|| names.iter().map(Reference::familiar).collect()),
-            layers: layer_paths,
-        });
+        // One item per image, holding all its names, as `docker save` and skopeo write
+        // them (the config names the image; its layers follow from it).
+        match items.iter_mut().find(|i| i.config == config_name) {
+            Some(item) => {
+                let tags = item.repo_tags.get_or_insert_with(Vec::new);
+                for tag in repo_tags {
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
+                    }
+                }
+            }
+            None => items.push(ArchiveItem {
+                config: config_name,
+                repo_tags: (!repo_tags.is_empty()).then_some(repo_tags),
+                layers: layer_paths,
+            }),
+        }
     }
     if !repositories.is_empty() {
         append_bytes(
@@ -168,7 +187,39 @@ fn write_oci_archive<W: Write>(
         tar,
         "index.json",
         &serde_json::to_vec(&index).expect("json"),
+    )?;
+    // Docker ≥ 25 writes this beside the OCI layout, and Docker before 25 reads only it.
+    let items = docker_manifest(images);
+    append_bytes(
+        tar,
+        "manifest.json",
+        &serde_json::to_vec(&items).expect("json"),
     )
+}
+
+/// `manifest.json` pointing into `blobs/`: the platform each image resolved to.
+fn docker_manifest(images: &[Found]) -> Vec<ArchiveItem> {
+    let blob = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.hex());
+    images
+        .iter()
+        .map(|found| {
+            let names: Vec<String> = names_to_save(found)
+                .iter()
+                .map(Reference::familiar)
+                .collect();
+            ArchiveItem {
+                config: blob(found.resolved.id()),
+                repo_tags: (!names.is_empty()).then_some(names),
+                layers: found
+                    .resolved
+                    .manifest
+                    .layers
+                    .iter()
+                    .map(|l| blob(&l.digest))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 fn header(size: u64) -> tar::Header {

@@ -13,7 +13,7 @@ use wharf_spec::{Algorithm, Digest};
 
 use crate::error::{io_err, StoreError};
 use crate::ingest::remove_if_unshared;
-use crate::layout::{fsync_dir, hash_stream, open_regular, same_inode, Store, BUF_SIZE};
+use crate::layout::{fsync_dir, hash_stream, open_regular, same_inode, BlobState, Store, BUF_SIZE};
 use crate::lock::{DigestLock, IndexLock};
 
 /// Hashing is I/O-bound beyond a few threads; more would only thrash a spinning disk.
@@ -365,6 +365,77 @@ impl Store {
         }
         Ok((stray, removed))
     }
+}
+
+impl Store {
+    /// Deletes what killed processes left in `.wharf/` that nothing can use any more: temp
+    /// files of processes that are gone, and verified or partial ingests of blobs already
+    /// committed. Unlike gc, this needs only a shared guard, so an operation can call it
+    /// as it starts (a `load` re-run after a `kill -9` then leaves a clean store): a temp
+    /// file goes only once its owner's pid is dead *and* its lock is free (and a creator
+    /// that finds its fresh file deleted before it could lock it picks another name), an
+    /// ingest file only when its blob is in `blobs/` and no one holds it. Resumable
+    /// partials of uncommitted blobs and verified copies waiting for a commit are kept.
+    /// Returns what was deleted.
+    pub fn clear_dead_debris(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut removed = Vec::new();
+        for (path, kind) in read_dir_sorted(&self.ingest_dir())? {
+            let EntryKind::File(size) = kind else {
+                continue;
+            };
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(digest) = name.strip_suffix(".verified").and_then(parse_ingest_name) {
+                // A committed copy of another size is corrupt: keep the good one for a commit.
+                if self.committed_size(&digest)? == Some(size)
+                    && remove_if_unshared(&path, true).map_err(io_err("remove", &path))?
+                {
+                    removed.push(path);
+                }
+            } else if let Some(digest) = name.strip_suffix(".partial").and_then(parse_ingest_name) {
+                if self.committed_size(&digest)?.is_none() {
+                    continue;
+                }
+                if let Some(lock) = DigestLock::try_acquire(self.digest_lock_path(&digest))? {
+                    remove_entry(&path)?;
+                    drop(lock);
+                    removed.push(path);
+                }
+            }
+        }
+        for (path, kind) in read_dir_sorted(&self.tmp_dir())? {
+            let EntryKind::File(_) = kind else { continue };
+            let owner = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok());
+            if !owner.is_some_and(process_is_gone) {
+                continue;
+            }
+            if remove_if_unshared(&path, true).map_err(io_err("remove", &path))? {
+                removed.push(path);
+            }
+        }
+        Ok(removed)
+    }
+
+    fn committed_size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        Ok(match self.blob_state(digest)? {
+            BlobState::Regular(size) => Some(size),
+            BlobState::Absent | BlobState::NotRegular(_) => None,
+        })
+    }
+}
+
+/// Whether no process has this pid (in our pid namespace). A reused pid only makes a dead
+/// owner look alive, which keeps its file: the safe mistake.
+fn process_is_gone(pid: libc::pid_t) -> bool {
+    if pid <= 0 || pid as u32 == std::process::id() {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission checks.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 fn parse_ingest_name(stem: &str) -> Option<Digest> {

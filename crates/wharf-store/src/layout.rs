@@ -459,6 +459,13 @@ impl TempFile {
                 Ok(file) => {
                     let path = TempPath::new(path);
                     file.lock().map_err(io_err("lock", path.path()))?;
+                    // A sweeper (`clear_dead_debris`) may have locked and deleted the file
+                    // between its creation and our lock: then it is not ours, try another.
+                    if !same_inode(&file, path.path()).map_err(io_err("inspect", path.path()))? {
+                        let mut gone = path;
+                        gone.disarm();
+                        continue;
+                    }
                     return Ok(TempFile { path, file });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,

@@ -35,7 +35,8 @@
 //! - Nothing whole in memory except manifests and configs (capped by `read_blob`'s `max`);
 //!   streams go through ~1 MiB buffers.
 //! - `kill -9` at any point leaves at worst unlocked partial/temp files, which gc and
-//!   fsck remove. `index.json` is only ever replaced by rename, after the blobs it
+//!   fsck remove ([`Store::clear_dead_debris`], run by each load, removes those nothing
+//!   can resume). `index.json` is only ever replaced by rename, after the blobs it
 //!   references are durable. Nothing committed is lost.
 //! - All coordination is by `flock` (threads and processes alike); a dead process's locks
 //!   vanish with it.

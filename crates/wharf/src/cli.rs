@@ -68,7 +68,11 @@ pub enum ImageCommand {
     Rm(RmiArgs),
     History(HistoryArgs),
     /// Remove dangling images and blobs nothing references.
-    Prune,
+    Prune {
+        /// Accepted for Docker compatibility (`docker image prune -f`): wharf never prompts.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]

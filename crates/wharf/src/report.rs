@@ -5,8 +5,15 @@ use wharf_image::ImageError;
 
 pub fn print_error(error: &anyhow::Error) {
     eprintln!("error: {error}");
+    let mut above = error.to_string();
     for cause in error.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        // Errors that embed their source's text (`manifest `x`: <source>`) would
+        // otherwise print it twice.
+        if !above.ends_with(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        above = text;
     }
     if let Some(hint) = hint(error) {
         eprintln!("hint: {hint}");

@@ -164,11 +164,13 @@ fn layer_descriptor(
     let diff = wharf_layer::diff_id(std::io::BufReader::new(reader))
         .map_err(ImageError::io(format!("reading layer `{name}`")))?;
     if &diff.digest != expected {
-        return Err(ImageError::DiffIdMismatch {
-            layer: digest,
-            expected: expected.clone(),
-            actual: diff.digest,
-        });
+        return Err(ImageError::archive(
+            path,
+            format!(
+                "layer `{name}` does not match its image config: its content digest is `{}`, the config says `{expected}`",
+                diff.digest
+            ),
+        ));
     }
     let media_type = match diff.compression {
         Compression::Gzip => media_type::OCI_LAYER_GZIP,

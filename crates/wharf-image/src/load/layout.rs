@@ -197,11 +197,12 @@ struct MemberSource<'a> {
 }
 
 impl MemberSource<'_> {
-    fn missing(&self, descriptor: &Descriptor, referenced_by: &Digest) -> ImageError {
+    fn missing(&self, descriptor: &Descriptor, referenced_by: Option<&Digest>) -> ImageError {
+        let by = referenced_by.map_or(String::new(), |d| format!(" (referenced by `{d}`)"));
         ImageError::archive(
             self.path,
             format!(
-                "blob `{}` (referenced by `{referenced_by}`) is missing from the archive",
+                "blob `{}`{by} is missing from the archive",
                 descriptor.digest
             ),
         )
@@ -221,7 +222,7 @@ impl BlobSource for MemberSource<'_> {
             None if self.store.blob_size(&descriptor.digest)?.is_some() => self
                 .store
                 .read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?,
-            None => return Err(self.missing(descriptor, &descriptor.digest)),
+            None => return Err(self.missing(descriptor, None)),
         };
         check_size(descriptor, bytes.len() as u64)?;
         Ok(bytes)
@@ -234,7 +235,7 @@ impl BlobSource for MemberSource<'_> {
         };
         match size {
             Some(size) => check_size(descriptor, size),
-            None => Err(self.missing(descriptor, referenced_by)),
+            None => Err(self.missing(descriptor, Some(referenced_by))),
         }
     }
 }

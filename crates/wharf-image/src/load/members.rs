@@ -74,8 +74,19 @@ pub fn read<R: Read>(store: &Store, path: &Path, reader: R) -> Result<Members> {
     let broken =
         |e: io::Error| ImageError::archive(path, format!("archive is truncated or corrupt: {e}"));
     let mut archive = tar::Archive::new(reader);
+    let mut first = true;
     for entry in archive.entries().map_err(broken)? {
-        let mut entry = entry.map_err(broken)?;
+        let mut entry = entry.map_err(|e| {
+            if first {
+                ImageError::archive(
+                    path,
+                    format!("not an image archive: not a tar file, plain or compressed ({e})"),
+                )
+            } else {
+                broken(e)
+            }
+        })?;
+        first = false;
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let name = normalize(&raw_name).ok_or_else(|| {
             ImageError::archive(
@@ -170,7 +181,14 @@ fn stage_named(
                 ImageError::archive(path, format!("archive is truncated or corrupt: {e}"))
             })?;
             check_complete(path, name, skipped + copied, size)?;
-            members.blobs.insert(digest, ingest.finish()?);
+            let staged = ingest.finish().map_err(|e| match e {
+                wharf_store::StoreError::DigestMismatch { actual, .. } => ImageError::archive(
+                    path,
+                    format!("archive member `{name}` does not match its name: its content hashes to `{actual}`"),
+                ),
+                other => other.into(),
+            })?;
+            members.blobs.insert(digest, staged);
         }
     }
     Ok(())

@@ -39,7 +39,13 @@ pub struct Loaded {
 
 pub fn load(store: &Store, path: &Path, options: &LoadOptions) -> Result<Vec<Loaded>> {
     let _guard = store.lock_shared()?;
+    // What an earlier, killed load left behind (a re-run after `kill -9` is the common
+    // case) goes now, so that run ends with a clean store.
+    store.clear_dead_debris()?;
     let meta = std::fs::metadata(path).map_err(ImageError::io(format!("`{}`", path.display())))?;
+    if meta.is_file() && meta.len() == 0 {
+        return Err(ImageError::archive(path, "the file is empty"));
+    }
     let (candidates, staged) = if meta.is_dir() {
         oci_dir::read(store, path)?
     } else {

@@ -59,6 +59,13 @@ impl BlobSource for DirSource<'_> {
                 ),
             ));
         }
+        let meta = std::fs::symlink_metadata(&path).map_err(|_| {
+            ImageError::archive(
+                self.dir,
+                format!("blob `{}` is missing from the layout", descriptor.digest),
+            )
+        })?;
+        refuse_link(&path, &meta)?;
         let bytes = read_capped(self.dir, &path)?;
         layout::check_size(descriptor, bytes.len() as u64)?;
         let actual = Digest::of_bytes(descriptor.digest.algorithm(), &bytes);

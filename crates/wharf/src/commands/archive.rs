@@ -1,12 +1,14 @@
 //! `wharf load` and `wharf save`.
 
+use std::fmt;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use wharf_image::load::{LoadOptions, Loaded};
 use wharf_image::save::SaveFormat;
-use wharf_image::{catalog, load, save};
+use wharf_image::{catalog, load, save, ImageError};
 use wharf_spec::Reference;
 use wharf_store::Store;
 
@@ -19,8 +21,11 @@ pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode> {
         .as_deref()
         .map(Reference::parse_normalized)
         .transpose()?;
-    let loaded = load::load(store, &args.input, &LoadOptions { tag })
-        .with_context(|| format!("cannot load `{}`", args.input.display()))?;
+    let loaded =
+        load::load(store, &args.input, &LoadOptions { tag }).map_err(|error| LoadFailed {
+            path: args.input.clone(),
+            error,
+        })?;
     for item in &loaded {
         println!("{}", describe(store, item));
     }
@@ -28,6 +33,31 @@ pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode> {
         eprintln!("hint: the archive does not name every image; name them with `wharf load -t NAME[:TAG]` or `wharf tag ID NAME`");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line that says the archive's path once and then what is wrong with it.
+#[derive(Debug)]
+struct LoadFailed {
+    path: PathBuf,
+    error: ImageError,
+}
+
+impl fmt::Display for LoadFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
+        let reason = self.error.to_string();
+        let reason = reason
+            .strip_prefix(&format!("`{path}`: "))
+            .unwrap_or(&reason);
+        write!(f, "cannot load `{path}`: {reason}")
+    }
+}
+
+impl std::error::Error for LoadFailed {
+    // The image error's own text is part of this one; its causes are not.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
 }
 
 fn describe(store: &Store, item: &Loaded) -> String {

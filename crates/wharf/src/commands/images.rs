@@ -44,8 +44,30 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
     let index = store.read_index()?;
     let mut rows = Vec::new();
     for (target, names) in catalog::images(&index) {
-        let resolved = catalog::resolve(store, &target, None)?;
-        let size = layers::image_size(store, &resolved.manifest.layers)?;
+        let listed = if names.is_empty() {
+            filter.is_none()
+        } else {
+            names.iter().any(|n| matches(filter.as_ref(), n))
+        };
+        if !listed {
+            continue;
+        }
+        // One unreadable image (a blob lost to `fsck --repair`) must not hide the others.
+        let read = catalog::resolve(store, &target, None).and_then(|resolved| {
+            let size = layers::image_size(store, &resolved.manifest.layers)?;
+            Ok((resolved, size))
+        });
+        let (resolved, size) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                let name = names
+                    .first()
+                    .map_or(target.digest.to_string(), |n| n.familiar());
+                eprintln!("warning: cannot read image `{name}`: {e}");
+                eprintln!("hint: `wharf fsck` checks the store; `wharf rmi` removes the image");
+                continue;
+            }
+        };
         let id = if args.no_trunc {
             resolved.id().to_string()
         } else {

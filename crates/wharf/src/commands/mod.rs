@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ImageCommand::Tag { source, target } => manage::tag(&store()?, &source, &target),
             ImageCommand::Rm(args) => manage::rmi(&store()?, &args),
             ImageCommand::History(args) => inspect::history(&store()?, &args),
-            ImageCommand::Prune => manage::prune(&store()?),
+            ImageCommand::Prune { force: _ } => manage::prune(&store()?),
         },
         Command::System(SystemCommand::Df(args)) => store::df(&store()?, &args),
         Command::Fsck { repair } => store::fsck(&store()?, repair),

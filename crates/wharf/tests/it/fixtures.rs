@@ -64,17 +64,22 @@ pub const CREATED: &str = "2020-01-02T03:04:05Z";
 
 /// An image for `architecture` whose layers are `layers`; `cmd` makes configs differ.
 pub fn image_for(architecture: &str, cmd: &str, layers: Vec<Layer>) -> TestImage {
+    image_at(architecture, cmd, CREATED, layers)
+}
+
+/// [`image_for`] with another creation time.
+pub fn image_at(architecture: &str, cmd: &str, created: &str, layers: Vec<Layer>) -> TestImage {
     let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id().to_string()).collect();
     let mut history: Vec<serde_json::Value> = layers
         .iter()
         .enumerate()
-        .map(|(i, _)| json!({"created": CREATED, "created_by": format!("/bin/sh -c make layer {i}")}))
+        .map(|(i, _)| json!({"created": created, "created_by": format!("/bin/sh -c make layer {i}")}))
         .collect();
-    history.push(json!({"created": CREATED, "created_by": format!("/bin/sh -c #(nop)  CMD [\"{cmd}\"]"), "empty_layer": true}));
+    history.push(json!({"created": created, "created_by": format!("/bin/sh -c #(nop)  CMD [\"{cmd}\"]"), "empty_layer": true}));
     let config = json!({
         "architecture": architecture,
         "os": "linux",
-        "created": CREATED,
+        "created": created,
         "config": {"Env": ["PATH=/usr/bin:/bin"], "Cmd": [cmd]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": history,
@@ -314,4 +319,42 @@ pub fn docker25_archive(img: &TestImage, name: &str, tag: &str) -> Vec<u8> {
             .map(|(n, b)| (n.as_str(), b.as_slice()))
             .collect::<Vec<_>>(),
     )
+}
+
+/// A tar member for archives the tidy builders cannot express.
+pub enum Member<'a> {
+    File(&'a str, &'a [u8]),
+    Symlink(&'a str, &'a str),
+}
+
+/// A tar of `members` in order. Names are written verbatim (`..` and absolute paths too),
+/// so that malicious archives can be built.
+pub fn tar_members(members: &[Member]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for member in members {
+        let mut header = tar::Header::new_gnu();
+        let (name, data): (&str, &[u8]) = match member {
+            Member::File(name, data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                (name, data)
+            }
+            Member::Symlink(name, target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_link_name(target).unwrap();
+                (name, &[])
+            }
+        };
+        let slot = &mut header.as_gnu_mut().unwrap().name;
+        assert!(
+            name.len() < slot.len(),
+            "`{name}` is too long for a plain header"
+        );
+        slot[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    }
+    builder.into_inner().unwrap()
 }

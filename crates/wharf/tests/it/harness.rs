@@ -93,3 +93,90 @@ pub fn have_docker() -> bool {
     }
     ok
 }
+
+/// What one run printed and how it exited.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// What a failed command must leave as it was: `index.json` and the blob files.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StoreState {
+    pub index: Vec<u8>,
+    pub blobs: Vec<String>,
+}
+
+impl Wharf {
+    /// Runs without asserting anything about the outcome.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    /// File names under `ROOT/blobs/sha256`, sorted.
+    pub fn blob_files(&self) -> Vec<String> {
+        files_in(&self.root().join("blobs/sha256"))
+    }
+
+    pub fn state(&self) -> StoreState {
+        StoreState {
+            index: std::fs::read(self.root().join("index.json")).unwrap_or_default(),
+            blobs: self.blob_files(),
+        }
+    }
+
+    /// Files in the store's staging areas (`.wharf/tmp`, `.wharf/ingest`) other than locks.
+    pub fn staging_debris(&self) -> Vec<String> {
+        ["tmp", "ingest"]
+            .iter()
+            .flat_map(|d| files_in(&self.root().join(".wharf").join(d)))
+            .filter(|n| !n.ends_with(".lock"))
+            .collect()
+    }
+
+    /// insta settings that redact what varies between runs: relative times, tag times and
+    /// this test's temp directory.
+    pub fn settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        let since = r"(?:Less than a second|About an? \w+|\d+ \w+) ago";
+        // In tables the column keeps a fixed width, so rows stay aligned as times pass.
+        settings.add_filter(&format!("{since} {{2,}}"), "[SINCE]   ");
+        settings.add_filter(r"CREATED {2,}", "CREATED   ");
+        settings.add_filter(since, "[SINCE]");
+        settings.add_filter(
+            r#""LastTagTime": "[1-9]\d{3}-[^"]+""#,
+            r#""LastTagTime": "[TIME]""#,
+        );
+        settings.add_filter(
+            &regex_escape(&self.dir.path().display().to_string()),
+            "[TMP]",
+        );
+        settings
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}

@@ -1,7 +1,18 @@
 //! Integration tests of the `wharf` binary: one test binary, fixtures built in code.
 
+mod bad_input;
+mod crash;
 mod fixtures;
+mod fsck;
 mod harness;
+mod history;
+mod images;
+mod inspect;
+mod interop;
+mod load;
+mod reference;
+mod tag_rmi;
+mod usage;
 
 mod smoke {
     use crate::fixtures::*;
