@@ -1,0 +1,140 @@
+//! Listing a repository's tags, following `Link: <…>; rel="next"` pagination.
+
+use reqwest::header::LINK;
+use reqwest::Method;
+use serde::Deserialize;
+use wharf_spec::Reference;
+
+use crate::auth::Scope;
+use crate::client::Client;
+use crate::endpoint::Endpoint;
+use crate::error::{ClientError, Result};
+use crate::response::{error_from, read_capped, Subject};
+use crate::transport::Call;
+
+/// A bound on pages, so a registry whose links go round in circles cannot keep us forever.
+const MAX_PAGES: usize = 10_000;
+
+#[derive(Deserialize)]
+struct TagList {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+/// The `rel="next"` target of a `Link` header value, if it has one.
+pub(crate) fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            p.strip_prefix("rel=")
+                .map(|v| v.trim_matches('"').split_whitespace().any(|r| r == "next"))
+                .unwrap_or(false)
+        });
+        is_next.then_some(target)
+    })
+}
+
+impl Client {
+    /// Every tag of `repository` (its domain and path count), in the registry's order.
+    pub async fn tags(&self, repository: &Reference) -> Result<Vec<String>> {
+        self.tags_paged(repository, None).await
+    }
+
+    /// Like [`Client::tags`], asking for `page_size` tags per request (`?n=`).
+    pub async fn tags_paged(
+        &self,
+        repository: &Reference,
+        page_size: Option<u32>,
+    ) -> Result<Vec<String>> {
+        let endpoint = Endpoint::origin(repository.domain(), &self.inner.config.insecure);
+        let scope = Scope::pull(repository.path());
+        let mut path = format!("{}/tags/list", repository.path());
+        if let Some(n) = page_size {
+            path.push_str(&format!("?n={n}"));
+        }
+        let first = self.url(&endpoint, &path).await?;
+        let mut url = first.clone();
+        let mut tags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let call = Call::new(Method::GET, url.clone(), &scope);
+            let what = call.what();
+            let response = self.send(&endpoint, call).await?;
+            let registry = endpoint.display();
+            if !response.status().is_success() {
+                return Err(error_from(
+                    response,
+                    &registry,
+                    &what,
+                    Subject::Repository {
+                        repository: repository.path(),
+                    },
+                )
+                .await);
+            }
+            let next = response
+                .headers()
+                .get(LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link)
+                .map(|l| url.join(l))
+                .transpose()
+                .map_err(|_| ClientError::InvalidResponse {
+                    registry: registry.clone(),
+                    what: what.clone(),
+                    reason: "invalid `Link` header".into(),
+                })?;
+            let body = read_capped(response, 16 << 20, &registry, &what).await?;
+            let page: TagList =
+                serde_json::from_slice(&body).map_err(|e| ClientError::InvalidResponse {
+                    registry: registry.clone(),
+                    what: what.clone(),
+                    reason: format!("not a tag list: {e}"),
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            let Some(next) = next else {
+                return Ok(tags);
+            };
+            // Credentials are sent only to the registry: a link elsewhere is not followed.
+            if next.origin() != first.origin() {
+                return Err(ClientError::InvalidResponse {
+                    registry,
+                    what,
+                    reason: "the next page is on another host".into(),
+                });
+            }
+            if !seen.insert(next.to_string()) {
+                return Ok(tags);
+            }
+            url = next;
+        }
+        Ok(tags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::Url;
+
+    #[test]
+    fn finds_the_next_link() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://r.io/x?p=1>; rel="prev", <https://r.io/x?p=3>; rel=next"#),
+            Some("https://r.io/x?p=3")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+        let base = Url::parse("http://127.0.0.1:5000/v2/a/tags/list?n=2").unwrap();
+        assert_eq!(
+            base.join("/v2/a/tags/list?last=b&n=2").unwrap().as_str(),
+            "http://127.0.0.1:5000/v2/a/tags/list?last=b&n=2"
+        );
+    }
+}
