@@ -33,6 +33,10 @@ pub use auth::credentials::{
     default_auth_files, default_provider, AuthFile, Credential, CredentialChain,
     CredentialProvider, NoCredentials, Secret, StaticCredentials,
 };
+pub use auth::store::{
+    auth_key, docker_config_path, erase_credentials, login_registry, store_credentials,
+    CredentialStore, StoredIn,
+};
 pub use blob::{BlobReader, BlobStream, Mount};
 pub use client::Client;
 pub use config::ClientConfig;

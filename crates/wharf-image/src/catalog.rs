@@ -189,7 +189,9 @@ fn find_by_reference(
                 .is_some_and(|n| n.name() == reference.name())
         };
         for entry in all.iter().filter(same_repo) {
-            if &entry.target.digest == digest {
+            // A pull by an index's digest names one platform's manifest `name@index-digest`.
+            let named_so = entry.name.as_ref().and_then(Reference::digest) == Some(digest);
+            if &entry.target.digest == digest || named_so {
                 return found_for(store, all, &entry.target, None, platform).map(Some);
             }
             if let Some(child) = child_with_digest(store, &entry.target, digest)? {

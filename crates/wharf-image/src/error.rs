@@ -11,6 +11,8 @@ pub enum ImageError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Registry(#[from] wharf_client::ClientError),
     #[error("manifest `{digest}`: {source}")]
     Manifest {
         digest: Digest,

@@ -80,7 +80,13 @@ fn document(store: &Store, found: &Found, last_tag_time: String) -> Result<Inspe
     let c = &r.config;
     Ok(Inspect {
         id: r.id().to_string(),
-        repo_tags: found.names.iter().map(Reference::familiar).collect(),
+        // A name pinned by digest (a pull by digest) is a repo digest, not a tag.
+        repo_tags: found
+            .names
+            .iter()
+            .filter(|n| n.digest().is_none())
+            .map(Reference::familiar)
+            .collect(),
         repo_digests: repo_digests(found),
         parent: c.parent.clone().unwrap_or_default(),
         comment: c.comment.clone().unwrap_or_default(),
@@ -135,4 +141,128 @@ fn container_config(config: Option<&Map<String, Value>>) -> Value {
         out.entry(key).or_insert(Value::String(String::new()));
     }
     Value::Object(out)
+}
+
+/// The inspect document of an image still in a registry (`wharf image inspect --remote`):
+/// built from its manifest and config alone, no store involved. `target` is what the
+/// reference resolved to (an index for a multi-platform image), `reference` the name asked
+/// for (it gives `RepoTags` when it has a tag, and `RepoDigests` as a pull would record it).
+///
+/// `Size` is the sum of the layers' compressed sizes from the manifest — the bytes a pull
+/// downloads. The local document shows uncompressed sizes, which a registry does not know
+/// without downloading every layer; the number differs from what the same image shows once
+/// pulled, and that is the honest price of not pulling.
+pub fn remote(
+    reference: &Reference,
+    target: &wharf_spec::Descriptor,
+    manifest: &wharf_spec::ImageManifest,
+    config: &wharf_spec::ImageConfig,
+) -> Inspect {
+    let c = config;
+    let repo_tags = match reference.tag() {
+        Some(_) if reference.digest().is_none() => vec![reference.familiar()],
+        _ => Vec::new(),
+    };
+    let repo_digests = vec![reference.with_digest(target.digest.clone()).familiar()];
+    Inspect {
+        id: manifest.config.digest.to_string(),
+        repo_tags,
+        repo_digests,
+        parent: c.parent.clone().unwrap_or_default(),
+        comment: c.comment.clone().unwrap_or_default(),
+        created: c.created.clone(),
+        docker_version: c.docker_version.clone().unwrap_or_default(),
+        author: c.author.clone().unwrap_or_default(),
+        architecture: c.architecture.clone(),
+        variant: c.variant.clone().filter(|v| !v.is_empty()),
+        os: c.os.clone(),
+        os_version: c.os_version.clone().filter(|v| !v.is_empty()),
+        size: manifest.layers.iter().map(|l| l.size).sum(),
+        root_fs: RootFs {
+            kind: if c.rootfs.kind.is_empty() {
+                "layers".into()
+            } else {
+                c.rootfs.kind.clone()
+            },
+            layers: c.rootfs.diff_ids.iter().map(ToString::to_string).collect(),
+        },
+        metadata: Metadata {
+            last_tag_time: ZERO_TIME.to_string(),
+        },
+        config: container_config(c.config.as_ref()),
+        descriptor: DescriptorView {
+            media_type: target.media_type.clone(),
+            digest: target.digest.to_string(),
+            size: target.size,
+            platform: target.platform.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::*;
+    use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest};
+
+    #[test]
+    fn remote_document_comes_from_manifest_and_config_alone() {
+        let config_bytes = br#"{"architecture":"arm64","variant":"v8","os":"linux",
+            "created":"2024-01-02T03:04:05Z","config":{"Cmd":["sh"]},
+            "rootfs":{"type":"layers","diff_ids":["sha256:1111111111111111111111111111111111111111111111111111111111111111"]}}"#;
+        let config = ImageConfig::parse(config_bytes).unwrap();
+        let config_desc = Descriptor::new(
+            "application/vnd.oci.image.config.v1+json",
+            Digest::sha256_of(config_bytes),
+            config_bytes.len() as u64,
+        );
+        let layers = vec![
+            Descriptor::new(
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                Digest::sha256_of(b"a"),
+                100,
+            ),
+            Descriptor::new(
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                Digest::sha256_of(b"b"),
+                23,
+            ),
+        ];
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
+            artifact_type: None,
+            config: config_desc.clone(),
+            layers,
+            subject: None,
+            annotations: None,
+        };
+        let target = Descriptor::new(
+            "application/vnd.oci.image.index.v1+json",
+            Digest::sha256_of(b"index"),
+            456,
+        );
+        let reference = Reference::parse_normalized("localhost:5000/app:1").unwrap();
+        let doc = remote(&reference, &target, &manifest, &config);
+        assert_eq!(doc.id, config_desc.digest.to_string());
+        assert_eq!(doc.repo_tags, ["localhost:5000/app:1"]);
+        assert_eq!(
+            doc.repo_digests,
+            [format!("localhost:5000/app@{}", target.digest)]
+        );
+        assert_eq!(doc.size, 123);
+        assert_eq!(
+            (doc.architecture.as_str(), doc.variant.as_deref()),
+            ("arm64", Some("v8"))
+        );
+        assert_eq!(doc.root_fs.layers.len(), 1);
+        assert_eq!(doc.metadata.last_tag_time, ZERO_TIME);
+        assert_eq!(doc.config["Cmd"], serde_json::json!(["sh"]));
+        assert_eq!(doc.config["Entrypoint"], serde_json::Value::Null);
+        assert_eq!(doc.descriptor.size, 456);
+
+        let by_digest = reference.with_digest(target.digest.clone());
+        assert!(remote(&by_digest, &target, &manifest, &config)
+            .repo_tags
+            .is_empty());
+    }
 }

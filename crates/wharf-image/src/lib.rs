@@ -1,4 +1,4 @@
-//! wharf-image: the operations users run on images — load, save, inspect, tag, remove,
+//! wharf-image: the operations users run on images — pull, load, save, inspect, tag, remove,
 //! history, disk usage. Libraries report; only the `wharf` binary prints.
 
 pub mod catalog;
@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod layers;
 pub mod load;
 pub mod names;
+pub mod pull;
 pub mod remove;
 pub mod save;
 pub mod tag;

@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Parse an image reference and print how Docker normalizes it, as JSON.
     Reference { reference: String },
+    /// Download an image from a registry.
+    Pull(PullArgs),
     /// Load images from an OCI layout, an OCI archive or a docker-archive (optionally gzipped).
     Load(LoadArgs),
     /// Save images to a docker-archive (for `docker load`) or an OCI archive.
@@ -47,6 +49,22 @@ pub enum Command {
         /// Remove corrupt and orphaned blobs and stray files.
         #[arg(long)]
         repair: bool,
+    },
+    /// Log in to a registry: check the credentials, then store them where Docker does.
+    Login(LoginArgs),
+    /// Log out from a registry: remove its stored credentials.
+    Logout {
+        /// Default: Docker Hub.
+        #[arg(value_name = "REGISTRY")]
+        registry: Option<String>,
+    },
+    /// Inspect manifests in a registry, without pulling.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// List a repository's tags in a registry, one per line.
+    Tags {
+        #[arg(value_name = "REPOSITORY")]
+        repository: String,
     },
     /// Print a shell completion script.
     Completion { shell: clap_complete::Shell },
@@ -83,9 +101,9 @@ pub enum SystemCommand {
 
 #[derive(Args)]
 pub struct LoadArgs {
-    /// The archive or OCI layout directory to read.
+    /// The archive or OCI layout directory to read; standard input when absent or `-`.
     #[arg(short, long, value_name = "PATH")]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
     /// NAME[:TAG] for an image the archive carries only a tag or no name for.
     #[arg(short, long, value_name = "NAME[:TAG]")]
     pub tag: Option<String>,
@@ -141,12 +159,33 @@ pub struct ImagesArgs {
 }
 
 #[derive(Args)]
+pub struct PullArgs {
+    /// The image: `name[:tag]`, `name@digest` or `name:tag@digest` (the digest wins).
+    pub reference: String,
+    /// The platform to pull from a multi-platform image (`os/arch[/variant]`); default: this host's.
+    #[arg(long, value_name = "PLATFORM", conflicts_with = "all_platforms")]
+    pub platform: Option<String>,
+    /// Pull every platform of a multi-platform image.
+    #[arg(short = 'a', long)]
+    pub all_platforms: bool,
+    /// Print only the image's reference.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// How many layers download at once (default: the config file's, else 3).
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_downloads: Option<usize>,
+}
+
+#[derive(Args)]
 pub struct InspectArgs {
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Platform to inspect in a multi-platform image.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// Inspect the images in their registry, without pulling them.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(Args)]
@@ -176,4 +215,38 @@ pub struct DfArgs {
     /// Accepted for Docker compatibility: the per-image table is always shown.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Default: Docker Hub.
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
+    /// Asked for on a terminal when absent.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Insecure: the password shows in the process list and shell history.
+    #[arg(short, long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ManifestCommand {
+    /// Print an image's manifest or index, as the registry has it.
+    Inspect(ManifestInspectArgs),
+}
+
+#[derive(Args)]
+pub struct ManifestInspectArgs {
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    /// The manifest for this platform, from a multi-platform index.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Print the exact bytes the registry sent.
+    #[arg(long)]
+    pub raw: bool,
 }

@@ -1,6 +1,7 @@
 //! Error messages for people: one line saying what is wrong, the causes after it, and a
 //! hint line where there is an obvious next step.
 
+use wharf_client::ClientError;
 use wharf_image::ImageError;
 
 pub fn print_error(error: &anyhow::Error) {
@@ -21,6 +22,9 @@ pub fn print_error(error: &anyhow::Error) {
 }
 
 fn hint(error: &anyhow::Error) -> Option<String> {
+    if let Some(client_error) = error.chain().find_map(client_error) {
+        return client_hint(client_error);
+    }
     let image_error = error.chain().find_map(|e| e.downcast_ref::<ImageError>())?;
     Some(match image_error {
         ImageError::NotFound(_) => "`wharf images` lists the images in the store".into(),
@@ -34,4 +38,21 @@ fn hint(error: &anyhow::Error) -> Option<String> {
         ImageError::DiffIdMismatch { .. } => "`wharf fsck` checks every blob in the store".into(),
         _ => return None,
     })
+}
+
+/// A registry error, also when an image operation wraps it.
+fn client_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ClientError> {
+    match e.downcast_ref::<ImageError>() {
+        Some(ImageError::Registry(inner)) => Some(inner),
+        _ => e.downcast_ref::<ClientError>(),
+    }
+}
+
+fn client_hint(error: &ClientError) -> Option<String> {
+    if error.is_not_found() {
+        return Some(
+            "check the name and tag; `wharf tags REPOSITORY` lists a repository's tags".into(),
+        );
+    }
+    error.hint()
 }

@@ -353,14 +353,14 @@ impl CredentialProvider for AuthFile {
     }
 }
 
-struct LookupKeys<'a> {
+pub(crate) struct LookupKeys<'a> {
     /// What Docker files the credential under, and hands a helper on stdin.
-    server_url: &'a str,
+    pub server_url: &'a str,
     /// Host names any key may normalize to.
-    hosts: Vec<&'a str>,
+    pub hosts: Vec<&'a str>,
 }
 
-fn lookup_keys(registry: &str) -> LookupKeys<'_> {
+pub(crate) fn lookup_keys(registry: &str) -> LookupKeys<'_> {
     if matches!(
         registry,
         DOCKER_HUB_DOMAIN | "index.docker.io" | DOCKER_HUB_HOST
@@ -380,7 +380,7 @@ fn lookup_keys(registry: &str) -> LookupKeys<'_> {
 /// Docker's `ConvertToHostname` for keys written as URLs (`https://host/v1/` → `host`).
 /// A key with a path but no scheme is a podman namespace (`quay.io/org`): it does not
 /// stand for the whole registry, so it matches nothing here.
-fn normalize_key(key: &str) -> Option<&str> {
+pub(crate) fn normalize_key(key: &str) -> Option<&str> {
     let (had_scheme, rest) = match key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))

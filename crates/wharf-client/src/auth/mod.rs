@@ -3,6 +3,7 @@
 
 pub mod challenge;
 pub mod credentials;
+pub mod store;
 pub(crate) mod token;
 
 use std::collections::HashMap;

@@ -16,6 +16,7 @@ macro_rules! registry_or_skip {
 mod auth;
 mod blobs;
 mod faults;
+mod login;
 mod mirrors;
 mod resolve;
 mod tags;

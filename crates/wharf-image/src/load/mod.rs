@@ -56,6 +56,20 @@ pub fn load(store: &Store, path: &Path, options: &LoadOptions) -> Result<Vec<Loa
     naming::publish(store, candidates, staged, options.tag.as_ref())
 }
 
+/// Loads an archive streamed from `reader` (`docker load < image.tar`); `name` says where
+/// it comes from in messages.
+pub fn load_stream(
+    store: &Store,
+    name: &Path,
+    reader: impl Read,
+    options: &LoadOptions,
+) -> Result<Vec<Loaded>> {
+    let _guard = store.lock_shared()?;
+    store.clear_dead_debris()?;
+    let (candidates, staged) = read_archive(store, name, reader)?;
+    naming::publish(store, candidates, staged, options.tag.as_ref())
+}
+
 /// Reads a tar archive, plain or gzip/zstd-compressed (sniffed, not guessed from the name).
 fn read_archive<R: Read>(
     store: &Store,

@@ -21,11 +21,19 @@ pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode> {
         .as_deref()
         .map(Reference::parse_normalized)
         .transpose()?;
-    let loaded =
-        load::load(store, &args.input, &LoadOptions { tag }).map_err(|error| LoadFailed {
-            path: args.input.clone(),
-            error,
-        })?;
+    let options = LoadOptions { tag };
+    let from_stdin = args.input.as_ref().is_none_or(|p| p.as_os_str() == "-");
+    let loaded = if from_stdin {
+        if std::io::stdin().is_terminal() {
+            bail!("requested load from standard input, but it is a terminal; use `-i FILE` or redirect an archive into it");
+        }
+        let name = PathBuf::from("standard input");
+        load::load_stream(store, &name, std::io::stdin().lock(), &options)
+            .map_err(|error| LoadFailed { path: name, error })?
+    } else {
+        let path = args.input.clone().unwrap_or_default();
+        load::load(store, &path, &options).map_err(|error| LoadFailed { path, error })?
+    };
     for item in &loaded {
         println!("{}", describe(store, item));
     }

@@ -3,8 +3,11 @@
 mod archive;
 mod images;
 mod inspect;
+mod login;
 mod manage;
+mod pull;
 mod reference;
+mod remote;
 mod store;
 
 use std::path::PathBuf;
@@ -15,22 +18,25 @@ use clap::CommandFactory;
 use wharf_spec::Platform;
 use wharf_store::Store;
 
-use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ImageCommand, ManifestCommand, SystemCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let root = cli.root.clone();
     let store = || open_store(root.clone());
     match cli.command {
         Command::Reference { reference } => reference::run(&reference),
+        Command::Pull(args) => pull::run(&store()?, &args),
         Command::Load(args) => archive::load(&store()?, &args),
         Command::Save(args) => archive::save(&store()?, &args),
         Command::Images(args) => images::run(&store()?, &args),
+        Command::Inspect(args) if args.remote => remote::image_inspect(&args),
         Command::Inspect(args) => inspect::inspect(&store()?, &args),
         Command::Tag { source, target } => manage::tag(&store()?, &source, &target),
         Command::Rmi(args) => manage::rmi(&store()?, &args),
         Command::History(args) => inspect::history(&store()?, &args),
         Command::Image(sub) => match sub {
             ImageCommand::Ls(args) => images::run(&store()?, &args),
+            ImageCommand::Inspect(args) if args.remote => remote::image_inspect(&args),
             ImageCommand::Inspect(args) => inspect::inspect(&store()?, &args),
             ImageCommand::Load(args) => archive::load(&store()?, &args),
             ImageCommand::Save(args) => archive::save(&store()?, &args),
@@ -41,6 +47,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::System(SystemCommand::Df(args)) => store::df(&store()?, &args),
         Command::Fsck { repair } => store::fsck(&store()?, repair),
+        Command::Login(args) => login::login(&args),
+        Command::Logout { registry } => login::logout(registry.as_deref()),
+        Command::Manifest(ManifestCommand::Inspect(args)) => remote::manifest_inspect(&args),
+        Command::Tags { repository } => remote::tags(&repository),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wharf", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! prints it. Only this crate knows about terminals.
 
 pub mod human;
+pub mod progress;
 pub mod table;
 
 use serde::Serialize;

@@ -359,3 +359,47 @@ fn gzipped_docker_archive_saved_by_id() {
     );
     assert_eq!(inspect(&w, &["app:1"])["Id"], img.id());
 }
+
+#[test]
+fn loads_from_standard_input_like_docker_load() {
+    let w = Wharf::new();
+    let img = image_on(&base_layer(), "stdin");
+    let archive = gzip(&docker_archive(&[(&img, &["piped:1"])]));
+    let out = w.cmd(&["load"]).write_stdin(archive).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Loaded image: piped:1\n"
+    );
+    assert_eq!(inspect(&w, &["piped:1"])["Id"], img.id());
+
+    // `wharf save NAME | wharf load` into another store: the same image.
+    let saved = w.cmd(&["save", "piped:1"]).output().unwrap();
+    assert!(saved.status.success());
+    let other = Wharf::new();
+    let out = other
+        .cmd(&["load", "-i", "-"])
+        .write_stdin(saved.stdout)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(inspect(&other, &["piped:1"])["Id"], img.id());
+
+    // Garbage on standard input is refused by name, and the store stays empty.
+    let out = other
+        .cmd(&["load"])
+        .write_stdin(b"not an archive".to_vec())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("standard input"), "{err}");
+}

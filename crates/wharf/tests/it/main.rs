@@ -10,7 +10,9 @@ mod images;
 mod inspect;
 mod interop;
 mod load;
+mod pull;
 mod reference;
+mod remote;
 mod tag_rmi;
 mod usage;
 

@@ -1,7 +1,4 @@
-pub mod fake;
-pub mod fixtures;
-pub mod registry;
-pub mod token;
+//! The shared harness lives in `wharf-testkit`; these names keep the tests' paths short.
 
-/// A loopback address where nothing listens (port 1, tcpmux, on a host no test binds).
-pub const DEAD_HOST: &str = "127.0.0.3:1";
+pub use wharf_testkit::fixtures;
+pub use wharf_testkit::{fake, registry, token, DEAD_HOST};

@@ -39,12 +39,18 @@ impl Image {
 }
 
 pub fn image(platform: &str, layer_sizes: &[usize], seed: u64) -> Image {
-    let platform = Platform::parse(platform).unwrap();
     let layers: Vec<Vec<u8>> = layer_sizes
         .iter()
         .enumerate()
         .map(|(i, &n)| data(n, seed * 1000 + i as u64))
         .collect();
+    image_from_layers(platform, layers, seed)
+}
+
+/// An image of the given layers (share a layer between images to test "Already exists");
+/// `seed` makes the config, and so the image ID, distinct.
+pub fn image_from_layers(platform: &str, layers: Vec<Vec<u8>>, seed: u64) -> Image {
+    let platform = Platform::parse(platform).unwrap();
     let diff_ids: Vec<String> = layers
         .iter()
         .map(|l| Digest::sha256_of(l).to_string())
@@ -150,6 +156,27 @@ pub async fn push_image(client: &Client, reference: &Reference, image: &Image) -
     }
     client
         .put_manifest(reference, &image.manifest)
+        .await
+        .unwrap()
+}
+
+/// Pushes every image by digest into `reference`'s repository, then an index of them
+/// (`(platform, image)` pairs) under `reference`; returns the index's descriptor.
+pub async fn push_index(
+    client: &Client,
+    reference: &Reference,
+    images: &[(&str, &Image)],
+) -> Descriptor {
+    for (_, image) in images {
+        push_image(
+            client,
+            &reference.with_digest(image.manifest.digest().clone()),
+            image,
+        )
+        .await;
+    }
+    client
+        .put_manifest(reference, &index(images))
         .await
         .unwrap()
 }

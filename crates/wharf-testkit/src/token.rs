@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
-use super::fake::{FakeServer, Reply};
+use crate::fake::{FakeServer, Reply};
 
 pub const SERVICE: &str = "wharf-test-registry";
 pub const ISSUER: &str = "wharf-test-issuer";

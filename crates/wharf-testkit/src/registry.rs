@@ -1,5 +1,6 @@
 //! A real CNCF distribution registry (`docker-registry`, 2.8) on 127.0.0.1, started per
-//! test with its own storage and killed on drop.
+//! test with its own storage and killed on drop. Its access log (one line per request, with
+//! the status and bytes sent) goes to [`Registry::log`], so tests can count transfers.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -117,7 +118,7 @@ impl Registry {
         for _ in 0..5 {
             let port = free_port();
             let config = format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: wharf-test-secret\n{tls_yaml}{auth_yaml}",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: wharf-test-secret\n{tls_yaml}{auth_yaml}",
                 dir.path().join("data").display()
             );
             let config_path = dir.path().join("config.yml");

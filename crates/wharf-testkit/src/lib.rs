@@ -1,0 +1,31 @@
+//! Test helpers for the workspace's integration tests (a dev-dependency only; never
+//! published).
+//!
+//! - [`registry::Registry`]: a real CNCF distribution registry (`docker-registry`) on
+//!   127.0.0.1 with its own storage, killed on drop. When the binary is missing the test
+//!   skips (prints why), unless `WHARF_REQUIRE_INTEROP=1`, where it panics;
+//! - [`token::TokenIssuer`]: a token server for distribution's `auth: token`;
+//! - [`fake::FakeServer`]: a tiny HTTP server for failures a real registry will not produce;
+//! - [`fixtures`]: deterministic images and indexes built in code, pushed with wharf-client.
+//!
+//! Helpers panic on setup failures: they run only inside tests, where a panic is the report.
+
+pub mod fake;
+pub mod fixtures;
+pub mod registry;
+pub mod token;
+
+/// A loopback address where nothing listens (port 1, tcpmux, on a host no test binds).
+pub const DEAD_HOST: &str = "127.0.0.3:1";
+
+/// A running registry, or `return` from the calling test (skipped) when `docker-registry`
+/// is missing and interop is not required.
+#[macro_export]
+macro_rules! registry_or_skip {
+    ($auth:expr) => {
+        match $crate::registry::Registry::start($auth) {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}

@@ -1,0 +1,323 @@
+//! `wharf pull` against a real CNCF distribution registry started on 127.0.0.1, holding
+//! images built in code and pushed with wharf-client.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use wharf_spec::Digest;
+use wharf_testkit::fixtures::{
+    client, data, image, image_from_layers, push_image, push_index, reference, Image,
+};
+use wharf_testkit::registry::{Auth, Registry};
+use wharf_testkit::registry_or_skip;
+
+use crate::harness::Wharf;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// The binary with a store and configs of its own: no login or setting of the machine's
+/// leaks in.
+struct Env {
+    w: Wharf,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { w: Wharf::new() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.w.cmd(args);
+        cmd.env("DOCKER_CONFIG", self.w.path("docker"))
+            .env("XDG_CONFIG_HOME", self.w.path("config"))
+            .env("HOME", self.w.path("home"))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR");
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "wharf {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "wharf {args:?} should have failed:\nstdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        let out: Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        out[0].clone()
+    }
+}
+
+fn push(registry: &Registry, name: &str, img: &Image) -> Digest {
+    block_on(push_image(&client(), &reference(&registry.host, name), img)).digest
+}
+
+fn short(d: &Digest) -> &str {
+    &d.hex()[..12]
+}
+
+fn layer_digest(img: &Image, i: usize) -> Digest {
+    Digest::sha256_of(&img.layers[i])
+}
+
+/// Bytes the registry sent for `digest`'s blob with `status`, from its access log: one
+/// line per request, `"GET /v2/…/blobs/sha256:… HTTP/1.1" STATUS BYTES …`.
+fn blob_bytes_served(log: &str, digest: &Digest, status: &str) -> u64 {
+    let needle = format!("/blobs/{digest} ");
+    log.lines()
+        .filter(|l| l.contains("\"GET ") && l.contains(&needle))
+        .filter_map(|l| {
+            let after = l.split("HTTP/1.1\" ").nth(1)?;
+            let mut fields = after.split_whitespace();
+            (fields.next()? == status).then_some(())?;
+            fields.next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+fn manifest_requests(log: &str) -> usize {
+    log.lines().filter(|l| l.contains("/manifests/")).count()
+}
+
+#[test]
+fn pull_by_tag_then_again_then_by_digest() {
+    let registry = registry_or_skip!(Auth::None);
+    let img = image("linux/amd64", &[3000, 5000], 1);
+    let digest = push(&registry, "app:v1", &img);
+    let host = registry.host.as_str();
+    let env = Env::new();
+
+    let first = env.ok(&["pull", &format!("{host}/app:v1")]);
+    assert!(first.starts_with("v1: Pulling from app\n"), "{first}");
+    for i in 0..2 {
+        let id = short(&layer_digest(&img, i)).to_string();
+        for line in ["Pulling fs layer", "Download complete", "Pull complete"] {
+            assert!(first.contains(&format!("{id}: {line}\n")), "{first}");
+        }
+    }
+    assert!(first.ends_with(&format!(
+        "Digest: {digest}\nStatus: Downloaded newer image for {host}/app:v1\n{host}/app:v1\n"
+    )));
+
+    let before = manifest_requests(&registry.log());
+    let again = env.ok(&["pull", &format!("{host}/app:v1")]);
+    assert_eq!(
+        again,
+        format!(
+            "v1: Pulling from app\nDigest: {digest}\nStatus: Image is up to date for {host}/app:v1\n{host}/app:v1\n"
+        )
+    );
+    assert_eq!(manifest_requests(&registry.log()) - before, 1, "one HEAD");
+
+    let by_digest = format!("{host}/app@{digest}");
+    let out = env.ok(&["pull", &by_digest]);
+    assert!(out.ends_with(&format!("{by_digest}\n")), "{out}");
+    let quiet = env.ok(&["pull", "-q", &format!("{host}/app:ignored@{digest}")]);
+    assert_eq!(quiet, format!("{by_digest}\n"));
+
+    let doc = env.inspect(&by_digest);
+    assert_eq!(doc["RepoDigests"], serde_json::json!([by_digest]));
+    assert_eq!(
+        doc["RepoTags"],
+        serde_json::json!([format!("{host}/app:v1")])
+    );
+    let images = env.ok(&["images", "--digests"]);
+    assert!(
+        images.contains("<none>") && images.contains("v1"),
+        "{images}"
+    );
+    let fsck = env.cmd(&["fsck"]).output().unwrap();
+    assert!(fsck.status.success());
+}
+
+#[test]
+fn a_shared_base_layer_already_exists() {
+    let registry = registry_or_skip!(Auth::None);
+    let base_layer = data(20_000, 77);
+    let base = image_from_layers("linux/amd64", vec![base_layer.clone()], 70);
+    let app = image_from_layers("linux/amd64", vec![base_layer, data(9_000, 78)], 71);
+    push(&registry, "base:1", &base);
+    push(&registry, "app:2", &app);
+    let host = registry.host.as_str();
+    let env = Env::new();
+    env.ok(&["pull", &format!("{host}/base:1")]);
+    let before = registry.log();
+
+    let out = env.ok(&["pull", &format!("{host}/app:2")]);
+    let log = registry.log();
+    let since = &log[before.len()..];
+    assert_eq!(blob_bytes_served(since, &layer_digest(&app, 0), "200"), 0);
+    assert_eq!(
+        blob_bytes_served(since, &layer_digest(&app, 1), "200"),
+        9_000
+    );
+    insta::with_settings!({filters => vec![(r"127\.0\.0\.1:\d+", "[REGISTRY]")]}, {
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn platforms_of_an_index() {
+    let registry = registry_or_skip!(Auth::None);
+    let amd64 = image("linux/amd64", &[2000], 21);
+    let arm64 = image("linux/arm64/v8", &[2500], 22);
+    let host = registry.host.as_str();
+    block_on(push_index(
+        &client(),
+        &reference(host, "multi:1"),
+        &[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)],
+    ));
+    let name = format!("{host}/multi:1");
+
+    let env = Env::new();
+    env.ok(&["pull", "--platform", "linux/arm64", &name]);
+    let doc = env.inspect(&name);
+    assert_eq!(doc["Architecture"], "arm64");
+    assert_eq!(doc["Descriptor"]["platform"]["architecture"], "arm64");
+    let repo_digest = format!("{host}/multi@{}", arm64.manifest.digest());
+    assert_eq!(doc["RepoDigests"], serde_json::json!([repo_digest]));
+    // The same platform again is up to date; another platform is not.
+    let again = env.ok(&["pull", "--platform", "linux/arm64", &name]);
+    assert!(again.contains("Image is up to date"), "{again}");
+
+    let host_arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let env = Env::new();
+    env.ok(&["pull", &name]);
+    assert_eq!(env.inspect(&name)["Architecture"], host_arch);
+
+    let env = Env::new();
+    env.ok(&["pull", "--all-platforms", &name]);
+    let doc = env.inspect(&name);
+    assert!(doc["Descriptor"]["mediaType"]
+        .as_str()
+        .unwrap()
+        .contains("index"));
+    let again = env.ok(&["pull", "--all-platforms", &name]);
+    assert!(again.contains("Image is up to date"), "{again}");
+
+    let err = env.fails(&["pull", "--platform", "linux/s390x", &name]);
+    assert!(err.contains("linux/s390x"), "{err}");
+    assert!(
+        err.contains("linux/amd64") && err.contains("linux/arm64"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn unknown_repository_or_tag_is_a_clear_error() {
+    let registry = registry_or_skip!(Auth::None);
+    push(&registry, "app:v1", &image("linux/amd64", &[100], 3));
+    let host = registry.host.as_str();
+    let env = Env::new();
+    let err = env.fails(&["pull", &format!("{host}/app:nope")]);
+    assert!(
+        err.contains("not found") && err.contains("app:nope"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    let err = env.fails(&["pull", &format!("{host}/nothing-here")]);
+    assert!(err.contains("not found"), "{err}");
+    let images = env.ok(&["images", "-q"]);
+    assert_eq!(images, "", "a failed pull names nothing");
+}
+
+/// A `.partial` ingest file of `digest` in the store, if there is one.
+fn partial(root: &std::path::Path, digest: &Digest) -> PathBuf {
+    root.join(".wharf/ingest")
+        .join(format!("sha256-{}.partial", digest.hex()))
+}
+
+#[test]
+fn kill_9_during_a_large_layer_then_pull_again_resumes() {
+    let registry = registry_or_skip!(Auth::None);
+    const SIZE: usize = 40 << 20;
+    let img = image("linux/amd64", &[SIZE], 9);
+    push(&registry, "big:1", &img);
+    let layer = layer_digest(&img, 0);
+    let name = format!("{}/big:1", registry.host);
+    let env = Env::new();
+    let root = env.w.root();
+
+    // The registry is fast: try a few times to catch the download in the middle.
+    let mut interrupted_at = None;
+    for _ in 0..5 {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+            .arg("--root")
+            .arg(&root)
+            .args(["pull", &name])
+            .env("DOCKER_CONFIG", env.w.path("docker"))
+            .env("XDG_CONFIG_HOME", env.w.path("config"))
+            .env("HOME", env.w.path("home"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let len = std::fs::metadata(partial(&root, &layer)).map_or(0, |m| m.len());
+            if len >= 2 << 20 {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                interrupted_at = Some(std::fs::metadata(partial(&root, &layer)).unwrap().len());
+                break;
+            }
+            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if interrupted_at.is_some_and(|n| n < SIZE as u64) {
+            break;
+        }
+        interrupted_at = None;
+        // Start over from an empty store for the next attempt.
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+    let Some(offset) = interrupted_at else {
+        panic!("the pull always finished before it could be killed");
+    };
+    assert!(offset > 0 && offset < SIZE as u64);
+
+    let before = registry.log();
+    let out = env.ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let since = &registry.log()[before.len()..];
+    // The killed run's request may be logged late, so only the ranged (206) answers count.
+    let served = blob_bytes_served(since, &layer, "206");
+    assert_eq!(served, SIZE as u64 - offset, "only the rest is transferred");
+    let fsck = env.cmd(&["fsck"]).output().unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    assert!(!partial(&root, &layer).exists());
+}
