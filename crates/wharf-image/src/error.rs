@@ -43,6 +43,14 @@ pub enum ImageError {
         expected: Digest,
         actual: Digest,
     },
+    /// A blob whose bytes from the registry did not hash to its digest (or had another size).
+    #[error("layer `{digest}` from registry `{registry}` is corrupt: {source}")]
+    CorruptBlob {
+        digest: Digest,
+        registry: String,
+        #[source]
+        source: Box<StoreError>,
+    },
     #[error("no image for platform `{wanted}`; the index has: {available}")]
     PlatformNotFound { wanted: String, available: String },
     #[error("conflict: {0}")]

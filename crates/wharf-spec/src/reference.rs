@@ -441,6 +441,22 @@ fn is_domain_component(label: &str) -> bool {
     }
 }
 
+/// Checks a repository path on its own (no registry host), as a registry receives it in
+/// `/v2/<name>/...`: the path-component grammar and the 255-character limit.
+pub fn validate_repository_path(path: &str) -> Result<(), ReferenceError> {
+    if path.is_empty() {
+        return Err(ReferenceError::EmptyName {
+            input: path.to_string(),
+        });
+    }
+    check_path(path, path)
+}
+
+/// Checks a tag on its own: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
+    check_tag(tag, tag)
+}
+
 /// Every `/`-separated component must be non-empty and match the path-component grammar;
 /// then the whole path must fit Docker's 255-character limit.
 fn check_path(input: &str, path: &str) -> Result<(), ReferenceError> {

@@ -12,6 +12,7 @@ use wharf_spec::{Algorithm, Digest, Digester};
 use crate::error::{io_err, StoreError};
 use crate::layout::{
     clear_nonblock, open_regular, same_inode, BlobState, Store, TempFile, TempPath, BUF_SIZE,
+    WRITE_BUF_SIZE,
 };
 use crate::lock::DigestLock;
 
@@ -199,7 +200,7 @@ impl Store {
         let partial = self.partial_path(expected);
         let (file, digester, offset) = open_partial(&partial, expected.algorithm(), expected_size)?;
         Ok(IngestStart::Writer(Ingest {
-            out: Some(BufWriter::with_capacity(BUF_SIZE, file)),
+            out: Some(BufWriter::with_capacity(WRITE_BUF_SIZE, file)),
             digester: Box::new(digester),
             written: offset,
             offset,
@@ -275,7 +276,7 @@ impl Store {
     pub fn ingest_unknown(&self, algorithm: Algorithm) -> Result<Ingest, StoreError> {
         let tmp = TempFile::create(self)?;
         Ok(Ingest {
-            out: Some(BufWriter::with_capacity(BUF_SIZE, tmp.file)),
+            out: Some(BufWriter::with_capacity(WRITE_BUF_SIZE, tmp.file)),
             digester: Box::new(Digester::new(algorithm)),
             written: 0,
             offset: 0,

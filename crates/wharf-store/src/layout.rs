@@ -34,6 +34,10 @@ const LAYOUT_VERSION: &str = "1.0.0";
 /// that memory stays bounded by buffers rather than by blob size.
 pub(crate) const BUF_SIZE: usize = 1 << 20;
 
+/// An ingest's write buffer. Several ingests run at once (a pull's concurrent layers), so
+/// this stays small; 256 KiB still makes a write syscall cost nothing beside the hashing.
+pub(crate) const WRITE_BUF_SIZE: usize = 256 << 10;
+
 /// The local image store: an OCI image layout plus wharf's private state in `.wharf/`.
 ///
 /// Cheap to clone; every clone refers to the same directory. All coordination between

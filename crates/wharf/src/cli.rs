@@ -65,7 +65,12 @@ pub enum Command {
     Tags {
         #[arg(value_name = "REPOSITORY")]
         repository: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
+    /// Run an OCI registry (the Distribution API); `--root` is its data directory
+    /// (default: $XDG_DATA_HOME/wharf/registry).
+    Serve(ServeArgs),
     /// Print a shell completion script.
     Completion { shell: clap_complete::Shell },
 }
@@ -174,6 +179,17 @@ pub struct PullArgs {
     /// How many layers download at once (default: the config file's, else 3).
     #[arg(long, value_name = "N")]
     pub max_concurrent_downloads: Option<usize>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Options of every command that talks to a registry.
+#[derive(Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// A PEM file of certificate authorities to trust for registries, besides the system's
+    /// roots and the config file's `ca-certs` (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -186,6 +202,8 @@ pub struct InspectArgs {
     /// Inspect the images in their registry, without pulling them.
     #[arg(long)]
     pub remote: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args)]
@@ -231,6 +249,8 @@ pub struct LoginArgs {
     /// Read the password from standard input.
     #[arg(long)]
     pub password_stdin: bool,
+    #[command(flatten)]
+    pub registry_options: RegistryArgs,
 }
 
 #[derive(Subcommand)]
@@ -249,4 +269,13 @@ pub struct ManifestInspectArgs {
     /// Print the exact bytes the registry sent.
     #[arg(long)]
     pub raw: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The address to listen on (`127.0.0.1:0` picks a free port; the log line names it).
+    #[arg(long, default_value = "127.0.0.1:5000", value_name = "HOST:PORT")]
+    pub addr: std::net::SocketAddr,
 }

@@ -36,6 +36,9 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             "choose one of the listed platforms with `--platform`".into()
         }
         ImageError::DiffIdMismatch { .. } => "`wharf fsck` checks every blob in the store".into(),
+        ImageError::CorruptBlob { .. } => {
+            "nothing of that layer was kept; pull again, and if it recurs the registry's copy is damaged".into()
+        }
         _ => return None,
     })
 }

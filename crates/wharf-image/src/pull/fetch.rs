@@ -9,14 +9,14 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use wharf_client::Client;
 use wharf_spec::{Descriptor, Reference};
-use wharf_store::{Ingest, IngestStart, StagedBlob, Store};
+use wharf_store::{Ingest, IngestStart, StagedBlob, Store, StoreError};
 
 use super::PullEvent;
 use crate::error::{ImageError, Result};
 
 /// Chunks in flight between the network and the writer: enough to ride out an fsync-free
 /// write burst, few enough to keep memory at a few hundred KiB per download.
-const CHANNEL_CHUNKS: usize = 16;
+const CHANNEL_CHUNKS: usize = 4;
 
 pub(super) struct Fetched {
     /// `None` when another process committed the blob meanwhile.
@@ -62,7 +62,20 @@ pub(super) async fn blob(
         received = got;
     }
     events(PullEvent::LayerVerifying(layer.digest.clone()));
-    let staged = blocking(store, move |_| ingest.finish()).await??;
+    // On a mismatch the store deletes the partial file: its bytes can only mismatch again.
+    let staged =
+        blocking(store, move |_| ingest.finish())
+            .await?
+            .map_err(|source| match source {
+                StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. } => {
+                    ImageError::CorruptBlob {
+                        digest: layer.digest.clone(),
+                        registry: repository.domain().to_string(),
+                        source: Box::new(source),
+                    }
+                }
+                other => other.into(),
+            })?;
     Ok(done(layer, Some(staged), received, events))
 }
 

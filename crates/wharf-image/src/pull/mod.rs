@@ -76,6 +76,23 @@ pub async fn pull(
         }
     }
 
+    // By digest, an image the store holds completely under another name only needs
+    // this name too: nothing to ask the registry, nothing to download.
+    if let Some(digest) = reference.digest() {
+        if let Some((target, index_digest)) = plan::stored_image(store, digest, &options).await? {
+            record::name(store, &reference, target, index_digest).await?;
+            events(PullEvent::Digest(digest.clone()));
+            events(PullEvent::Status { up_to_date: true });
+            return Ok(PullReport {
+                reference: reference.clone(),
+                digest: digest.clone(),
+                up_to_date: true,
+                images: Vec::new(),
+                bytes_downloaded: 0,
+            });
+        }
+    }
+
     let plan = plan::resolve(client, &reference, &options).await?;
     let (layers, present) = plan::missing_blobs(store, &plan).await?;
     for digest in &present {

@@ -76,6 +76,32 @@ pub(super) async fn is_up_to_date(
     .await?
 }
 
+/// For a pull by digest: an image the store already holds completely, under any name,
+/// that `digest` names (for the platform asked for). Returns the entry's target and, when
+/// `digest` is an index's and the target one of its manifests, the index digest.
+pub(super) async fn stored_image(
+    store: &Store,
+    digest: &Digest,
+    options: &PullOptions,
+) -> Result<Option<(Descriptor, Option<String>)>> {
+    let digest = digest.clone();
+    let options = options.clone();
+    blocking(store, move |store| {
+        let index = store.read_index()?;
+        for entry in catalog::entries(&index) {
+            if entry_matches(&entry, &digest, &options)
+                && has_platform(store, &entry, &options)?
+                && is_complete(store, &entry.target)?
+            {
+                let index_digest = (entry.target.digest != digest).then(|| digest.to_string());
+                return Ok(Some((entry.target, index_digest)));
+            }
+        }
+        Ok(None)
+    })
+    .await?
+}
+
 fn entry_matches(entry: &Entry, digest: &Digest, options: &PullOptions) -> bool {
     let target = &entry.target;
     if &target.digest == digest {

@@ -42,20 +42,48 @@ pub(super) async fn commit(
     let name = reference.clone();
     blocking(store, move |store| {
         store.commit(staged, |index| {
-            names::set_name(index, &target, &name, None);
-            if let Some(index_digest) = index_digest {
-                let key = name.to_string();
-                if let Some(entry) = index
-                    .manifests
-                    .iter_mut()
-                    .find(|d| d.annotation(ANNOTATION_REF_NAME) == Some(key.as_str()))
-                {
-                    entry.set_annotation(ANNOTATION_INDEX_DIGEST, index_digest);
-                }
-            }
+            set_name(index, &target, &name, index_digest);
             Ok(())
         })
     })
     .await??;
     Ok(images)
+}
+
+/// Names an image the store already holds completely (a pull by digest with nothing to
+/// download): `target` is an existing entry's, `index_digest` as in [`commit`].
+pub(super) async fn name(
+    store: &Store,
+    reference: &Reference,
+    target: Descriptor,
+    index_digest: Option<String>,
+) -> Result<()> {
+    let name = reference.clone();
+    blocking(store, move |store| {
+        store.commit(Vec::new(), |index| {
+            set_name(index, &target, &name, index_digest);
+            Ok(())
+        })
+    })
+    .await??;
+    Ok(())
+}
+
+fn set_name(
+    index: &mut wharf_spec::ImageIndex,
+    target: &Descriptor,
+    name: &Reference,
+    index_digest: Option<String>,
+) {
+    names::set_name(index, target, name, None);
+    if let Some(index_digest) = index_digest {
+        let key = name.to_string();
+        if let Some(entry) = index
+            .manifests
+            .iter_mut()
+            .find(|d| d.annotation(ANNOTATION_REF_NAME) == Some(key.as_str()))
+        {
+            entry.set_annotation(ANNOTATION_INDEX_DIGEST, index_digest);
+        }
+    }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use wharf_client::{
-    auth_key, login_registry, Client, ClientConfig, ClientError, Credential, CredentialStore,
-    Secret, StaticCredentials, StoredIn,
+    auth_key, login_registry, Client, ClientError, Credential, CredentialStore, Secret,
+    StaticCredentials, StoredIn,
 };
 
 use super::remote::block_on;
@@ -57,7 +57,7 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
         bail!("the password is empty");
     }
 
-    let mut config = ClientConfig::load()?;
+    let mut config = super::remote::client_config(&args.registry_options)?;
     config.credentials = Arc::new(StaticCredentials::one(
         registry.clone(),
         Credential {

@@ -8,6 +8,7 @@ mod manage;
 mod pull;
 mod reference;
 mod remote;
+mod serve;
 mod store;
 
 use std::path::PathBuf;
@@ -50,7 +51,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login(args) => login::login(&args),
         Command::Logout { registry } => login::logout(registry.as_deref()),
         Command::Manifest(ManifestCommand::Inspect(args)) => remote::manifest_inspect(&args),
-        Command::Tags { repository } => remote::tags(&repository),
+        Command::Tags {
+            repository,
+            registry,
+        } => remote::tags(&repository, &registry),
+        Command::Serve(args) => serve::run(root.clone(), &args),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wharf", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use wharf_client::{Client, ClientConfig};
+use wharf_client::Client;
 use wharf_image::pull::{self, PullOptions};
 use wharf_spec::Reference;
 use wharf_store::Store;
@@ -20,7 +20,7 @@ pub fn run(store: &Store, args: &PullArgs) -> Result<ExitCode> {
         platform: parse_platform(args.platform.as_deref())?,
         all_platforms: args.all_platforms,
     };
-    let mut config = ClientConfig::load()?;
+    let mut config = super::remote::client_config(&args.registry)?;
     if let Some(n) = args.max_concurrent_downloads {
         config.max_concurrent_downloads = n.max(1);
     }

@@ -11,7 +11,7 @@ use wharf_image::inspect as image_inspect;
 use wharf_spec::{Manifest, Platform, Reference};
 
 use super::parse_platform;
-use crate::cli::{InspectArgs, ManifestInspectArgs};
+use crate::cli::{InspectArgs, ManifestInspectArgs, RegistryArgs};
 use crate::output::to_docker_json;
 
 /// Runs one registry operation to completion on a runtime of its own: the CLI is
@@ -24,9 +24,16 @@ pub(super) fn block_on<F: Future>(future: F) -> Result<F::Output> {
     Ok(runtime.block_on(future))
 }
 
+/// The user's config file, with the command line's registry options on top.
+pub(super) fn client_config(options: &RegistryArgs) -> Result<ClientConfig> {
+    let mut config = ClientConfig::load()?;
+    config.ca_certs.extend(options.ca_certs.iter().cloned());
+    Ok(config)
+}
+
 /// A client with the user's config file and Docker's/podman's credentials.
-pub(super) fn client() -> Result<Client> {
-    Ok(Client::new(ClientConfig::load()?)?)
+pub(super) fn client(options: &RegistryArgs) -> Result<Client> {
+    Ok(Client::new(client_config(options)?)?)
 }
 
 fn parse_reference(input: &str) -> Result<Reference> {
@@ -40,7 +47,7 @@ fn parse_reference(input: &str) -> Result<Reference> {
 pub fn manifest_inspect(args: &ManifestInspectArgs) -> Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
     let platform = parse_platform(args.platform.as_deref())?;
-    let client = client()?;
+    let client = client(&args.registry)?;
     let resolved = block_on(async {
         match &platform {
             Some(p) => client.resolve_platform(&reference, p).await.map(|(_, m)| m),
@@ -67,7 +74,7 @@ pub fn image_inspect(args: &InspectArgs) -> Result<ExitCode> {
         Some(p) => p,
         None => Platform::host(),
     };
-    let client = client()?;
+    let client = client(&args.registry)?;
     let mut documents = Vec::new();
     let mut errors = Vec::new();
     for input in &args.images {
@@ -117,14 +124,14 @@ async fn inspect_one(
 }
 
 /// `wharf tags REPO`: every tag, one per line, in the registry's order.
-pub fn tags(repository: &str) -> Result<ExitCode> {
+pub fn tags(repository: &str, options: &RegistryArgs) -> Result<ExitCode> {
     let reference = parse_reference(repository)?;
     if reference.tag().is_some() || reference.digest().is_some() {
         bail!(
             "`{repository}` names an image, not a repository: give it without `:tag` or `@digest`"
         );
     }
-    let client = client()?;
+    let client = client(options)?;
     let tags = block_on(client.tags(&reference))??;
     let mut out = std::io::stdout().lock();
     for tag in tags {

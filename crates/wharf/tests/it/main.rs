@@ -11,8 +11,11 @@ mod inspect;
 mod interop;
 mod load;
 mod pull;
+mod pull_auth;
+mod pull_faults;
 mod reference;
 mod remote;
+mod serve;
 mod tag_rmi;
 mod usage;
 

@@ -16,7 +16,7 @@ use wharf_testkit::registry_or_skip;
 
 use crate::harness::Wharf;
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -26,16 +26,16 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// The binary with a store and configs of its own: no login or setting of the machine's
 /// leaks in.
-struct Env {
-    w: Wharf,
+pub(crate) struct Env {
+    pub w: Wharf,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub fn new() -> Env {
         Env { w: Wharf::new() }
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = self.w.cmd(args);
         cmd.env("DOCKER_CONFIG", self.w.path("docker"))
             .env("XDG_CONFIG_HOME", self.w.path("config"))
@@ -45,7 +45,17 @@ impl Env {
         cmd
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    /// Runs with `stdin`; returns (success, stdout, stderr).
+    pub fn run(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
+        let out = self.cmd(args).write_stdin(stdin).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd(args).output().unwrap();
         assert!(
             out.status.success(),
@@ -56,7 +66,7 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn fails(&self, args: &[&str]) -> String {
+    pub fn fails(&self, args: &[&str]) -> String {
         let out = self.cmd(args).output().unwrap();
         assert!(
             !out.status.success(),
@@ -66,27 +76,27 @@ impl Env {
         String::from_utf8(out.stderr).unwrap()
     }
 
-    fn inspect(&self, name: &str) -> Value {
+    pub fn inspect(&self, name: &str) -> Value {
         let out: Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
         out[0].clone()
     }
 }
 
-fn push(registry: &Registry, name: &str, img: &Image) -> Digest {
+pub(crate) fn push(registry: &Registry, name: &str, img: &Image) -> Digest {
     block_on(push_image(&client(), &reference(&registry.host, name), img)).digest
 }
 
-fn short(d: &Digest) -> &str {
+pub(crate) fn short(d: &Digest) -> &str {
     &d.hex()[..12]
 }
 
-fn layer_digest(img: &Image, i: usize) -> Digest {
+pub(crate) fn layer_digest(img: &Image, i: usize) -> Digest {
     Digest::sha256_of(&img.layers[i])
 }
 
 /// Bytes the registry sent for `digest`'s blob with `status`, from its access log: one
 /// line per request, `"GET /v2/…/blobs/sha256:… HTTP/1.1" STATUS BYTES …`.
-fn blob_bytes_served(log: &str, digest: &Digest, status: &str) -> u64 {
+pub(crate) fn blob_bytes_served(log: &str, digest: &Digest, status: &str) -> u64 {
     let needle = format!("/blobs/{digest} ");
     log.lines()
         .filter(|l| l.contains("\"GET ") && l.contains(&needle))
@@ -133,9 +143,20 @@ fn pull_by_tag_then_again_then_by_digest() {
     );
     assert_eq!(manifest_requests(&registry.log()) - before, 1, "one HEAD");
 
+    // By digest, with every blob in the store already: up to date, without asking the
+    // registry anything.
     let by_digest = format!("{host}/app@{digest}");
+    let before = registry.log().len();
     let out = env.ok(&["pull", &by_digest]);
-    assert!(out.ends_with(&format!("{by_digest}\n")), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "Digest: {digest}\nStatus: Image is up to date for {by_digest}\n{by_digest}\n"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("Pull complete"), "{out}");
+    let since = registry.log()[before..].to_string();
+    assert!(!since.contains("/v2/"), "no request: {since}");
     let quiet = env.ok(&["pull", "-q", &format!("{host}/app:ignored@{digest}")]);
     assert_eq!(quiet, format!("{by_digest}\n"));
 
@@ -186,7 +207,7 @@ fn platforms_of_an_index() {
     let amd64 = image("linux/amd64", &[2000], 21);
     let arm64 = image("linux/arm64/v8", &[2500], 22);
     let host = registry.host.as_str();
-    block_on(push_index(
+    let index = block_on(push_index(
         &client(),
         &reference(host, "multi:1"),
         &[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)],
@@ -203,6 +224,19 @@ fn platforms_of_an_index() {
     // The same platform again is up to date; another platform is not.
     let again = env.ok(&["pull", "--platform", "linux/arm64", &name]);
     assert!(again.contains("Image is up to date"), "{again}");
+    // So is the index by digest, for the platform pulled, without a request.
+    let index_digest = index.digest.to_string();
+    let by_index_digest = format!("{host}/multi@{index_digest}");
+    let before = registry.log().len();
+    let again = env.ok(&["pull", "--platform", "linux/arm64", &by_index_digest]);
+    assert!(
+        again.contains(&format!(
+            "Status: Image is up to date for {by_index_digest}"
+        )),
+        "{again}"
+    );
+    assert!(!registry.log()[before..].contains("/v2/"));
+    assert_eq!(env.inspect(&by_index_digest)["Architecture"], "arm64");
 
     let host_arch = match std::env::consts::ARCH {
         "aarch64" => "arm64",

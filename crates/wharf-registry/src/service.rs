@@ -1,0 +1,540 @@
+//! The services: what the registry does, in terms of repositories, digests and streams.
+//! Routes translate HTTP into these calls; storage is reached only from here.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Mutex as AsyncMutex;
+use wharf_spec::reference::{validate_repository_path, validate_tag};
+use wharf_spec::{Algorithm, Digest, Digester, Manifest, ManifestError, RawManifest};
+
+use crate::error::{Code, Error, Result};
+use crate::storage::{
+    Appended, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, UploadArea,
+};
+
+/// The registry: metadata, blob store and upload area behind one set of operations.
+pub struct Registry {
+    meta: Metadata,
+    blobs: Arc<dyn BlobStore>,
+    uploads: UploadArea,
+    /// One lock per upload session in this process, holding the running sha256 of the bytes
+    /// received so far. Absent after a restart: the next request re-hashes the file.
+    sessions: Mutex<HashMap<String, Arc<AsyncMutex<Option<HashState>>>>>,
+}
+
+struct HashState {
+    received: u64,
+    digester: Digester,
+}
+
+/// A manifest reference: a tag or a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestRef {
+    Tag(String),
+    Digest(Digest),
+}
+
+impl ManifestRef {
+    pub fn parse(reference: &str) -> Result<Self> {
+        if reference.contains(':') {
+            return parse_digest(reference).map(ManifestRef::Digest);
+        }
+        validate_tag(reference)
+            .map(|()| ManifestRef::Tag(reference.to_string()))
+            .map_err(|e| Error::new(Code::ManifestInvalid, e.to_string()))
+    }
+}
+
+pub struct StoredManifest {
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
+pub struct PushedManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// Where an upload session stands.
+pub struct UploadStatus {
+    pub id: String,
+    pub received: u64,
+}
+
+pub fn check_name(name: &str) -> Result<()> {
+    validate_repository_path(name).map_err(|e| Error::new(Code::NameInvalid, e.to_string()))
+}
+
+pub fn parse_digest(text: &str) -> Result<Digest> {
+    Digest::parse(text).map_err(|e| Error::new(Code::DigestInvalid, e.to_string()))
+}
+
+/// Upload ids are UUIDs this server made; anything else names no session. The canonical
+/// form is what reaches the filesystem, never the client's text.
+fn parse_upload_id(id: &str) -> Result<String> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| upload_unknown(id))
+}
+
+fn upload_unknown(id: &str) -> Error {
+    Error::new(
+        Code::BlobUploadUnknown,
+        format!(
+            "upload `{id}` is unknown to this repository (finished, cancelled or never started)"
+        ),
+    )
+}
+
+/// The spec's `Range` value for `received` bytes: `0-<last byte>` (`0-0` when empty).
+pub fn range_header(received: u64) -> String {
+    format!("0-{}", received.saturating_sub(1))
+}
+
+impl Registry {
+    /// Opens (creating) a registry under `root`: `registry.db`, `blobs/`, `uploads/`.
+    pub async fn open(root: &Path) -> Result<Registry, crate::StorageError> {
+        std::fs::create_dir_all(root).map_err(crate::StorageError::io(format!(
+            "create `{}`",
+            root.display()
+        )))?;
+        let meta = Metadata::open(&root.join("registry.db")).await?;
+        let blobs = Arc::new(ObjectBlobStore::local(&root.join("blobs"))?);
+        let uploads = UploadArea::open(&root.join("uploads"))?;
+        Ok(Registry::with_storage(meta, blobs, uploads))
+    }
+
+    pub fn with_storage(meta: Metadata, blobs: Arc<dyn BlobStore>, uploads: UploadArea) -> Self {
+        Registry {
+            meta,
+            blobs,
+            uploads,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn health(&self) -> Result<()> {
+        Ok(self.meta.ping().await?)
+    }
+
+    // ---- blobs ----
+
+    /// The size of `digest` in `name`, or `BLOB_UNKNOWN`.
+    pub async fn blob(&self, name: &str, digest: &Digest) -> Result<u64> {
+        self.meta
+            .repository_blob(name, &digest.to_string())
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    Code::BlobUnknown,
+                    format!("blob `{digest}` is unknown to repository `{name}`"),
+                )
+            })
+    }
+
+    pub async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream> {
+        Ok(self.blobs.read(digest, range).await?)
+    }
+
+    /// Removes the blob from `name` only; its bytes stay for other repositories and GC.
+    pub async fn delete_blob(&self, name: &str, digest: &Digest) -> Result<()> {
+        if self.meta.unlink_blob(name, &digest.to_string()).await? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Code::BlobUnknown,
+                format!("blob `{digest}` is unknown to repository `{name}`"),
+            ))
+        }
+    }
+
+    /// Cross-repository mount: links `digest` into `name` when `from` holds it (or, without
+    /// `from`, when any repository does: with no auth every repository is readable).
+    pub async fn mount(&self, name: &str, digest: &Digest, from: Option<&str>) -> Result<bool> {
+        let key = digest.to_string();
+        let size = match from {
+            Some(from) if check_name(from).is_ok() => self.meta.repository_blob(from, &key).await?,
+            Some(_) => None,
+            None => self.meta.blob(&key).await?,
+        };
+        match size {
+            Some(size) => {
+                self.meta.link_blob(name, &key, size).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    // ---- uploads ----
+
+    pub async fn start_upload(&self, name: &str) -> Result<String> {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        self.uploads.create(&id).await?;
+        self.meta.create_upload(&id, name).await?;
+        Ok(id)
+    }
+
+    pub async fn upload_status(&self, name: &str, id: &str) -> Result<UploadStatus> {
+        let id = parse_upload_id(id)?;
+        let received = self.record(name, &id).await?;
+        Ok(UploadStatus { id, received })
+    }
+
+    /// Appends a (streamed or `Content-Range`d) chunk; returns the bytes received so far.
+    pub async fn append(
+        &self,
+        name: &str,
+        id: &str,
+        range: Option<(u64, u64)>,
+        body: ByteStream,
+    ) -> Result<UploadStatus> {
+        let id = parse_upload_id(id)?;
+        let session = self.session(&id);
+        let mut state = session.lock().await;
+        let received = self.record(name, &id).await?;
+        let received = self
+            .append_locked(&id, received, &mut state, range, body)
+            .await?;
+        Ok(UploadStatus { id, received })
+    }
+
+    /// Completes a session with an optional last chunk: the blob becomes visible only if the
+    /// bytes hash to `digest`; otherwise the session and its bytes are dropped.
+    pub async fn finish(
+        &self,
+        name: &str,
+        id: &str,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+        body: ByteStream,
+    ) -> Result<()> {
+        let id = parse_upload_id(id)?;
+        let session = self.session(&id);
+        let mut state = session.lock().await;
+        let received = self.record(name, &id).await?;
+        let received = self
+            .append_locked(&id, received, &mut state, range, body)
+            .await?;
+        let computed = match (digest.algorithm(), state.as_ref()) {
+            (Algorithm::Sha256, Some(s)) if s.received == received => s.digester.clone().finish(),
+            // sha512 uploads are rare: their session was hashed with sha256 (the algorithm
+            // is only named at the end), so the file is hashed once more.
+            (algorithm, _) => self
+                .uploads
+                .rehash(&id, received, algorithm)
+                .await?
+                .finish(),
+        };
+        if &computed != digest {
+            self.drop_session(&id).await?;
+            return Err(Error::new(
+                Code::DigestInvalid,
+                format!("the uploaded content has digest `{computed}`, not `{digest}`; nothing was stored"),
+            ));
+        }
+        let key = digest.to_string();
+        if self.meta.blob(&key).await?.is_some() {
+            self.uploads.remove(&id).await?;
+        } else {
+            self.blobs.commit(&self.uploads.path(&id), digest).await?;
+        }
+        self.meta.link_blob(name, &key, received).await?;
+        self.meta.delete_upload(&id).await?;
+        *state = None;
+        self.forget(&id);
+        Ok(())
+    }
+
+    pub async fn cancel(&self, name: &str, id: &str) -> Result<()> {
+        let id = parse_upload_id(id)?;
+        let session = self.session(&id);
+        let _state = session.lock().await;
+        self.record(name, &id).await?;
+        self.drop_session(&id).await
+    }
+
+    /// A monolithic upload (`POST ?digest=`): a session that is finished at once.
+    pub async fn put_blob(&self, name: &str, digest: &Digest, body: ByteStream) -> Result<()> {
+        let id = self.start_upload(name).await?;
+        let result = self.finish(name, &id, digest, None, body).await;
+        if result.is_err() {
+            // A digest mismatch already dropped it; any other failure drops it here.
+            let _ = self.drop_session(&id).await;
+        }
+        result
+    }
+
+    async fn record(&self, name: &str, id: &str) -> Result<u64> {
+        match self.meta.upload(id).await? {
+            Some(record) if record.repository == name => Ok(record.received),
+            _ => {
+                self.forget(id);
+                Err(upload_unknown(id))
+            }
+        }
+    }
+
+    async fn append_locked(
+        &self,
+        id: &str,
+        received: u64,
+        state: &mut Option<HashState>,
+        range: Option<(u64, u64)>,
+        body: ByteStream,
+    ) -> Result<u64> {
+        let out_of_order = |received: u64| {
+            Error::new(
+                Code::RangeInvalid,
+                format!("chunk does not continue the upload: {received} bytes received so far"),
+            )
+            .with_header(axum::http::header::RANGE, range_header(received))
+        };
+        if let Some((start, end)) = range {
+            if start != received || end < start {
+                return Err(out_of_order(received));
+            }
+        }
+        let mut digester = match state.take() {
+            Some(s) if s.received == received => s.digester,
+            _ => self.uploads.rehash(id, received, Algorithm::Sha256).await?,
+        };
+        let written = match self
+            .uploads
+            .append(id, received, body, &mut digester)
+            .await?
+        {
+            Appended::Done(n) => n,
+            Appended::Broken(e) => {
+                *state = Some(HashState { received, digester });
+                return Err(Error::new(
+                    Code::BlobUploadInvalid,
+                    format!("the request body broke off: {e}"),
+                ));
+            }
+        };
+        if let Some((start, end)) = range {
+            if written != end - start + 1 {
+                self.uploads.truncate(id, received).await?;
+                return Err(Error::new(
+                    Code::SizeInvalid,
+                    format!(
+                        "`Content-Range: {start}-{end}` announces {} bytes but the body held {written}",
+                        end - start + 1
+                    ),
+                ));
+            }
+        }
+        if written == 0 {
+            *state = Some(HashState { received, digester });
+            return Ok(received);
+        }
+        let total = received + written;
+        if !self.meta.advance_upload(id, received, total).await? {
+            // Another replica moved the session on: its bytes win, ours were cut on its write.
+            return Err(out_of_order(received));
+        }
+        *state = Some(HashState {
+            received: total,
+            digester,
+        });
+        Ok(total)
+    }
+
+    async fn drop_session(&self, id: &str) -> Result<()> {
+        self.meta.delete_upload(id).await?;
+        self.uploads.remove(id).await?;
+        self.forget(id);
+        Ok(())
+    }
+
+    fn session(&self, id: &str) -> Arc<AsyncMutex<Option<HashState>>> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.entry(id.to_string()).or_default().clone()
+    }
+
+    fn forget(&self, id: &str) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.remove(id);
+    }
+
+    // ---- manifests ----
+
+    pub async fn manifest(&self, name: &str, reference: &ManifestRef) -> Result<StoredManifest> {
+        let unknown = || {
+            Error::new(
+                Code::ManifestUnknown,
+                format!("manifest unknown to repository `{name}`"),
+            )
+        };
+        let digest = match reference {
+            ManifestRef::Digest(d) => d.to_string(),
+            ManifestRef::Tag(tag) => match self.meta.tag(name, tag).await? {
+                Some(d) => d,
+                None => return Err(self.unknown_or(name, unknown()).await?),
+            },
+        };
+        match self.meta.manifest(name, &digest).await? {
+            Some(m) => Ok(StoredManifest {
+                digest,
+                media_type: m.media_type,
+                content: m.content,
+            }),
+            None => Err(self.unknown_or(name, unknown()).await?),
+        }
+    }
+
+    /// `NAME_UNKNOWN` for a repository that does not exist, else `error`.
+    async fn unknown_or(&self, name: &str, error: Error) -> Result<Error> {
+        if self.meta.repository_exists(name).await? {
+            Ok(error)
+        } else {
+            Ok(Error::new(
+                Code::NameUnknown,
+                format!("repository `{name}` is unknown"),
+            ))
+        }
+    }
+
+    /// Validates and stores a manifest as its exact bytes: every blob and child manifest it
+    /// names (but its `subject`, which may come later) must already be in the repository.
+    pub async fn put_manifest(
+        &self,
+        name: &str,
+        reference: &ManifestRef,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<PushedManifest> {
+        let algorithm = match reference {
+            ManifestRef::Digest(d) => d.algorithm(),
+            ManifestRef::Tag(_) => Algorithm::Sha256,
+        };
+        let raw = RawManifest::parse_with(bytes, content_type, algorithm).map_err(|e| match e {
+            ManifestError::TooLarge { .. } => Error::new(Code::SizeInvalid, e.to_string())
+                .with_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE),
+            _ => Error::new(Code::ManifestInvalid, e.to_string()),
+        })?;
+        if let ManifestRef::Digest(d) = reference {
+            if d != raw.digest() {
+                return Err(Error::new(
+                    Code::DigestInvalid,
+                    format!("the manifest has digest `{}`, not `{d}`", raw.digest()),
+                ));
+            }
+        }
+        let (blobs, manifests) = match raw.manifest() {
+            Manifest::Image(m) => (
+                std::iter::once(&m.config)
+                    .chain(&m.layers)
+                    .collect::<Vec<_>>(),
+                Vec::new(),
+            ),
+            Manifest::Index(i) => (Vec::new(), i.manifests.iter().collect()),
+        };
+        for blob in blobs {
+            // Foreign layers live at their `urls`, not in this registry.
+            if blob.urls.as_ref().is_some_and(|u| !u.is_empty()) {
+                continue;
+            }
+            let key = blob.digest.to_string();
+            if self.meta.repository_blob(name, &key).await?.is_none() {
+                return Err(Error::new(
+                    Code::ManifestBlobUnknown,
+                    format!("blob `{key}` named by the manifest is not in repository `{name}`: push it first"),
+                ));
+            }
+        }
+        for child in manifests {
+            let key = child.digest.to_string();
+            if !self.meta.has_manifest(name, &key).await? {
+                return Err(Error::new(
+                    Code::ManifestBlobUnknown,
+                    format!("manifest `{key}` named by the index is not in repository `{name}`: push it first"),
+                ));
+            }
+        }
+        let subject = raw.manifest().subject().map(|s| s.digest.clone());
+        let artifact_type = match raw.manifest() {
+            Manifest::Image(m) => m.artifact_type.clone(),
+            Manifest::Index(i) => i.artifact_type.clone(),
+        };
+        let digest = raw.digest().clone();
+        let key = digest.to_string();
+        let subject_key = subject.as_ref().map(|s| s.to_string());
+        self.meta
+            .put_manifest(NewManifest {
+                repository: name,
+                digest: &key,
+                media_type: raw.media_type(),
+                content: raw.bytes(),
+                subject: subject_key.as_deref(),
+                artifact_type: artifact_type.as_deref(),
+                tag: match reference {
+                    ManifestRef::Tag(t) => Some(t),
+                    ManifestRef::Digest(_) => None,
+                },
+            })
+            .await?;
+        Ok(PushedManifest { digest, subject })
+    }
+
+    /// By tag: removes only the tag. By digest: the manifest and the tags that point at it.
+    pub async fn delete_manifest(&self, name: &str, reference: &ManifestRef) -> Result<()> {
+        let deleted = match reference {
+            ManifestRef::Tag(tag) => self.meta.delete_tag(name, tag).await?,
+            ManifestRef::Digest(d) => self.meta.delete_manifest(name, &d.to_string()).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            let unknown = Error::new(
+                Code::ManifestUnknown,
+                format!("manifest unknown to repository `{name}`"),
+            );
+            Err(self.unknown_or(name, unknown).await?)
+        }
+    }
+
+    // ---- listings ----
+
+    /// One page of tags: at most `n` after `last`, and whether more follow.
+    pub async fn tags(
+        &self,
+        name: &str,
+        n: Option<u32>,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, bool)> {
+        if !self.meta.repository_exists(name).await? {
+            return Err(Error::new(
+                Code::NameUnknown,
+                format!("repository `{name}` is unknown"),
+            ));
+        }
+        let mut tags = self
+            .meta
+            .tags(name, last, n.map(|n| n.saturating_add(1)))
+            .await?;
+        Ok(page(&mut tags, n))
+    }
+
+    pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<(Vec<String>, bool)> {
+        let mut names = self
+            .meta
+            .repositories(last, n.map(|n| n.saturating_add(1)))
+            .await?;
+        Ok(page(&mut names, n))
+    }
+}
+
+/// Cuts a list fetched with one extra row to `n`; the extra row says a next page exists.
+fn page(items: &mut Vec<String>, n: Option<u32>) -> (Vec<String>, bool) {
+    let more = n.is_some_and(|n| items.len() > n as usize);
+    if let Some(n) = n {
+        items.truncate(n as usize);
+    }
+    (std::mem::take(items), more)
+}

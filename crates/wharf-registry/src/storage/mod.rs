@@ -1,0 +1,23 @@
+//! Storage: where bytes and facts live. Services call these; nothing here knows HTTP.
+//!
+//! - [`BlobStore`]: committed blobs by digest (`object_store`: the local filesystem by
+//!   default; S3 slots in as another `ObjectStore`).
+//! - [`UploadArea`]: the bytes of upload sessions in progress, as local files that are
+//!   appended to, hashed as they arrive, and handed to the blob store once verified.
+//! - [`Metadata`]: repositories, blob membership, manifests, tags and upload sessions in SQL.
+
+mod blobs;
+mod meta;
+mod uploads;
+
+pub use blobs::{BlobStore, ByteStream, ObjectBlobStore};
+pub use meta::{ManifestRecord, Metadata, NewManifest, UploadRecord};
+pub use uploads::{Appended, UploadArea};
+
+/// Seconds since the Unix epoch, for `created_at` columns.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,151 @@
+//! The bytes of upload sessions in progress: one local file per session, named by its
+//! UUID (never by anything a client chose), appended to while hashed.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use wharf_spec::{Algorithm, Digester};
+
+use super::ByteStream;
+use crate::error::StorageError;
+
+const WRITE_BUFFER: usize = 1 << 20;
+
+pub struct UploadArea {
+    dir: PathBuf,
+}
+
+/// How an append ended.
+pub enum Appended {
+    /// The body was written; this many bytes.
+    Done(u64),
+    /// The body broke off (client gone, read error): the file was cut back.
+    Broken(std::io::Error),
+}
+
+impl UploadArea {
+    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(dir)
+            .map_err(StorageError::io(format!("create `{}`", dir.display())))?;
+        Ok(UploadArea {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `id` is a UUID the server generated and parsed back; it never holds a `/`.
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    pub async fn create(&self, id: &str) -> Result<(), StorageError> {
+        let path = self.path(id);
+        tokio::fs::File::create(&path)
+            .await
+            .map_err(StorageError::io(format!("create `{}`", path.display())))?;
+        Ok(())
+    }
+
+    pub async fn remove(&self, id: &str) -> Result<(), StorageError> {
+        let path = self.path(id);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StorageError::io(format!("remove `{}`", path.display()))(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `body` at `offset`, feeding every byte to `digester` in the same pass, and
+    /// makes it durable. Bytes past `offset` (the tail of a write that crashed before it was
+    /// acknowledged) are cut first.
+    pub async fn append(
+        &self,
+        id: &str,
+        offset: u64,
+        mut body: ByteStream,
+        digester: &mut Digester,
+    ) -> Result<Appended, StorageError> {
+        let path = self.path(id);
+        let io = |what: &str| StorageError::io(format!("{what} `{}`", path.display()));
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(io("open"))?;
+        file.set_len(offset).await.map_err(io("truncate"))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(io("seek"))?;
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut written = 0u64;
+        let mut hashing = digester.clone();
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    let file = out.into_inner();
+                    file.set_len(offset).await.map_err(io("truncate"))?;
+                    return Ok(Appended::Broken(e));
+                }
+            };
+            hashing.update(&chunk);
+            out.write_all(&chunk).await.map_err(io("write"))?;
+            written += chunk.len() as u64;
+        }
+        out.flush().await.map_err(io("write"))?;
+        out.get_ref().sync_data().await.map_err(io("fsync"))?;
+        *digester = hashing;
+        Ok(Appended::Done(written))
+    }
+
+    /// Cuts a session's file back to `len` (undoing a chunk that was refused after writing).
+    pub async fn truncate(&self, id: &str, len: u64) -> Result<(), StorageError> {
+        let path = self.path(id);
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(StorageError::io(format!("open `{}`", path.display())))?;
+        file.set_len(len)
+            .await
+            .map_err(StorageError::io(format!("truncate `{}`", path.display())))
+    }
+
+    /// Hashes the first `len` bytes of a session's file. Used when the in-memory hash state
+    /// is gone (a restart, another replica took the session) or another algorithm is asked for.
+    pub async fn rehash(
+        &self,
+        id: &str,
+        len: u64,
+        algorithm: Algorithm,
+    ) -> Result<Digester, StorageError> {
+        let path = self.path(id);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let io = |what: &str| StorageError::io(format!("{what} `{}`", path.display()));
+            let file = std::fs::File::open(&path).map_err(io("open"))?;
+            let mut reader = file.take(len);
+            let mut digester = Digester::new(algorithm);
+            let mut buf = vec![0; WRITE_BUFFER];
+            let mut total = 0u64;
+            loop {
+                let n = reader.read(&mut buf).map_err(io("read"))?;
+                if n == 0 {
+                    break;
+                }
+                digester.update(&buf[..n]);
+                total += n as u64;
+            }
+            if total != len {
+                return Err(io("read")(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("upload file holds {total} bytes, the session says {len}"),
+                )));
+            }
+            Ok(digester)
+        })
+        .await
+        .map_err(|e| StorageError::io("rehash")(std::io::Error::other(e)))?
+    }
+}

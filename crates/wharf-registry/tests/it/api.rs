@@ -1,0 +1,602 @@
+use crate::harness::*;
+
+#[tokio::test]
+async fn base_and_health() {
+    let h = Harness::new().await;
+    let r = h.get("/v2/").await.expect(200);
+    assert_eq!(r.header("docker-distribution-api-version"), "registry/2.0");
+    h.head("/v2/").await.expect(200);
+    h.get("/healthz").await.expect(200);
+    let r = h.get("/v2/nothing-here").await.error(404, "UNSUPPORTED");
+    assert_eq!(r.header("docker-distribution-api-version"), "registry/2.0");
+}
+
+#[tokio::test]
+async fn monolithic_upload_then_head_get_and_ranges() {
+    let h = Harness::new().await;
+    let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let digest = sha256(&blob);
+    let r = h
+        .send(
+            "POST",
+            &format!("/v2/a/b/blobs/uploads/?digest={digest}"),
+            &[],
+            &blob,
+        )
+        .await
+        .expect(201);
+    assert_eq!(r.header("location"), format!("/v2/a/b/blobs/{digest}"));
+    assert_eq!(r.header("docker-content-digest"), digest);
+
+    let r = h.head(&format!("/v2/a/b/blobs/{digest}")).await.expect(200);
+    assert_eq!(r.header("content-length"), "100000");
+    assert_eq!(r.header("content-type"), "application/octet-stream");
+    assert_eq!(r.header("accept-ranges"), "bytes");
+    assert_eq!(r.header("docker-content-digest"), digest);
+    assert!(r.body.is_empty());
+
+    let r = h.get(&format!("/v2/a/b/blobs/{digest}")).await.expect(200);
+    assert_eq!(r.body, blob);
+
+    let uri = format!("/v2/a/b/blobs/{digest}");
+    let r = h
+        .send("GET", &uri, &[("range", "bytes=10-19")], b"")
+        .await
+        .expect(206);
+    assert_eq!(r.header("content-range"), "bytes 10-19/100000");
+    assert_eq!(r.header("content-length"), "10");
+    assert_eq!(r.body, &blob[10..20]);
+    let r = h
+        .send("GET", &uri, &[("range", "bytes=99990-")], b"")
+        .await
+        .expect(206);
+    assert_eq!(r.body, &blob[99990..]);
+    let r = h
+        .send("GET", &uri, &[("range", "bytes=100000-")], b"")
+        .await
+        .error(416, "RANGE_INVALID");
+    assert_eq!(r.header("content-range"), "bytes */100000");
+
+    // Blobs are per repository: another repository does not see it.
+    h.get(&format!("/v2/other/blobs/{digest}"))
+        .await
+        .error(404, "BLOB_UNKNOWN");
+    assert_eq!(
+        h.head(&format!("/v2/other/blobs/{digest}")).await.status,
+        404
+    );
+
+    // sha512 digests work too.
+    let d512 = sha512(b"sha512 content");
+    h.send(
+        "POST",
+        &format!("/v2/a/b/blobs/uploads/?digest={d512}"),
+        &[],
+        b"sha512 content",
+    )
+    .await
+    .expect(201);
+    assert_eq!(
+        h.get(&format!("/v2/a/b/blobs/{d512}"))
+            .await
+            .expect(200)
+            .body,
+        b"sha512 content"
+    );
+}
+
+#[tokio::test]
+async fn chunked_upload_with_content_range() {
+    let h = Harness::new().await;
+    let r = h
+        .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
+        .await
+        .expect(202);
+    let location = r.header("location").to_string();
+    let uuid = r.header("docker-upload-uuid").to_string();
+    assert_eq!(location, format!("/v2/repo/blobs/uploads/{uuid}"));
+    assert_eq!(r.header("range"), "0-0");
+
+    let r = h
+        .send(
+            "PATCH",
+            &location,
+            &[
+                ("content-range", "0-4"),
+                ("content-type", "application/octet-stream"),
+            ],
+            b"hello",
+        )
+        .await
+        .expect(202);
+    assert_eq!(r.header("range"), "0-4");
+    assert_eq!(r.header("location"), location);
+
+    // Out of order, and a repeated chunk: 416, nothing changes.
+    let r = h
+        .send("PATCH", &location, &[("content-range", "10-14")], b"xxxxx")
+        .await
+        .error(416, "RANGE_INVALID");
+    assert_eq!(r.header("range"), "0-4");
+    h.send("PATCH", &location, &[("content-range", "0-4")], b"hello")
+        .await
+        .error(416, "RANGE_INVALID");
+    // A chunk whose body disagrees with its Content-Range is refused and cut back.
+    h.send("PATCH", &location, &[("content-range", "5-9")], b"abc")
+        .await
+        .error(400, "SIZE_INVALID");
+
+    let r = h.get(&location).await.expect(204);
+    assert_eq!(r.header("range"), "0-4");
+    assert_eq!(r.header("docker-upload-uuid"), uuid);
+
+    // A streamed chunk (no Content-Range) continues it.
+    h.send("PATCH", &location, &[], b", world")
+        .await
+        .expect(202);
+    let digest = sha256(b"hello, world");
+    let r = h
+        .send("PUT", &format!("{location}?digest={digest}"), &[], b"!")
+        .await
+        .error(400, "DIGEST_INVALID");
+    drop(r);
+    // The mismatch dropped the session and stored nothing.
+    h.get(&location).await.error(404, "BLOB_UPLOAD_UNKNOWN");
+    h.head(&format!("/v2/repo/blobs/{}", sha256(b"hello, world!")))
+        .await
+        .expect(404);
+    assert!(files(&h.root().join("uploads")).is_empty());
+    assert!(files(&h.root().join("blobs")).is_empty());
+
+    // Again, finished right.
+    let r = h
+        .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
+        .await
+        .expect(202);
+    let location = r.header("location").to_string();
+    h.send("PATCH", &location, &[], b"hello, ")
+        .await
+        .expect(202);
+    let r = h
+        .send(
+            "PUT",
+            &format!("{location}?digest={digest}"),
+            &[("content-range", "7-11")],
+            b"world",
+        )
+        .await
+        .expect(201);
+    assert_eq!(r.header("docker-content-digest"), digest);
+    assert_eq!(r.header("location"), format!("/v2/repo/blobs/{digest}"));
+    assert_eq!(
+        h.get(&format!("/v2/repo/blobs/{digest}"))
+            .await
+            .expect(200)
+            .body,
+        b"hello, world"
+    );
+    assert!(files(&h.root().join("uploads")).is_empty());
+}
+
+#[tokio::test]
+async fn a_digest_mismatch_leaves_nothing_visible() {
+    let h = Harness::new().await;
+    let claimed = sha256(b"what the client claims");
+    h.send(
+        "POST",
+        &format!("/v2/x/blobs/uploads/?digest={claimed}"),
+        &[],
+        b"other bytes",
+    )
+    .await
+    .error(400, "DIGEST_INVALID");
+    h.head(&format!("/v2/x/blobs/{claimed}")).await.expect(404);
+    h.head(&format!("/v2/x/blobs/{}", sha256(b"other bytes")))
+        .await
+        .expect(404);
+    assert!(files(&h.root().join("uploads")).is_empty());
+    assert!(files(&h.root().join("blobs")).is_empty());
+}
+
+#[tokio::test]
+async fn upload_cancel_and_unknown_ids() {
+    let h = Harness::new().await;
+    let r = h
+        .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
+        .await
+        .expect(202);
+    let location = r.header("location").to_string();
+    h.send("PATCH", &location, &[], b"abc").await.expect(202);
+    h.send("DELETE", &location, &[], b"").await.expect(204);
+    h.get(&location).await.error(404, "BLOB_UPLOAD_UNKNOWN");
+    h.send("PATCH", &location, &[], b"abc")
+        .await
+        .error(404, "BLOB_UPLOAD_UNKNOWN");
+    h.get("/v2/repo/blobs/uploads/not-a-uuid")
+        .await
+        .error(404, "BLOB_UPLOAD_UNKNOWN");
+    h.get("/v2/repo/blobs/uploads/6f1f3f3e-1d2a-4c4e-9a55-2a8f3b2c1d00")
+        .await
+        .error(404, "BLOB_UPLOAD_UNKNOWN");
+    // A session belongs to its repository.
+    let r = h
+        .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
+        .await
+        .expect(202);
+    let uuid = r.header("docker-upload-uuid").to_string();
+    h.get(&format!("/v2/elsewhere/blobs/uploads/{uuid}"))
+        .await
+        .error(404, "BLOB_UPLOAD_UNKNOWN");
+    // PUT without a digest.
+    h.send("PUT", r.header("location"), &[], b"")
+        .await
+        .error(400, "DIGEST_INVALID");
+    assert!(files(&h.root().join("uploads")).len() == 1);
+}
+
+#[tokio::test]
+async fn an_upload_session_survives_a_restart() {
+    let mut h = Harness::new().await;
+    let r = h
+        .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
+        .await
+        .expect(202);
+    let location = r.header("location").to_string();
+    h.send("PATCH", &location, &[("content-range", "0-5")], b"before")
+        .await
+        .expect(202);
+    h.restart().await;
+    assert_eq!(h.get(&location).await.expect(204).header("range"), "0-5");
+    h.send("PATCH", &location, &[("content-range", "6-11")], b"-after")
+        .await
+        .expect(202);
+    let digest = sha256(b"before-after");
+    h.send("PUT", &format!("{location}?digest={digest}"), &[], b"")
+        .await
+        .expect(201);
+    assert_eq!(
+        h.get(&format!("/v2/repo/blobs/{digest}")).await.body,
+        b"before-after"
+    );
+}
+
+#[tokio::test]
+async fn bad_names_and_digests() {
+    let h = Harness::new().await;
+    let long = "a".repeat(300);
+    for name in ["../x", "A/b", "a//b", "x/..", "-x", long.as_str(), "a%2Fb"] {
+        for path in ["blobs/uploads/", "tags/list"] {
+            let method = if path.starts_with("blobs") {
+                "POST"
+            } else {
+                "GET"
+            };
+            h.send(method, &format!("/v2/{name}/{path}"), &[], b"")
+                .await
+                .error(400, "NAME_INVALID");
+        }
+        h.get(&format!("/v2/{name}/manifests/latest"))
+            .await
+            .error(400, "NAME_INVALID");
+    }
+    h.get("/v2/x/blobs/sha256:xyz")
+        .await
+        .error(400, "DIGEST_INVALID");
+    h.get("/v2/x/blobs/md5:d41d8cd98f00b204e9800998ecf8427e")
+        .await
+        .error(400, "DIGEST_INVALID");
+    h.send(
+        "POST",
+        "/v2/x/blobs/uploads/?digest=sha256:short",
+        &[],
+        b"x",
+    )
+    .await
+    .error(400, "DIGEST_INVALID");
+    h.get("/v2/x/manifests/sha256:nothex")
+        .await
+        .error(400, "DIGEST_INVALID");
+    h.get("/v2/x/manifests/bad$tag")
+        .await
+        .error(400, "MANIFEST_INVALID");
+    h.send("PUT", "/v2/x/blobs/uploads/", &[], b"")
+        .await
+        .error(405, "UNSUPPORTED");
+    assert!(files(&h.root().join("uploads")).is_empty());
+}
+
+#[tokio::test]
+async fn cross_repository_mount() {
+    let h = Harness::new().await;
+    let digest = h.push_blob("source", b"shared layer").await;
+    let r = h
+        .send(
+            "POST",
+            &format!("/v2/target/blobs/uploads/?mount={digest}&from=source"),
+            &[],
+            b"",
+        )
+        .await
+        .expect(201);
+    assert_eq!(r.header("location"), format!("/v2/target/blobs/{digest}"));
+    assert_eq!(r.header("docker-content-digest"), digest);
+    assert_eq!(
+        h.get(&format!("/v2/target/blobs/{digest}"))
+            .await
+            .expect(200)
+            .body,
+        b"shared layer"
+    );
+    // Not in `from`: a fresh session instead.
+    let missing = sha256(b"nowhere");
+    let r = h
+        .send(
+            "POST",
+            &format!("/v2/target/blobs/uploads/?mount={missing}&from=source"),
+            &[],
+            b"",
+        )
+        .await
+        .expect(202);
+    assert!(r.has_header("docker-upload-uuid"));
+    // Without `from`: mounted from wherever it is (no auth: every repository is readable).
+    h.send(
+        "POST",
+        &format!("/v2/third/blobs/uploads/?mount={digest}"),
+        &[],
+        b"",
+    )
+    .await
+    .expect(201);
+    // Blob delete unlinks it from one repository only.
+    h.send("DELETE", &format!("/v2/target/blobs/{digest}"), &[], b"")
+        .await
+        .expect(202);
+    h.head(&format!("/v2/target/blobs/{digest}"))
+        .await
+        .expect(404);
+    h.head(&format!("/v2/source/blobs/{digest}"))
+        .await
+        .expect(200);
+    h.send("DELETE", &format!("/v2/target/blobs/{digest}"), &[], b"")
+        .await
+        .error(404, "BLOB_UNKNOWN");
+}
+
+#[tokio::test]
+async fn manifests_by_tag_and_digest() {
+    let h = Harness::new().await;
+    let (manifest, digest) = h.push_image("app", "v1", "one").await;
+    let r = h.get("/v2/app/manifests/v1").await.expect(200);
+    assert_eq!(r.body, manifest, "exact bytes");
+    assert_eq!(r.header("content-type"), OCI_MANIFEST);
+    assert_eq!(r.header("docker-content-digest"), digest);
+    let r = h
+        .head(&format!("/v2/app/manifests/{digest}"))
+        .await
+        .expect(200);
+    assert_eq!(r.header("content-length"), manifest.len().to_string());
+    assert!(r.body.is_empty());
+
+    // PUT by digest: 201 with Location and the digest.
+    let other = h.image_manifest("app", "two", None).await;
+    let other_digest = sha256(&other);
+    let r = h
+        .send(
+            "PUT",
+            &format!("/v2/app/manifests/{other_digest}"),
+            &[("content-type", OCI_MANIFEST)],
+            &other,
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        r.header("location"),
+        format!("/v2/app/manifests/{other_digest}")
+    );
+    assert_eq!(r.header("docker-content-digest"), other_digest);
+    // ... and with the wrong digest.
+    h.send(
+        "PUT",
+        &format!("/v2/app/manifests/{}", sha256(b"no")),
+        &[("content-type", OCI_MANIFEST)],
+        &other,
+    )
+    .await
+    .error(400, "DIGEST_INVALID");
+
+    // An index over both; then one naming a manifest the repository lacks.
+    let index = index_json(&[(&digest, manifest.len()), (&other_digest, other.len())]);
+    h.send(
+        "PUT",
+        "/v2/app/manifests/multi",
+        &[("content-type", OCI_INDEX)],
+        &index,
+    )
+    .await
+    .expect(201);
+    assert_eq!(
+        h.get("/v2/app/manifests/multi")
+            .await
+            .header("content-type"),
+        OCI_INDEX
+    );
+    let bad_index = index_json(&[(&sha256(b"absent"), 10)]);
+    h.send(
+        "PUT",
+        "/v2/app/manifests/bad",
+        &[("content-type", OCI_INDEX)],
+        &bad_index,
+    )
+    .await
+    .error(400, "MANIFEST_BLOB_UNKNOWN");
+
+    // Unknowns.
+    h.get("/v2/app/manifests/nope")
+        .await
+        .error(404, "MANIFEST_UNKNOWN");
+    h.get(&format!("/v2/app/manifests/{}", sha256(b"x")))
+        .await
+        .error(404, "MANIFEST_UNKNOWN");
+    h.get("/v2/ghost/manifests/v1")
+        .await
+        .error(404, "NAME_UNKNOWN");
+
+    // Delete a tag: only the tag goes.
+    h.send("DELETE", "/v2/app/manifests/v1", &[], b"")
+        .await
+        .expect(202);
+    h.get("/v2/app/manifests/v1")
+        .await
+        .error(404, "MANIFEST_UNKNOWN");
+    h.get(&format!("/v2/app/manifests/{digest}"))
+        .await
+        .expect(200);
+    // Delete by digest: the manifest and its tags.
+    h.send(
+        "DELETE",
+        &format!("/v2/app/manifests/{other_digest}"),
+        &[],
+        b"",
+    )
+    .await
+    .expect(202);
+    h.get(&format!("/v2/app/manifests/{other_digest}"))
+        .await
+        .error(404, "MANIFEST_UNKNOWN");
+    h.send("DELETE", "/v2/app/manifests/v1", &[], b"")
+        .await
+        .error(404, "MANIFEST_UNKNOWN");
+}
+
+#[tokio::test]
+async fn invalid_manifests_are_refused() {
+    let h = Harness::new().await;
+    let put = |body: Vec<u8>, content_type: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                "PUT",
+                "/v2/app/manifests/t",
+                &[("content-type", content_type)],
+                &body,
+            )
+            .await
+        }
+    };
+    put(b"{not json".to_vec(), OCI_MANIFEST)
+        .await
+        .error(400, "MANIFEST_INVALID");
+    put(
+        br#"{"schemaVersion":1,"fsLayers":[]}"#.to_vec(),
+        OCI_MANIFEST,
+    )
+    .await
+    .error(400, "MANIFEST_INVALID");
+    // A blob the repository does not have.
+    let m = manifest_json((&sha256(b"c"), 1), (&sha256(b"l"), 1), None);
+    put(m.clone(), OCI_MANIFEST)
+        .await
+        .error(400, "MANIFEST_BLOB_UNKNOWN");
+    // Declared media type differs from Content-Type.
+    put(m, OCI_INDEX).await.error(400, "MANIFEST_INVALID");
+    // Over 4 MiB.
+    let big = vec![b' '; 4 * 1024 * 1024 + 1];
+    put(big, OCI_MANIFEST).await.error(413, "SIZE_INVALID");
+    h.get("/v2/app/manifests/t")
+        .await
+        .error(404, "NAME_UNKNOWN");
+}
+
+#[tokio::test]
+async fn subject_is_echoed() {
+    let h = Harness::new().await;
+    let (manifest, digest) = h.push_image("app", "v1", "base").await;
+    let referrer = h
+        .image_manifest("app", "sig", Some((&digest, manifest.len())))
+        .await;
+    let r = h
+        .send(
+            "PUT",
+            &format!("/v2/app/manifests/{}", sha256(&referrer)),
+            &[("content-type", OCI_MANIFEST)],
+            &referrer,
+        )
+        .await
+        .expect(201);
+    assert_eq!(r.header("oci-subject"), digest);
+    // A subject need not exist yet (referrers may be pushed first).
+    let orphan = h
+        .image_manifest("app", "early", Some((&sha256(b"later"), 5)))
+        .await;
+    h.send(
+        "PUT",
+        "/v2/app/manifests/early",
+        &[("content-type", OCI_MANIFEST)],
+        &orphan,
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test]
+async fn tags_and_catalog_page_with_link() {
+    let h = Harness::new().await;
+    let (manifest, _) = h.push_image("app", "c", "x").await;
+    for tag in ["a", "d", "b", "B"] {
+        h.send(
+            "PUT",
+            &format!("/v2/app/manifests/{tag}"),
+            &[("content-type", OCI_MANIFEST)],
+            &manifest,
+        )
+        .await
+        .expect(201);
+    }
+    let r = h.get("/v2/app/tags/list").await.expect(200);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"name": "app", "tags": ["B", "a", "b", "c", "d"]})
+    );
+    assert!(!r.has_header("link"));
+    let r = h.get("/v2/app/tags/list?n=2").await.expect(200);
+    assert_eq!(r.json()["tags"], serde_json::json!(["B", "a"]));
+    assert_eq!(
+        r.header("link"),
+        "</v2/app/tags/list?n=2&last=a>; rel=\"next\""
+    );
+    let r = h.get("/v2/app/tags/list?n=2&last=a").await.expect(200);
+    assert_eq!(r.json()["tags"], serde_json::json!(["b", "c"]));
+    let r = h.get("/v2/app/tags/list?n=2&last=c").await.expect(200);
+    assert_eq!(r.json()["tags"], serde_json::json!(["d"]));
+    assert!(!r.has_header("link"));
+    assert_eq!(
+        h.get("/v2/app/tags/list?n=0").await.json()["tags"],
+        serde_json::json!([])
+    );
+    h.get("/v2/app/tags/list?n=many")
+        .await
+        .error(400, "PAGINATION_NUMBER_INVALID");
+    h.get("/v2/ghost/tags/list")
+        .await
+        .error(404, "NAME_UNKNOWN");
+
+    h.push_blob("lib/zeta", b"z").await;
+    h.push_blob("lib/alpha", b"a").await;
+    let r = h.get("/v2/_catalog").await.expect(200);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"repositories": ["app", "lib/alpha", "lib/zeta"]})
+    );
+    let r = h.get("/v2/_catalog?n=1").await.expect(200);
+    assert_eq!(r.json()["repositories"], serde_json::json!(["app"]));
+    assert_eq!(
+        r.header("link"),
+        "</v2/_catalog?n=1&last=app>; rel=\"next\""
+    );
+    let r = h.get("/v2/_catalog?n=5&last=app").await.expect(200);
+    assert_eq!(
+        r.json()["repositories"],
+        serde_json::json!(["lib/alpha", "lib/zeta"])
+    );
+}

@@ -1,0 +1,229 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request};
+use axum::Router;
+use sha2::{Digest as _, Sha256, Sha512};
+use tower::ServiceExt;
+use wharf_registry::Registry;
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub app: Router,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no `{name}` header in {:?}", self.headers))
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers.contains_key(name)
+    }
+
+    /// The first OCI error code of an error reply.
+    pub fn code(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)));
+        v["errors"][0]["code"].as_str().unwrap().to_string()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn error(self, status: u16, code: &str) -> Self {
+        let reply = self.expect(status);
+        assert_eq!(reply.code(), code);
+        reply
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+pub fn sha512(bytes: &[u8]) -> String {
+    format!("sha512:{:x}", Sha512::digest(bytes))
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Self::open(&dir.path().join("registry")).await;
+        Harness { dir, app }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("registry")
+    }
+
+    pub async fn open(root: &Path) -> Router {
+        wharf_registry::router(Arc::new(Registry::open(root).await.unwrap()))
+    }
+
+    /// Drops the server state and opens the same directory again, as a restart does.
+    pub async fn restart(&mut self) {
+        self.app = Router::new();
+        self.app = Self::open(&self.root()).await;
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::from(body.to_vec())).unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.send("GET", uri, &[], b"").await
+    }
+
+    pub async fn head(&self, uri: &str) -> Reply {
+        self.send("HEAD", uri, &[], b"").await
+    }
+
+    /// Monolithic upload; returns the digest.
+    pub async fn push_blob(&self, name: &str, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        self.send(
+            "POST",
+            &format!("/v2/{name}/blobs/uploads/?digest={digest}"),
+            &[],
+            bytes,
+        )
+        .await
+        .expect(201);
+        digest
+    }
+
+    /// Pushes a config and one layer, then an image manifest naming them; returns the
+    /// manifest's bytes and digest.
+    pub async fn push_image(&self, name: &str, tag: &str, seed: &str) -> (Vec<u8>, String) {
+        let manifest = self.image_manifest(name, seed, None).await;
+        let digest = sha256(&manifest);
+        self.send(
+            "PUT",
+            &format!("/v2/{name}/manifests/{tag}"),
+            &[("content-type", OCI_MANIFEST)],
+            &manifest,
+        )
+        .await
+        .expect(201);
+        (manifest, digest)
+    }
+
+    pub async fn image_manifest(
+        &self,
+        name: &str,
+        seed: &str,
+        subject: Option<(&str, usize)>,
+    ) -> Vec<u8> {
+        let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":\"{seed}\"}}");
+        let layer = format!("layer bytes of {seed}").repeat(100);
+        let config_digest = self.push_blob(name, config.as_bytes()).await;
+        let layer_digest = self.push_blob(name, layer.as_bytes()).await;
+        manifest_json(
+            (&config_digest, config.len()),
+            (&layer_digest, layer.len()),
+            subject,
+        )
+    }
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+pub fn manifest_json(
+    config: (&str, usize),
+    layer: (&str, usize),
+    subject: Option<(&str, usize)>,
+) -> Vec<u8> {
+    let mut m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.0, "size": layer.1}],
+    });
+    if let Some((digest, size)) = subject {
+        m["subject"] =
+            serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size});
+    }
+    // Pretty-printed on purpose: the registry must keep these exact bytes.
+    serde_json::to_vec_pretty(&m).unwrap()
+}
+
+pub fn index_json(children: &[(&str, usize)]) -> Vec<u8> {
+    let manifests: Vec<_> = children
+        .iter()
+        .map(|(d, s)| {
+            serde_json::json!({"mediaType": OCI_MANIFEST, "digest": d, "size": s,
+            "platform": {"architecture": "amd64", "os": "linux"}})
+        })
+        .collect();
+    serde_json::to_vec(
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}),
+    )
+    .unwrap()
+}
+
+/// Files under `dir`, recursively, relative.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}

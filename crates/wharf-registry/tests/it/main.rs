@@ -1,0 +1,5 @@
+//! In-process tests of the registry's HTTP API: every request goes through the real router
+//! (`tower::ServiceExt::oneshot`), storage is real (SQLite + files in a temp dir).
+
+mod api;
+mod harness;

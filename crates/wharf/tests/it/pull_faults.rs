@@ -1,0 +1,175 @@
+//! `wharf pull` through the binary against registries that misbehave in ways a real one
+//! will not on request: a connection cut in the middle of a layer, corrupted layer bytes.
+//! A small fake registry serves an image built in code, honouring `Range`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use wharf_spec::Digest;
+use wharf_testkit::fake::{FakeServer, Reply, Request};
+use wharf_testkit::fixtures::{image, Image};
+
+use crate::pull::{layer_digest, short, Env};
+
+/// How the fake registry treats one layer.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// The first full `GET` sends half the bytes, then closes the connection.
+    CutOnce,
+    /// Every `GET` sends the right length with one byte flipped.
+    Corrupt,
+}
+
+/// A registry serving `img` as `app:v1` on 127.0.0.1, with `fault` applied to layer
+/// `faulty`. Ranged requests (`bytes=N-`) get the rest of the blob.
+struct FakeRegistry {
+    server: FakeServer,
+    // Serves the fake while the binary runs.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeRegistry {
+    fn start(img: &Image, faulty: usize, fault: Fault) -> FakeRegistry {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let manifest = img.manifest.clone();
+        let mut blobs: Vec<(Digest, Vec<u8>)> =
+            vec![(Digest::sha256_of(&img.config), img.config.clone())];
+        blobs.extend(img.layers.iter().map(|l| (Digest::sha256_of(l), l.clone())));
+        let faulty = Digest::sha256_of(&img.layers[faulty]);
+        let cut = Arc::new(AtomicBool::new(false));
+        let handler = move |req: &Request| -> Reply {
+            let path = req.path();
+            if path == "/v2/" {
+                return Reply::new(200);
+            }
+            if path.contains("/manifests/") {
+                return Reply::new(200)
+                    .header("Content-Type", manifest.media_type())
+                    .header("Docker-Content-Digest", manifest.digest().to_string())
+                    .body(manifest.bytes().to_vec());
+            }
+            let Some((digest, bytes)) = blobs
+                .iter()
+                .find(|(d, _)| path.ends_with(&format!("/blobs/{d}")))
+            else {
+                return Reply::new(404);
+            };
+            let mut body = bytes.clone();
+            if *digest == faulty && matches!(fault, Fault::Corrupt) {
+                let middle = body.len() / 2;
+                body[middle] ^= 0xff;
+            }
+            let len = body.len();
+            if let Some(from) = req
+                .header("range")
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                return Reply::new(206)
+                    .header("Content-Range", format!("bytes {from}-{}/{len}", len - 1))
+                    .body(body[from..].to_vec());
+            }
+            let reply = Reply::new(200).body(body);
+            if *digest == faulty
+                && matches!(fault, Fault::CutOnce)
+                && !cut.swap(true, Ordering::SeqCst)
+            {
+                return reply.cut_after(len / 2);
+            }
+            reply
+        };
+        let server = runtime.block_on(FakeServer::start("127.0.0.1", handler));
+        FakeRegistry {
+            server,
+            _runtime: runtime,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}/app:v1", self.server.host())
+    }
+
+    /// The `Range` headers of the `GET`s of `digest`'s blob.
+    fn ranges(&self, digest: &Digest) -> Vec<Option<String>> {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path().ends_with(&format!("/blobs/{digest}")))
+            .map(|r| r.header("range").map(str::to_string))
+            .collect()
+    }
+}
+
+#[test]
+fn a_connection_cut_mid_layer_resumes_with_range() {
+    const SIZE: usize = 3 << 20;
+    let img = image("linux/amd64", &[5_000, SIZE], 61);
+    let registry = FakeRegistry::start(&img, 1, Fault::CutOnce);
+    let env = Env::new();
+
+    let out = env.ok(&["pull", &registry.name()]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let layer = layer_digest(&img, 1);
+    let ranges = registry.ranges(&layer);
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert_eq!(ranges[0], None);
+    assert_eq!(
+        ranges[1].as_deref(),
+        Some(format!("bytes={}-", SIZE / 2).as_str()),
+        "the second request asks for the rest only"
+    );
+    assert!(env.w.blob_files().contains(&layer.hex().to_string()));
+    let fsck = env.cmd(&["fsck"]).output().unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+}
+
+#[test]
+fn corrupted_layer_bytes_are_refused_and_nothing_is_kept() {
+    let img = image("linux/amd64", &[4_000, 300_000], 62);
+    let registry = FakeRegistry::start(&img, 1, Fault::Corrupt);
+    let env = Env::new();
+    let layer = layer_digest(&img, 1);
+
+    let (ok, stdout, stderr) = env.run(&["pull", &registry.name()], "");
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "layer `{layer}` from registry `{}` is corrupt: digest mismatch",
+            registry.server.host()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: nothing of that layer was kept"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(&format!("{}: Pull complete", short(&layer))));
+    assert!(!env.w.blob_files().contains(&layer.hex().to_string()));
+    assert_eq!(env.ok(&["images", "-q"]), "", "the image is not named");
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+    let fsck = env.cmd(&["fsck"]).output().unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&fsck.stdout),
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+}
