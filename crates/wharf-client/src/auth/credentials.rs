@@ -264,29 +264,7 @@ impl AuthFile {
             registry: registry.to_string(),
             reason: format!("credential helper `{program}`: {reason}"),
         };
-        let mut command = Command::new(&program);
-        command
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(path) = &self.helper_path {
-            command.env("PATH", path);
-        }
-        let mut child = command.spawn().map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                fail("not found on PATH".into())
-            } else {
-                fail(format!("cannot run it: {e}"))
-            }
-        })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper that exits without reading gives EPIPE here; its exit status tells more.
-            let _ = stdin.write_all(server.as_bytes());
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| fail(format!("cannot run it: {e}")))?;
+        let out = run_helper(&program, "get", server, self.helper_path.as_deref()).map_err(fail)?;
         if !out.status.success() {
             let said = String::from_utf8_lossy(&out.stdout).to_string()
                 + &String::from_utf8_lossy(&out.stderr);
@@ -424,6 +402,39 @@ pub fn default_provider() -> CredentialChain {
             .map(|f| Arc::new(AuthFile::new(f)) as Arc<dyn CredentialProvider>)
             .collect(),
     )
+}
+
+/// Runs `docker-credential-NAME ACTION` with `input` on its stdin, as Docker does; the
+/// error is a reason to put after the helper's name.
+pub(crate) fn run_helper(
+    program: &str,
+    action: &str,
+    input: &str,
+    helper_path: Option<&std::ffi::OsStr>,
+) -> std::result::Result<std::process::Output, String> {
+    let mut command = Command::new(program);
+    command
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(path) = helper_path {
+        command.env("PATH", path);
+    }
+    let mut child = command.spawn().map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            "not found on PATH".to_string()
+        } else {
+            format!("cannot run it: {e}")
+        }
+    })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading gives EPIPE here; its exit status tells more.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    child
+        .wait_with_output()
+        .map_err(|e| format!("cannot run it: {e}"))
 }
 
 #[cfg(test)]

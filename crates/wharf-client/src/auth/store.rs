@@ -12,7 +12,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -280,29 +279,9 @@ impl CredentialStore {
                 format!("credential helper `{program} {action}`: {reason}"),
             )
         };
-        let mut command = Command::new(&program);
-        command
-            .arg(action)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(path) = &self.helper_path {
-            command.env("PATH", path);
-        }
-        let mut child = command.spawn().map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                fail("not found on PATH".into())
-            } else {
-                fail(format!("cannot run it: {e}"))
-            }
-        })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper that exits without reading gives EPIPE here; its exit status tells more.
-            let _ = stdin.write_all(input.as_bytes());
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| fail(format!("cannot run it: {e}")))?;
+        let out =
+            super::credentials::run_helper(&program, action, input, self.helper_path.as_deref())
+                .map_err(fail)?;
         if out.status.success() {
             return Ok(());
         }
@@ -555,7 +534,7 @@ esac
     fn install_script(path: &Path, text: &str) {
         let source = path.with_extension("src");
         std::fs::write(&source, text).unwrap();
-        let status = Command::new("install")
+        let status = std::process::Command::new("install")
             .args(["-m", "0755"])
             .arg(&source)
             .arg(path)
