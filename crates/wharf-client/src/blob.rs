@@ -108,6 +108,27 @@ pub enum Mount {
     NotMounted,
 }
 
+/// The header with which a registry asks for chunks of at least this many bytes.
+pub(crate) const OCI_CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
+
+/// An upload session the registry opened (`202`), or a mount it did (`201`).
+pub(crate) struct OpenedUpload {
+    pub status: StatusCode,
+    /// Where the session continues (absolute).
+    pub location: Url,
+    /// `OCI-Chunk-Min-Length`, when the registry sent it.
+    pub min_chunk: Option<u64>,
+}
+
+/// The absolute session URL of an upload response's `Location`.
+pub(crate) fn session_location(response: &Response) -> Option<Url> {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| response.url().join(l).ok())
+}
+
 /// One blob download in progress.
 struct Download {
     client: Client,
@@ -501,29 +522,76 @@ impl Client {
     ) -> Result<()> {
         let endpoint = Endpoint::origin(repository.domain(), &self.inner.config.insecure);
         let scope = Scope::push(repository.path());
-        let (status, mut location) = self
+        let opened = self
             .start_upload(&endpoint, repository, &scope, None)
             .await?;
-        if status != StatusCode::ACCEPTED {
+        if opened.status != StatusCode::ACCEPTED {
             return Err(ClientError::InvalidResponse {
                 registry: endpoint.display(),
                 what: format!("upload of blob `{}`", descriptor.digest),
-                reason: format!("opening the upload answered {status}, expected 202"),
+                reason: format!(
+                    "opening the upload answered {}, expected 202",
+                    opened.status
+                ),
             });
         }
+        self.close_upload(
+            &endpoint,
+            &scope,
+            opened.location,
+            repository,
+            descriptor,
+            body,
+        )
+        .await
+    }
+
+    /// `PUT <session>?digest=…` with the last bytes (all of them for a monolithic upload,
+    /// none after `PATCH`es): the registry checks the digest and publishes the blob.
+    pub(crate) async fn close_upload(
+        &self,
+        endpoint: &Endpoint,
+        scope: &Scope,
+        mut location: Url,
+        repository: &Reference,
+        descriptor: &Descriptor,
+        body: Body,
+    ) -> Result<()> {
+        let length = match &body {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream(_) => descriptor.size,
+        };
         location
             .query_pairs_mut()
             .append_pair("digest", &descriptor.digest.to_string());
-        let mut call = Call::new(Method::PUT, location, &scope);
+        let mut call = Call::new(Method::PUT, location, scope);
         call.headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
         call.headers
-            .insert(CONTENT_LENGTH, HeaderValue::from(descriptor.size));
-        call.body = body;
+            .insert(CONTENT_LENGTH, HeaderValue::from(length));
+        call.body = match body {
+            Body::Empty => Body::Bytes(Bytes::new()),
+            other => other,
+        };
+        self.send_upload(endpoint, call, repository, &descriptor.digest)
+            .await?;
+        Ok(())
+    }
+
+    /// Sends one request of an upload session; an unsuccessful answer becomes the error
+    /// naming the blob and repository.
+    pub(crate) async fn send_upload(
+        &self,
+        endpoint: &Endpoint,
+        call: Call<'_>,
+        repository: &Reference,
+        digest: &Digest,
+    ) -> Result<Response> {
         let what = call.what();
-        let response = self.send(&endpoint, call).await?;
+        let response = self.send(endpoint, call).await?;
         if !response.status().is_success() {
             return Err(error_from(
                 response,
@@ -531,22 +599,23 @@ impl Client {
                 &what,
                 Subject::Blob {
                     repository: repository.path(),
-                    digest: &descriptor.digest,
+                    digest,
                 },
             )
             .await);
         }
-        Ok(())
+        Ok(response)
     }
 
-    /// `POST /v2/<repository>/blobs/uploads/[?query]`: the status and the session URL.
-    async fn start_upload(
+    /// `POST /v2/<repository>/blobs/uploads/[?query]`: the status, the session URL and the
+    /// smallest chunk the registry accepts.
+    pub(crate) async fn start_upload(
         &self,
         endpoint: &Endpoint,
         repository: &Reference,
         scope: &Scope,
         query: Option<String>,
-    ) -> Result<(StatusCode, Url)> {
+    ) -> Result<OpenedUpload> {
         let mut path = format!("{}/blobs/uploads/", repository.path());
         if let Some(q) = query {
             path = format!("{path}?{q}");
@@ -569,17 +638,21 @@ impl Client {
             )
             .await);
         }
-        let location = response
+        let location = session_location(&response).ok_or_else(|| ClientError::InvalidResponse {
+            registry: endpoint.display(),
+            what: what.clone(),
+            reason: "no valid `Location` for the upload".into(),
+        })?;
+        let min_chunk = response
             .headers()
-            .get(LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| response.url().join(l).ok())
-            .ok_or_else(|| ClientError::InvalidResponse {
-                registry: endpoint.display(),
-                what: what.clone(),
-                reason: "no valid `Location` for the upload".into(),
-            })?;
-        Ok((status, location))
+            .get(OCI_CHUNK_MIN_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        Ok(OpenedUpload {
+            status,
+            location,
+            min_chunk,
+        })
     }
 
     /// Asks the registry to link `digest` from `from` (another repository on the same
@@ -596,14 +669,14 @@ impl Client {
         let endpoint = Endpoint::origin(repository.domain(), &self.inner.config.insecure);
         let scope = Scope::push(repository.path()).and(Scope::pull(from.path()));
         let query = format!("mount={digest}&from={}", from.path());
-        let (status, location) = self
+        let opened = self
             .start_upload(&endpoint, repository, &scope, Some(query))
             .await?;
-        if status == StatusCode::CREATED {
+        if opened.status == StatusCode::CREATED {
             return Ok(Mount::Mounted);
         }
         // The registry opened an ordinary upload instead; close it again.
-        let call = Call::new(Method::DELETE, location, &scope);
+        let call = Call::new(Method::DELETE, opened.location, &scope);
         if let Err(e) = self.send(&endpoint, call).await {
             tracing::debug!(error = %e, "cancelling an unused upload failed");
         }

@@ -13,6 +13,8 @@
 //! ca-certs = ["/etc/wharf/company-ca.pem"]
 //!
 //! max-concurrent-downloads = 3
+//! # Blobs pushed at once (Docker's default too).
+//! max-concurrent-uploads = 5
 //! ```
 
 use std::collections::BTreeMap;
@@ -30,6 +32,8 @@ use crate::event::EventHandler;
 use crate::retry::RetryPolicy;
 
 pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 3;
+/// Docker's `max-concurrent-uploads` default.
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -41,6 +45,8 @@ pub struct ClientConfig {
     pub ca_certs: Vec<PathBuf>,
     /// How many blob downloads may run at once, across everything this client does.
     pub max_concurrent_downloads: usize,
+    /// How many blobs a push or copy uploads at once.
+    pub max_concurrent_uploads: usize,
     pub user_agent: String,
     pub credentials: Arc<dyn CredentialProvider>,
     pub retry: RetryPolicy,
@@ -61,6 +67,7 @@ impl Default for ClientConfig {
             insecure: Vec::new(),
             ca_certs: Vec::new(),
             max_concurrent_downloads: DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+            max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
             user_agent: concat!("wharf/", env!("CARGO_PKG_VERSION")).to_string(),
             credentials: Arc::new(credentials::NoCredentials),
             retry: RetryPolicy::default(),
@@ -84,6 +91,7 @@ struct ConfigFile {
     #[serde(default)]
     ca_certs: Vec<PathBuf>,
     max_concurrent_downloads: Option<usize>,
+    max_concurrent_uploads: Option<usize>,
 }
 
 impl ClientConfig {
@@ -133,6 +141,12 @@ impl ClientConfig {
             }
             config.max_concurrent_downloads = n;
         }
+        if let Some(n) = file.max_concurrent_uploads {
+            if n == 0 {
+                return Err(bad("`max-concurrent-uploads` must be at least 1".into()));
+            }
+            config.max_concurrent_uploads = n;
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         config.ca_certs = file.ca_certs.into_iter().map(|p| base.join(p)).collect();
         config.insecure = file.insecure_registries;
@@ -165,6 +179,7 @@ mod tests {
             insecure-registries = ["reg.internal:5000"]
             ca-certs = ["ca.pem", "/abs/ca.pem"]
             max-concurrent-downloads = 6
+            max-concurrent-uploads = 2
             [mirrors]
             "docker.io" = ["https://mirror.gcr.io", "localhost:5001"]
         "#;
@@ -178,6 +193,7 @@ mod tests {
             ]
         );
         assert_eq!(c.max_concurrent_downloads, 6);
+        assert_eq!(c.max_concurrent_uploads, 2);
         assert_eq!(c.mirrors["docker.io"].len(), 2);
     }
 

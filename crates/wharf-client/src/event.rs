@@ -24,6 +24,14 @@ pub enum ClientEvent {
         offset: u64,
         reason: String,
     },
+    /// A blob upload broke off and continues from `offset` (the registry's count; 0 when it
+    /// had to start a new session).
+    UploadResuming {
+        registry: String,
+        digest: Digest,
+        offset: u64,
+        reason: String,
+    },
     /// A mirror failed; the next mirror or the registry itself is tried.
     MirrorFailed {
         registry: String,

@@ -5,7 +5,8 @@
 //!   manifest;
 //! - [`Client::fetch_blob`] streams a blob from any offset (HTTP `Range`), resumes by
 //!   itself when a connection breaks, and counts against the client's download limit;
-//! - [`Client::push_blob`], [`Client::mount_blob`], [`Client::put_manifest`] to push;
+//! - [`Client::push_blob`], [`Client::mount_blob`], [`Client::put_manifest`] to push, and
+//!   [`Client::upload_blob`] for large blobs: mount first, stream or chunk, resume;
 //! - [`Client::tags`] lists tags across pages.
 //!
 //! Auth (anonymous, Basic, Bearer tokens; credentials from Docker's `config.json`, its
@@ -28,6 +29,7 @@ mod response;
 mod retry;
 mod tags;
 mod transport;
+mod upload;
 
 pub use auth::credentials::{
     default_auth_files, default_provider, AuthFile, Credential, CredentialChain,
@@ -45,3 +47,6 @@ pub use error::{ClientError, Result};
 pub use event::{ClientEvent, EventHandler};
 pub use manifest::{available_platforms, select_platform, Resolved};
 pub use retry::RetryPolicy;
+pub use upload::{
+    ByteStream, OpenFuture, RemoteBlob, UploadOptions, UploadProgress, UploadSource, Uploaded,
+};

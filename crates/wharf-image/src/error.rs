@@ -13,6 +13,9 @@ pub enum ImageError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Registry(#[from] wharf_client::ClientError),
+    /// A new layer could not be built (`append`).
+    #[error(transparent)]
+    Build(#[from] wharf_layer::build::BuildError),
     #[error("manifest `{digest}`: {source}")]
     Manifest {
         digest: Digest,

@@ -31,11 +31,42 @@ pub struct Inspect {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os_version: Option<String>,
     pub size: u64,
+    /// Local images only: the layer snapshots `wharf unpack` made (none yet: `Data` null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_driver: Option<GraphDriver>,
     #[serde(rename = "RootFS")]
     pub root_fs: RootFs,
     pub metadata: Metadata,
     pub config: Value,
     pub descriptor: DescriptorView,
+}
+
+/// Docker's `GraphDriver`: an overlay-style `LowerDir` (top layer first, `:`-separated),
+/// usable as `mount -t overlay -o lowerdir=...` once every layer has a snapshot.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriver {
+    pub data: Option<Map<String, Value>>,
+    pub name: String,
+}
+
+fn graph_driver(store: &Store, diff_ids: &[wharf_spec::Digest]) -> GraphDriver {
+    let dirs: Vec<String> = crate::snapshots::chain_ids(diff_ids)
+        .iter()
+        .map(|c| crate::snapshots::snapshot_fs(store, c))
+        .take_while(|d| d.is_dir())
+        .map(|d| d.display().to_string())
+        .collect();
+    let data = (!dirs.is_empty() && dirs.len() == diff_ids.len()).then(|| {
+        let lower: Vec<String> = dirs.into_iter().rev().collect();
+        let mut data = Map::new();
+        data.insert("LowerDir".into(), Value::String(lower.join(":")));
+        data
+    });
+    GraphDriver {
+        data,
+        name: "overlay".into(),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +129,7 @@ fn document(store: &Store, found: &Found, last_tag_time: String) -> Result<Inspe
         os: c.os.clone(),
         os_version: c.os_version.clone().filter(|v| !v.is_empty()),
         size: image_size(store, &r.manifest.layers)?,
+        graph_driver: Some(graph_driver(store, &c.rootfs.diff_ids)),
         root_fs: RootFs {
             kind: if c.rootfs.kind.is_empty() {
                 "layers".into()
@@ -178,6 +210,7 @@ pub fn remote(
         os: c.os.clone(),
         os_version: c.os_version.clone().filter(|v| !v.is_empty()),
         size: manifest.layers.iter().map(|l| l.size).sum(),
+        graph_driver: None,
         root_fs: RootFs {
             kind: if c.rootfs.kind.is_empty() {
                 "layers".into()

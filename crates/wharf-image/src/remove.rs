@@ -93,6 +93,8 @@ pub struct PruneReport {
     /// Blobs deleted.
     pub blobs: Vec<Digest>,
     pub reclaimed_bytes: u64,
+    /// Layer snapshots (by ChainID) no image uses any more, removed.
+    pub snapshots: Vec<Digest>,
 }
 
 /// Removes dangling images, then every blob nothing references.
@@ -114,9 +116,11 @@ pub fn prune(store: &Store) -> Result<PruneReport> {
         })?
     };
     let gc = store.gc()?;
+    let snapshots = crate::snapshots::prune(store)?;
     Ok(PruneReport {
         images,
         blobs: gc.removed,
-        reclaimed_bytes: gc.reclaimed_bytes,
+        reclaimed_bytes: gc.reclaimed_bytes + snapshots.reclaimed_bytes,
+        snapshots: snapshots.removed,
     })
 }

@@ -41,10 +41,21 @@ pub fn save(
         }
         images.push(found);
     }
+    write_archive(store, &images, format, out)
+}
+
+/// Writes `images` (each carrying the names to save, see [`Found::matched_name`]) as an
+/// archive of `format`.
+pub fn write_archive(
+    store: &Store,
+    images: &[Found],
+    format: SaveFormat,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut tar = tar::Builder::new(out);
     match format {
-        SaveFormat::DockerArchive => write_docker_archive(store, &images, &mut tar)?,
-        SaveFormat::OciArchive => write_oci_archive(store, &images, &mut tar)?,
+        SaveFormat::DockerArchive => write_docker_archive(store, images, &mut tar)?,
+        SaveFormat::OciArchive => write_oci_archive(store, images, &mut tar)?,
     }
     tar.into_inner()
         .and_then(|w| w.flush())

@@ -36,6 +36,9 @@ pub struct Usage {
     /// Bytes of dangling images' unique blobs and of blobs nothing references.
     pub reclaimable: u64,
     pub dangling_images: usize,
+    /// Layer snapshots made by `wharf unpack`, and their bytes on disk.
+    pub snapshots: usize,
+    pub snapshots_size: u64,
 }
 
 pub fn usage(store: &Store) -> Result<Usage> {
@@ -80,7 +83,10 @@ pub fn usage(store: &Store) -> Result<Usage> {
     let reachable = store.reachable()?;
     let on_disk: u64 = store.list_blobs()?.values().sum();
     reclaimable += on_disk.saturating_sub(reachable.present.values().sum::<u64>());
+    let (snapshots, snapshots_size) = crate::snapshots::usage(store)?;
     Ok(Usage {
+        snapshots,
+        snapshots_size,
         images: out,
         images_size,
         size_without_sharing,

@@ -1,6 +1,8 @@
 //! wharf-layer: layer tars. Detects and decodes compression by magic bytes (whatever a
 //! media type claims), computes diff_ids and ChainIDs.
 
+pub mod apply;
+pub mod build;
 pub mod chain;
 pub mod compression;
 

@@ -45,6 +45,8 @@ pub enum Code {
     RangeInvalid,
     PaginationNumberInvalid,
     Unsupported,
+    Unauthorized,
+    Denied,
     Unknown,
 }
 
@@ -64,6 +66,8 @@ impl Code {
             Code::RangeInvalid => "RANGE_INVALID",
             Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             Code::Unsupported => "UNSUPPORTED",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::Denied => "DENIED",
             Code::Unknown => "UNKNOWN",
         }
     }
@@ -76,6 +80,8 @@ impl Code {
             | Code::NameUnknown => StatusCode::NOT_FOUND,
             Code::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
+            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Denied => StatusCode::FORBIDDEN,
             Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }

@@ -9,16 +9,24 @@
 //!
 //! It does not link the local image store (`wharf-store`): a registry is its own storage.
 
+pub mod auth;
+pub mod config;
 pub mod error;
+pub mod gate;
+pub mod gc;
+pub mod metrics;
 pub mod routes;
 pub mod service;
 pub mod storage;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 
+pub use config::{Config, ConfigError};
 pub use error::{Code, Error, StorageError};
-pub use routes::router;
+pub use gate::Gate;
+pub use routes::{router, router_with};
 pub use service::Registry;
 
 /// Serves `registry` on `listener` until `shutdown` resolves; requests in flight finish.
@@ -32,26 +40,57 @@ pub async fn serve(
         .await
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Serves `registry` behind `gate` on `listener`, over TLS when `tls` is given, until
+/// `shutdown` resolves; requests in flight finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    registry: Arc<Registry>,
+    gate: Gate,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router_with(registry, gate);
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (inside a
+/// runtime), not when it is first polled, so a signal right after start is not fatal.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
             };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(interrupt) => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

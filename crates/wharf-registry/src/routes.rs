@@ -4,7 +4,6 @@
 //! Repository names hold `/`, so `/v2/<name>/...` cannot be matched by a router pattern;
 //! [`Route::parse`] reads the path from its end, where the fixed parts are.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,13 +11,17 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::Extension;
 use axum::Router;
 use futures_util::{StreamExt, TryStreamExt};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use wharf_spec::{Digest, MAX_MANIFEST_SIZE};
 
+use crate::auth::Action;
 use crate::error::{Code, Error, Result};
+use crate::gate::{token_endpoint, Access, Gate};
+use crate::metrics::{track, Metrics};
 use crate::service::{check_name, parse_digest, range_header, ManifestRef, Registry};
 use crate::storage::ByteStream;
 
@@ -26,23 +29,46 @@ const API_VERSION: &str = "docker-distribution-api-version";
 const CONTENT_DIGEST: &str = "docker-content-digest";
 const UPLOAD_UUID: &str = "docker-upload-uuid";
 const OCI_SUBJECT: &str = "oci-subject";
+const OCI_TAG: &str = "oci-tag";
+const OCI_FILTERS_APPLIED: &str = "oci-filters-applied";
+const OCI_CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
+/// Advertised on upload sessions. Smaller chunks are accepted too; this only tells clients
+/// that chunks this large cost one request per MiB rather than many.
+const CHUNK_MIN_LENGTH: u64 = 1 << 20;
 /// Upper bound for `n` on listings: one page is one response held in memory.
 const MAX_PAGE: u32 = 10_000;
 
-/// The registry's HTTP application: `/v2/...`, `/healthz`, access logs.
+/// The registry's HTTP application without auth: `/v2/...`, `/healthz`, access logs.
 pub fn router(registry: Arc<Registry>) -> Router {
+    router_with(registry, Gate::open())
+}
+
+/// The registry's HTTP application behind `gate` (auth), with its token endpoint.
+pub fn router_with(registry: Arc<Registry>, gate: Gate) -> Router {
+    let gate = Arc::new(gate);
+    let metrics = Arc::new(Metrics::default());
+    let tokens = Router::new()
+        .route("/token", get(token_endpoint).post(token_endpoint))
+        .with_state(gate.clone());
+    let exposition = Router::new()
+        .route("/metrics", get(crate::metrics::endpoint))
+        .with_state((metrics.clone(), registry.clone()));
     Router::new()
         .route("/v2/", get(base))
         .route("/v2", get(base))
         .route("/v2/{*path}", any(dispatch))
         .route("/healthz", get(health))
+        .layer(Extension(gate))
+        .with_state(registry)
+        .merge(tokens)
+        .merge(exposition)
         .layer(axum::middleware::map_response(api_version))
+        .layer(axum::middleware::from_fn_with_state(metrics, track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .with_state(registry)
 }
 
 async fn api_version(mut response: Response) -> Response {
@@ -52,7 +78,14 @@ async fn api_version(mut response: Response) -> Response {
     response
 }
 
-async fn base() -> Response {
+async fn base(Extension(gate): Extension<Arc<Gate>>, headers: HeaderMap) -> Response {
+    let checked = match gate.caller(&headers).await {
+        Ok(access) => gate.check_base(&access, &headers),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
+        return e.into_response();
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -70,6 +103,27 @@ async fn health(State(registry): State<Arc<Registry>>) -> Response {
     }
 }
 
+/// The metrics label of a request path: the kind of endpoint, never a repository name.
+pub fn route_label(path: &str) -> &'static str {
+    match path {
+        "/v2" | "/v2/" => return "base",
+        "/token" => return "token",
+        "/healthz" => return "health",
+        "/metrics" => return "metrics",
+        _ => {}
+    }
+    match path.strip_prefix("/v2/").and_then(Route::parse) {
+        Some(Route::Catalog) => "catalog",
+        Some(Route::Tags(_)) => "tags",
+        Some(Route::Manifest(..)) => "manifest",
+        Some(Route::Blob(..)) => "blob",
+        Some(Route::Uploads(_)) => "uploads",
+        Some(Route::Upload(..)) => "upload",
+        Some(Route::Referrers(..)) => "referrers",
+        None => "other",
+    }
+}
+
 /// An endpoint under `/v2/`, with the raw (not yet validated) name and reference.
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
@@ -79,6 +133,7 @@ enum Route<'a> {
     Blob(&'a str, &'a str),
     Uploads(&'a str),
     Upload(&'a str, &'a str),
+    Referrers(&'a str, &'a str),
 }
 
 impl<'a> Route<'a> {
@@ -101,6 +156,7 @@ impl<'a> Route<'a> {
             "manifests" => Some(Route::Manifest(name, last)),
             "blobs" => Some(Route::Blob(name, last)),
             "uploads" => Some(Route::Upload(name.strip_suffix("/blobs")?, last)),
+            "referrers" => Some(Route::Referrers(name, last)),
             _ => None,
         }
     }
@@ -112,7 +168,18 @@ impl<'a> Route<'a> {
             | Route::Manifest(n, _)
             | Route::Blob(n, _)
             | Route::Uploads(n)
-            | Route::Upload(n, _) => Some(n),
+            | Route::Upload(n, _)
+            | Route::Referrers(n, _) => Some(n),
+        }
+    }
+
+    /// What a caller must be allowed to do on the repository for `method` here.
+    fn action(&self, method: &Method) -> Action {
+        match (self, method) {
+            (Route::Uploads(_) | Route::Upload(..), _) => Action::Push,
+            (Route::Manifest(..), &Method::PUT) => Action::Push,
+            (Route::Manifest(..) | Route::Blob(..), &Method::DELETE) => Action::Delete,
+            _ => Action::Pull,
         }
     }
 }
@@ -120,13 +187,26 @@ impl<'a> Route<'a> {
 /// The parts of a request the endpoints read (the body travels separately: it is not `Sync`).
 struct Request {
     method: Method,
-    query: HashMap<String, String>,
+    query: Vec<(String, String)>,
     headers: HeaderMap,
 }
 
 impl Request {
+    /// The first value of a query parameter.
     fn query(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str)
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable query parameter (`?tag=a&tag=b`).
+    fn query_all(&self, key: &str) -> Vec<&str> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -138,13 +218,14 @@ fn byte_stream(body: Body) -> ByteStream {
 
 async fn dispatch(
     State(registry): State<Arc<Registry>>,
+    Extension(gate): Extension<Arc<Gate>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let path = uri.path().strip_prefix("/v2/").unwrap_or_default();
-    let query = Query::<HashMap<String, String>>::try_from_uri(&uri)
+    let query = Query::<Vec<(String, String)>>::try_from_uri(&uri)
         .map(|q| q.0)
         .unwrap_or_default();
     let request = Request {
@@ -152,13 +233,19 @@ async fn dispatch(
         query,
         headers,
     };
-    match handle(&registry, path, request, body).await {
+    match handle(&registry, &gate, path, request, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn handle(registry: &Registry, path: &str, request: Request, body: Body) -> Result<Response> {
+async fn handle(
+    registry: &Registry,
+    gate: &Gate,
+    path: &str,
+    request: Request,
+    body: Body,
+) -> Result<Response> {
     let Some(route) = Route::parse(path) else {
         return Err(
             Error::new(Code::Unsupported, format!("no endpoint at `/v2/{path}`"))
@@ -168,9 +255,24 @@ async fn handle(registry: &Registry, path: &str, request: Request, body: Body) -
     if let Some(name) = route.name() {
         check_name(name)?;
     }
+    // Authorization is decided before anything is looked up, from the rules alone: a caller
+    // who may not read a repository gets the same answer whether it exists or not.
+    let access = gate.caller(&request.headers).await?;
+    match route.name() {
+        Some(name) => gate.require(
+            &access,
+            &request.headers,
+            name,
+            route.action(&request.method),
+        )?,
+        None => gate.require_catalog(&access, &request.headers)?,
+    }
     let method = request.method.clone();
     match (route, method) {
-        (Route::Catalog, Method::GET) => catalog(registry, &request).await,
+        (Route::Catalog, Method::GET) => catalog(registry, &access, &request).await,
+        (Route::Referrers(name, digest), Method::GET) => {
+            referrers(registry, name, &parse_digest(digest)?, &request).await
+        }
         (Route::Tags(name), Method::GET) => tags(registry, name, &request).await,
         (Route::Blob(name, digest), m @ (Method::GET | Method::HEAD)) => {
             get_blob(
@@ -186,7 +288,9 @@ async fn handle(registry: &Registry, path: &str, request: Request, body: Body) -
             registry.delete_blob(name, &parse_digest(digest)?).await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
-        (Route::Uploads(name), Method::POST) => start_upload(registry, name, &request, body).await,
+        (Route::Uploads(name), Method::POST) => {
+            start_upload(registry, &access, name, &request, body).await
+        }
         (Route::Upload(name, id), Method::GET) => {
             let status = registry.upload_status(name, id).await?;
             Ok(upload_response(
@@ -224,12 +328,28 @@ async fn handle(registry: &Registry, path: &str, request: Request, body: Body) -
         (Route::Manifest(name, reference), m @ (Method::GET | Method::HEAD)) => {
             let reference = ManifestRef::parse(reference)?;
             let manifest = registry.manifest(name, &reference).await?;
-            let response = Response::builder()
+            if matches!(reference, ManifestRef::Tag(_))
+                && !accepts(&request.headers, &manifest.media_type)
+            {
+                // No conversion: the stored bytes are the only answer, and this client
+                // said it cannot read them. (By digest the bytes are fixed: always served.)
+                return Err(Error::new(
+                    Code::ManifestUnknown,
+                    format!(
+                        "the manifest is stored as `{}`, which the request's `Accept` header excludes",
+                        manifest.media_type
+                    ),
+                ));
+            }
+            let mut response = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, &manifest.media_type)
                 .header(header::CONTENT_LENGTH, manifest.content.len())
                 .header(CONTENT_DIGEST, &manifest.digest)
                 .header(header::ETAG, format!("\"{}\"", manifest.digest));
+            if let Some(subject) = &manifest.subject {
+                response = response.header(OCI_SUBJECT, subject);
+            }
             if m == Method::HEAD {
                 return Ok(finish(response, Body::empty()));
             }
@@ -369,13 +489,20 @@ fn content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
 
 async fn start_upload(
     registry: &Registry,
+    access: &Access<'_>,
     name: &str,
     request: &Request,
     body: Body,
 ) -> Result<Response> {
     if let Some(mount) = request.query("mount") {
         let digest = parse_digest(mount)?;
-        if registry.mount(name, &digest, request.query("from")).await? {
+        // Only from repositories the caller may read; otherwise it is an ordinary upload,
+        // so a mount can neither copy nor reveal a private blob.
+        let readable = |repository: &str| access.can(repository, Action::Pull);
+        if registry
+            .mount(name, &digest, request.query("from"), &readable)
+            .await?
+        {
             return Ok(blob_created(name, &digest));
         }
         // Not mountable: the spec's fallback is an ordinary upload session.
@@ -428,8 +555,9 @@ async fn put_manifest(
         }
         bytes.extend_from_slice(&chunk);
     }
+    let tags = request.query_all("tag");
     let pushed = registry
-        .put_manifest(name, reference, content_type.as_deref(), bytes)
+        .put_manifest(name, reference, &tags, content_type.as_deref(), bytes)
         .await?;
     let mut response = Response::builder()
         .status(StatusCode::CREATED)
@@ -442,6 +570,9 @@ async fn put_manifest(
     if let Some(subject) = &pushed.subject {
         response = response.header(OCI_SUBJECT, subject.to_string());
     }
+    for tag in &pushed.extra_tags {
+        response = response.header(OCI_TAG, tag);
+    }
     Ok(finish(response, Body::empty()))
 }
 
@@ -453,14 +584,59 @@ async fn tags(registry: &Registry, name: &str, request: &Request) -> Result<Resp
     Ok(json_page(body, link))
 }
 
-async fn catalog(registry: &Registry, request: &Request) -> Result<Response> {
+async fn catalog(registry: &Registry, access: &Access<'_>, request: &Request) -> Result<Response> {
     let n = page_size(request)?;
-    let (names, more) = registry.catalog(n, request.query("last")).await?;
+    let readable = |repository: &str| access.lists(repository);
+    let (names, more) = registry
+        .catalog(n, request.query("last"), &readable)
+        .await?;
     let link = next_link("/v2/_catalog", n, more, names.last());
     Ok(json_page(
         serde_json::json!({ "repositories": names }),
         link,
     ))
+}
+
+/// `GET /v2/<name>/referrers/<digest>`: an index of the manifests whose `subject` is
+/// `digest`, optionally only those of one `artifactType`. Never 404: no referrers (or no
+/// such repository) is an empty index.
+async fn referrers(
+    registry: &Registry,
+    name: &str,
+    digest: &Digest,
+    request: &Request,
+) -> Result<Response> {
+    let artifact_type = request.query("artifactType");
+    let manifests = registry.referrers(name, digest, artifact_type).await?;
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": wharf_spec::media_type::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, wharf_spec::media_type::OCI_INDEX);
+    if artifact_type.is_some() {
+        response = response.header(OCI_FILTERS_APPLIED, "artifactType");
+    }
+    Ok(finish(response, Body::from(body.to_string())))
+}
+
+/// Whether the request's `Accept` headers admit `media_type`: no header, a wildcard, or the
+/// type itself listed (parameters such as `q=` are ignored).
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    let mut listed = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .filter(|v| !v.is_empty())
+        .peekable();
+    if listed.peek().is_none() {
+        return true;
+    }
+    listed.any(|v| v == "*/*" || v == "application/*" || v.eq_ignore_ascii_case(media_type))
 }
 
 fn page_size(request: &Request) -> Result<Option<u32>> {
@@ -497,6 +673,7 @@ fn upload_response(status: StatusCode, name: &str, id: &str, received: u64) -> R
         .header(header::LOCATION, format!("/v2/{name}/blobs/uploads/{id}"))
         .header(header::RANGE, range_header(received))
         .header(UPLOAD_UUID, id)
+        .header(OCI_CHUNK_MIN_LENGTH, CHUNK_MIN_LENGTH)
         .header(header::CONTENT_LENGTH, 0);
     finish(response, Body::empty())
 }

@@ -11,6 +11,7 @@ use wharf_spec::reference::{validate_repository_path, validate_tag};
 use wharf_spec::{Algorithm, Digest, Digester, Manifest, ManifestError, RawManifest};
 
 use crate::error::{Code, Error, Result};
+use crate::gc::GcLock;
 use crate::storage::{
     Appended, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, UploadArea,
 };
@@ -23,6 +24,8 @@ pub struct Registry {
     /// One lock per upload session in this process, holding the running sha256 of the bytes
     /// received so far. Absent after a restart: the next request re-hashes the file.
     sessions: Mutex<HashMap<String, Arc<AsyncMutex<Option<HashState>>>>>,
+    /// Held shared while a blob is committed or linked, exclusively while GC forgets blobs.
+    gc_lock: GcLock,
 }
 
 struct HashState {
@@ -52,11 +55,14 @@ pub struct StoredManifest {
     pub digest: String,
     pub media_type: String,
     pub content: Vec<u8>,
+    pub subject: Option<String>,
 }
 
 pub struct PushedManifest {
     pub digest: Digest,
     pub subject: Option<Digest>,
+    /// Tags set with `?tag=` on a push by digest.
+    pub extra_tags: Vec<String>,
 }
 
 /// Where an upload session stands.
@@ -105,7 +111,10 @@ impl Registry {
         let meta = Metadata::open(&root.join("registry.db")).await?;
         let blobs = Arc::new(ObjectBlobStore::local(&root.join("blobs"))?);
         let uploads = UploadArea::open(&root.join("uploads"))?;
-        Ok(Registry::with_storage(meta, blobs, uploads))
+        let mut registry = Registry::with_storage(meta, blobs, uploads);
+        registry.gc_lock = GcLock::new(Some(crate::gc::lock_path(root)));
+        registry.record_missing_references().await?;
+        Ok(registry)
     }
 
     pub fn with_storage(meta: Metadata, blobs: Arc<dyn BlobStore>, uploads: UploadArea) -> Self {
@@ -114,7 +123,66 @@ impl Registry {
             blobs,
             uploads,
             sessions: Mutex::new(HashMap::new()),
+            gc_lock: GcLock::new(None),
         }
+    }
+
+    /// Reads refresh a blob link's age at most this often: a quarter of GC's grace period
+    /// (at most a minute), so what a client was just told exists outlives the grace period.
+    pub fn set_gc_grace(&self, grace: std::time::Duration) {
+        self.meta
+            .set_touch_after((grace.as_secs() / 4).min(60) as i64);
+    }
+
+    pub(crate) fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    pub(crate) fn blob_store(&self) -> &dyn BlobStore {
+        self.blobs.as_ref()
+    }
+
+    pub(crate) fn upload_area(&self) -> &UploadArea {
+        &self.uploads
+    }
+
+    pub(crate) fn gc_lock(&self) -> &GcLock {
+        &self.gc_lock
+    }
+
+    /// Manifests stored before references were recorded get them now (GC relies on them).
+    async fn record_missing_references(&self) -> Result<(), crate::StorageError> {
+        for (repository, digest, media_type, content) in
+            self.meta.manifests_without_references().await?
+        {
+            let algorithm = Digest::parse(&digest)
+                .map(|d| d.algorithm())
+                .unwrap_or(Algorithm::Sha256);
+            let Ok(raw) = RawManifest::parse_with(content, Some(&media_type), algorithm) else {
+                continue;
+            };
+            let digests: Vec<String> = match raw.manifest() {
+                Manifest::Image(m) => std::iter::once(&m.config)
+                    .chain(&m.layers)
+                    .map(|d| d.digest.to_string())
+                    .collect(),
+                Manifest::Index(i) => i.manifests.iter().map(|d| d.digest.to_string()).collect(),
+            };
+            if !digests.is_empty() {
+                self.meta
+                    .add_references(&repository, &digest, &digests)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Upload sessions open and bytes of blobs stored (for `/metrics`).
+    pub async fn usage(&self) -> Result<(u64, u64)> {
+        Ok((
+            self.meta.upload_count().await?,
+            self.meta.stored_bytes().await?,
+        ))
     }
 
     pub async fn health(&self) -> Result<()> {
@@ -126,7 +194,7 @@ impl Registry {
     /// The size of `digest` in `name`, or `BLOB_UNKNOWN`.
     pub async fn blob(&self, name: &str, digest: &Digest) -> Result<u64> {
         self.meta
-            .repository_blob(name, &digest.to_string())
+            .repository_blob_touch(name, &digest.to_string())
             .await?
             .ok_or_else(|| {
                 Error::new(
@@ -153,13 +221,28 @@ impl Registry {
     }
 
     /// Cross-repository mount: links `digest` into `name` when `from` holds it (or, without
-    /// `from`, when any repository does: with no auth every repository is readable).
-    pub async fn mount(&self, name: &str, digest: &Digest, from: Option<&str>) -> Result<bool> {
+    /// `from`, when any repository does), counting only repositories `readable` admits.
+    pub async fn mount(
+        &self,
+        name: &str,
+        digest: &Digest,
+        from: Option<&str>,
+        readable: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<bool> {
         let key = digest.to_string();
+        let _gc = self.gc_lock.shared().await?;
         let size = match from {
-            Some(from) if check_name(from).is_ok() => self.meta.repository_blob(from, &key).await?,
+            Some(from) if check_name(from).is_ok() && readable(from) => {
+                self.meta.repository_blob(from, &key).await?
+            }
             Some(_) => None,
-            None => self.meta.blob(&key).await?,
+            None => {
+                let holders = self.meta.repositories_with_blob(&key).await?;
+                match holders.iter().any(|r| readable(r)) {
+                    true => self.meta.blob(&key).await?,
+                    false => None,
+                }
+            }
         };
         match size {
             Some(size) => {
@@ -238,6 +321,7 @@ impl Registry {
             ));
         }
         let key = digest.to_string();
+        let _gc = self.gc_lock.shared().await?;
         if self.meta.blob(&key).await?.is_some() {
             self.uploads.remove(&id).await?;
         } else {
@@ -383,6 +467,7 @@ impl Registry {
                 digest,
                 media_type: m.media_type,
                 content: m.content,
+                subject: m.subject,
             }),
             None => Err(self.unknown_or(name, unknown()).await?),
         }
@@ -406,9 +491,14 @@ impl Registry {
         &self,
         name: &str,
         reference: &ManifestRef,
+        extra_tags: &[&str],
         content_type: Option<&str>,
         bytes: Vec<u8>,
     ) -> Result<PushedManifest> {
+        for tag in extra_tags {
+            validate_tag(tag)
+                .map_err(|e| Error::new(Code::ManifestInvalid, format!("`?tag={tag}`: {e}")))?;
+        }
         let algorithm = match reference {
             ManifestRef::Digest(d) => d.algorithm(),
             ManifestRef::Tag(_) => Algorithm::Sha256,
@@ -435,12 +525,14 @@ impl Registry {
             ),
             Manifest::Index(i) => (Vec::new(), i.manifests.iter().collect()),
         };
+        let mut blob_keys = Vec::new();
         for blob in blobs {
             // Foreign layers live at their `urls`, not in this registry.
             if blob.urls.as_ref().is_some_and(|u| !u.is_empty()) {
                 continue;
             }
             let key = blob.digest.to_string();
+            blob_keys.push(key.clone());
             if self.meta.repository_blob(name, &key).await?.is_none() {
                 return Err(Error::new(
                     Code::ManifestBlobUnknown,
@@ -448,8 +540,10 @@ impl Registry {
                 ));
             }
         }
+        let mut child_keys = Vec::new();
         for child in manifests {
             let key = child.digest.to_string();
+            child_keys.push(key.clone());
             if !self.meta.has_manifest(name, &key).await? {
                 return Err(Error::new(
                     Code::ManifestBlobUnknown,
@@ -465,7 +559,14 @@ impl Registry {
         let digest = raw.digest().clone();
         let key = digest.to_string();
         let subject_key = subject.as_ref().map(|s| s.to_string());
-        self.meta
+        let mut tags: Vec<&str> = extra_tags.to_vec();
+        if let ManifestRef::Tag(t) = reference {
+            tags.push(t);
+        }
+        tags.sort_unstable();
+        tags.dedup();
+        let stored = self
+            .meta
             .put_manifest(NewManifest {
                 repository: name,
                 digest: &key,
@@ -473,13 +574,22 @@ impl Registry {
                 content: raw.bytes(),
                 subject: subject_key.as_deref(),
                 artifact_type: artifact_type.as_deref(),
-                tag: match reference {
-                    ManifestRef::Tag(t) => Some(t),
-                    ManifestRef::Digest(_) => None,
-                },
+                tags: &tags,
+                blobs: &blob_keys,
+                children: &child_keys,
             })
             .await?;
-        Ok(PushedManifest { digest, subject })
+        if let Err(missing) = stored {
+            return Err(Error::new(
+                Code::ManifestBlobUnknown,
+                format!("`{missing}` named by the manifest left repository `{name}` while it was pushed: push it again"),
+            ));
+        }
+        Ok(PushedManifest {
+            digest,
+            subject,
+            extra_tags: extra_tags.iter().map(|t| t.to_string()).collect(),
+        })
     }
 
     /// By tag: removes only the tag. By digest: the manifest and the tags that point at it.
@@ -521,12 +631,71 @@ impl Registry {
         Ok(page(&mut tags, n))
     }
 
-    pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<(Vec<String>, bool)> {
-        let mut names = self
-            .meta
-            .repositories(last, n.map(|n| n.saturating_add(1)))
-            .await?;
+    /// One page of the repositories `readable` admits: read in batches past the ones it
+    /// hides, so a page is full whenever enough readable names follow.
+    pub async fn catalog(
+        &self,
+        n: Option<u32>,
+        last: Option<&str>,
+        readable: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<(Vec<String>, bool)> {
+        let want = n.map(|n| n as usize + 1);
+        let batch = want.map_or(1000, |w| w.max(100)) as u32;
+        let mut names = Vec::new();
+        let mut after = last.map(str::to_string);
+        loop {
+            let rows = self
+                .meta
+                .repositories(after.as_deref(), Some(batch))
+                .await?;
+            let exhausted = rows.len() < batch as usize;
+            after = rows.last().cloned();
+            names.extend(rows.into_iter().filter(|r| readable(r)));
+            if exhausted || want.is_some_and(|w| names.len() >= w) {
+                break;
+            }
+        }
+        if let Some(w) = want {
+            names.truncate(w);
+        }
         Ok(page(&mut names, n))
+    }
+
+    /// Descriptors of the manifests in `name` whose subject is `digest` (optionally only
+    /// those of `artifact_type`), as the referrers API lists them.
+    pub async fn referrers(
+        &self,
+        name: &str,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>> {
+        let records = self.meta.referrers(name, &digest.to_string()).await?;
+        let mut out = Vec::new();
+        for r in records {
+            // The stored bytes were validated at push; re-reading them gives the
+            // annotations and, for images without `artifactType`, the config's media type.
+            let parsed: serde_json::Value = serde_json::from_slice(&r.content).unwrap_or_default();
+            let kind = r
+                .artifact_type
+                .clone()
+                .or_else(|| parsed["config"]["mediaType"].as_str().map(str::to_string));
+            if artifact_type.is_some_and(|wanted| kind.as_deref() != Some(wanted)) {
+                continue;
+            }
+            let mut descriptor = serde_json::json!({
+                "mediaType": r.media_type,
+                "digest": r.digest,
+                "size": r.content.len(),
+            });
+            if let Some(kind) = kind {
+                descriptor["artifactType"] = kind.into();
+            }
+            if let Some(annotations) = parsed.get("annotations").filter(|a| a.is_object()) {
+                descriptor["annotations"] = annotations.clone();
+            }
+            out.push(descriptor);
+        }
+        Ok(out)
     }
 }
 

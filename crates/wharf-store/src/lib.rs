@@ -17,6 +17,7 @@
 //!     tmp/<pid>-<time>-<n>.tmp       unknown-digest ingests, staged bytes, index.json and cache
 //!                                    temps; locked by their owner, so an unlocked one is debris
 //!     layers/<alg>/<hex>.json        layer-info cache: {"diffId":"sha256:...","size":N}
+//!     blob-info.json                 where blobs were seen in registries (mount hints), bounded
 //! ```
 //!
 //! A known-digest blob moves `.partial` → `.verified` (rename) → `blobs/` (hard link, so
@@ -42,6 +43,7 @@
 //!   vanish with it.
 //! - Nothing under `blobs/` is ever followed if it is a symlink.
 
+mod blob_info;
 mod error;
 mod fsck;
 mod gc;
@@ -52,6 +54,7 @@ mod layout;
 mod lock;
 mod reach;
 
+pub use blob_info::{BlobLocation, BlobLocations};
 pub use error::StoreError;
 pub use fsck::{CorruptBlob, FsckReport, StrayFile, StrayKind};
 pub use gc::GcReport;

@@ -6,14 +6,18 @@
 //!   skips (prints why), unless `WHARF_REQUIRE_INTEROP=1`, where it panics;
 //! - [`token::TokenIssuer`]: a token server for distribution's `auth: token`;
 //! - [`fake::FakeServer`]: a tiny HTTP server for failures a real registry will not produce;
+//! - [`proxy::FaultProxy`]: a counting TCP proxy that can cut a connection mid-request;
 //! - [`fixtures`]: deterministic images and indexes built in code, pushed with wharf-client.
 //!
 //! Helpers panic on setup failures: they run only inside tests, where a panic is the report.
 
 pub mod fake;
 pub mod fixtures;
+pub mod layer_tar;
+pub mod proxy;
 pub mod registry;
 pub mod token;
+pub mod tree;
 
 /// A loopback address where nothing listens (port 1, tcpmux, on a host no test binds).
 pub const DEAD_HOST: &str = "127.0.0.3:1";

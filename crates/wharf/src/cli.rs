@@ -24,10 +24,24 @@ pub enum Command {
     Reference { reference: String },
     /// Download an image from a registry.
     Pull(PullArgs),
+    /// Upload an image from the store to a registry.
+    Push(PushArgs),
+    /// Copy an image between registries (`docker://REF`), the store (`wharf:REF` or a bare
+    /// reference), OCI layouts (`oci:PATH[:REF]`), OCI archives (`oci-archive:PATH[:REF]`)
+    /// and docker-archives (`docker-archive:PATH[:REF]`), as `skopeo copy` does.
+    Copy(CopyArgs),
     /// Load images from an OCI layout, an OCI archive or a docker-archive (optionally gzipped).
     Load(LoadArgs),
     /// Save images to a docker-archive (for `docker load`) or an OCI archive.
     Save(SaveArgs),
+    /// Add layers made from directories or tar files on top of an image (or `scratch`).
+    Append(AppendArgs),
+    /// Make a new image with an edited config (entrypoint, cmd, env, labels, ...).
+    Mutate(MutateArgs),
+    /// Write an image's merged root filesystem into a new (or empty) directory.
+    Unpack(UnpackArgs),
+    /// Write an image's merged root filesystem as one tar, like `docker export`.
+    Export(ExportArgs),
     /// List images.
     Images(ImagesArgs),
     /// Show images' details as JSON, like `docker image inspect`.
@@ -71,6 +85,9 @@ pub enum Command {
     /// Run an OCI registry (the Distribution API); `--root` is its data directory
     /// (default: $XDG_DATA_HOME/wharf/registry).
     Serve(ServeArgs),
+    /// Maintain a registry's data; `--root` is its data directory, as for `serve`.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Print a shell completion script.
     Completion { shell: clap_complete::Shell },
 }
@@ -183,6 +200,66 @@ pub struct PullArgs {
     pub registry: RegistryArgs,
 }
 
+#[derive(Args)]
+pub struct PushArgs {
+    /// The image in the store: a name, `name@digest` or an ID. Pushed to this name when
+    /// no DESTINATION is given.
+    #[arg(value_name = "IMAGE")]
+    pub source: String,
+    /// Where to push: `registry/name[:tag]` (default tag `latest`).
+    #[arg(value_name = "DESTINATION")]
+    pub destination: Option<String>,
+    /// The platform to push from a multi-platform image (`os/arch[/variant]`); default: this host's.
+    #[arg(long, value_name = "PLATFORM", conflicts_with = "all_platforms")]
+    pub platform: Option<String>,
+    /// Push the whole multi-platform index (every platform must be in the store).
+    #[arg(short = 'a', long)]
+    pub all_platforms: bool,
+    /// Print only the pushed reference.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// How many blobs upload at once (default: the config file's, else 5).
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Upload large blobs in chunks of this many bytes (raised to the registry's
+    /// `OCI-Chunk-Min-Length`) instead of one stream each.
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CompressArg {
+    Gzip,
+    Zstd,
+}
+
+#[derive(Args)]
+pub struct CopyArgs {
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    #[arg(value_name = "DESTINATION")]
+    pub destination: String,
+    /// Copy a whole multi-platform index, every platform.
+    #[arg(short = 'a', long, conflicts_with = "platform")]
+    pub all: bool,
+    /// The platform to copy from a multi-platform image (`os/arch[/variant]`); default: this host's.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// How to compress layers a docker-archive holds uncompressed.
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub dest_compress: CompressArg,
+    /// How many blobs upload at once (default: the config file's, else 5).
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Print only the destination.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
 /// Options of every command that talks to a registry.
 #[derive(Args, Clone, Default)]
 pub struct RegistryArgs {
@@ -275,7 +352,173 @@ pub struct ManifestInspectArgs {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// The address to listen on (`127.0.0.1:0` picks a free port; the log line names it).
-    #[arg(long, default_value = "127.0.0.1:5000", value_name = "HOST:PORT")]
-    pub addr: std::net::SocketAddr,
+    /// The address to listen on (default: 127.0.0.1:5000; `127.0.0.1:0` picks a free port,
+    /// which the log line names).
+    #[arg(long, env = "WHARF_REGISTRY_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<std::net::SocketAddr>,
+    /// A TOML config file; flags and `WHARF_REGISTRY_*` variables override what it says.
+    #[arg(long, env = "WHARF_REGISTRY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with `--tls-key`).
+    #[arg(
+        long,
+        env = "WHARF_REGISTRY_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(
+        long,
+        env = "WHARF_REGISTRY_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Require Basic credentials from this htpasswd file (bcrypt entries: `htpasswd -B`).
+    #[arg(long, env = "WHARF_REGISTRY_HTPASSWD", value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// Collect garbage this often while serving (`30m`, `6h`, `1d`).
+    #[arg(long, env = "WHARF_REGISTRY_GC_INTERVAL", value_name = "DURATION")]
+    pub gc_interval: Option<String>,
+    /// Access log format.
+    #[arg(long, env = "WHARF_REGISTRY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Remove blobs and manifests nothing references, and abandoned uploads; safe while
+    /// `wharf serve` runs on the same data.
+    Gc(GcArgs),
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove manifests that no tag, index or subject reaches.
+    #[arg(long)]
+    pub delete_untagged: bool,
+    /// The registry's config file (its `root` and `[gc]` settings apply).
+    #[arg(long, env = "WHARF_REGISTRY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Keep content younger than this (default 1h): pushes in flight need it.
+    #[arg(long, value_name = "DURATION")]
+    pub grace_period: Option<String>,
+    /// Purge upload sessions idle longer than this (default 24h).
+    #[arg(long, value_name = "DURATION")]
+    pub upload_ttl: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LayerCompression {
+    /// gzip on every core (multi-member; what every tool reads).
+    Gzip,
+    /// zstd (OCI media types; Docker ≥ 23, containerd ≥ 1.5 read it).
+    Zstd,
+    /// Uncompressed tar.
+    None,
+}
+
+#[derive(Args)]
+pub struct AppendArgs {
+    /// The image to build on, or `scratch` for none.
+    #[arg(value_name = "BASE")]
+    pub base: String,
+    /// One layer each: a directory (its contents become the layer's root; `DIR:/DEST`
+    /// puts them under /DEST) or a tar file (plain, gzip or zstd; its entries as they are).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// NAME[:TAG] for the new image.
+    #[arg(short, long, value_name = "NAME[:TAG]")]
+    pub tag: String,
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: LayerCompression,
+    /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3).
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+    /// Owner of every entry from a directory, instead of the files' own (e.g. `0:0`).
+    #[arg(long, value_name = "UID:GID")]
+    pub owner: Option<String>,
+    /// Which image of a multi-platform BASE; with `scratch`, the new image's platform
+    /// (default: this host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+}
+
+#[derive(Args)]
+pub struct MutateArgs {
+    /// The image to start from.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// NAME[:TAG] for the new image.
+    #[arg(short, long, value_name = "NAME[:TAG]")]
+    pub tag: String,
+    /// A JSON array (`["/bin/app","--flag"]`), else a shell command; `""` clears it.
+    /// Resets CMD unless `--cmd` is given too, as in a Dockerfile.
+    #[arg(long, value_name = "JSON|COMMAND", allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    /// A JSON array (`["--port","80"]`), else a shell command; `""` clears it.
+    #[arg(long, value_name = "JSON|COMMAND", allow_hyphen_values = true)]
+    pub cmd: Option<String>,
+    /// Set an environment variable (repeatable).
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Set a label (repeatable).
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// The working directory (absolute).
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// The user (and group) the container runs as.
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Declare a port (repeatable).
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    pub expose: Vec<String>,
+    /// Which image of a multi-platform IMAGE.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UnpackArgs {
+    /// The image: a name, `name@digest` or an ID.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Where the root filesystem goes; must not exist, or be empty.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Which image of a multi-platform IMAGE (default: this host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Hard link files from the store's layer snapshots instead of copying them: much
+    /// faster, but the files share their inode with the store, so never modify them in
+    /// place (replace them instead).
+    #[arg(long)]
+    pub link: bool,
+    /// Print nothing but warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The image: a name, `name@digest` or an ID.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Write to this file instead of standard output (`-`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Which image of a multi-platform IMAGE (default: this host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
 }

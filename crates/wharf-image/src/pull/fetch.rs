@@ -27,7 +27,7 @@ pub(super) struct Fetched {
 
 /// Runs store work on the blocking pool (the store does synchronous file I/O and may wait
 /// on file locks).
-pub(super) async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     store: &Store,
     work: impl FnOnce(&Store) -> T + Send + 'static,
 ) -> Result<T> {

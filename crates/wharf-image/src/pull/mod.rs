@@ -24,6 +24,7 @@ use wharf_store::{StagedBlob, Store};
 use crate::error::Result;
 
 pub use event::PullEvent;
+pub(crate) use fetch::blocking;
 pub use record::ANNOTATION_INDEX_DIGEST;
 
 #[derive(Debug, Clone, Default)]

@@ -47,6 +47,13 @@ pub(super) async fn commit(
         })
     })
     .await??;
+    // Where these blobs live, so a push to another repository there can mount them.
+    let seen = plan.images.iter().flat_map(|i| {
+        std::iter::once(&i.parsed.config)
+            .chain(&i.parsed.layers)
+            .map(|d| d.digest.clone())
+    });
+    crate::push::remember_pulled(store, reference, seen.collect()).await;
     Ok(images)
 }
 

@@ -32,6 +32,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn commit(&self, staged: &Path, digest: &Digest) -> Result<(), StorageError>;
     /// Removes a blob (GC); removing a missing blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError>;
+    /// Every stored blob with when it was written (GC looks for files the database lacks).
+    async fn list(&self) -> Result<Vec<(Digest, std::time::SystemTime)>, StorageError>;
 }
 
 /// A [`BlobStore`] over any `object_store`. On the local filesystem a commit is an fsync'd
@@ -117,6 +119,20 @@ impl BlobStore for ObjectBlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn list(&self) -> Result<Vec<(Digest, std::time::SystemTime)>, StorageError> {
+        let mut objects = self.store.list(None);
+        let mut out = Vec::new();
+        while let Some(object) = objects.next().await {
+            let object = object?;
+            // `<algorithm>/<hex>`; anything else (a staging file) is not a blob.
+            let text = object.location.as_ref().replacen('/', ":", 1);
+            if let Ok(digest) = Digest::parse(&text) {
+                out.push((digest, std::time::SystemTime::from(object.last_modified)));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use sqlx::{Row, SqlitePool};
 
 use super::now;
@@ -15,8 +17,14 @@ use crate::error::StorageError;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct Metadata {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
+    /// A blob link older than this many seconds is refreshed when a client reads it, so GC
+    /// counts its grace period from the last time a client was told the blob exists.
+    touch_after: AtomicI64,
 }
+
+/// Refresh links read this long after their last refresh (set lower for short grace periods).
+const DEFAULT_TOUCH_AFTER: i64 = 60;
 
 #[derive(Debug, Clone)]
 pub struct UploadRecord {
@@ -28,6 +36,16 @@ pub struct UploadRecord {
 pub struct ManifestRecord {
     pub media_type: String,
     pub content: Vec<u8>,
+    pub subject: Option<String>,
+}
+
+/// A manifest whose `subject` is some digest, for the referrers API.
+#[derive(Debug, Clone)]
+pub struct ReferrerRecord {
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+    pub artifact_type: Option<String>,
 }
 
 pub struct NewManifest<'a> {
@@ -37,7 +55,12 @@ pub struct NewManifest<'a> {
     pub content: &'a [u8],
     pub subject: Option<&'a str>,
     pub artifact_type: Option<&'a str>,
-    pub tag: Option<&'a str>,
+    /// Tags to point at it (moved from wherever they pointed).
+    pub tags: &'a [&'a str],
+    /// The blobs (config, layers) and child manifests it names, which must be in the
+    /// repository when it is stored.
+    pub blobs: &'a [String],
+    pub children: &'a [String],
 }
 
 impl Metadata {
@@ -56,7 +79,46 @@ impl Metadata {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Metadata { pool })
+        Ok(Metadata {
+            pool,
+            touch_after: AtomicI64::new(DEFAULT_TOUCH_AFTER),
+        })
+    }
+
+    pub fn set_touch_after(&self, seconds: i64) {
+        self.touch_after.store(seconds.max(0), Ordering::Relaxed);
+    }
+
+    /// Like [`Metadata::repository_blob`], for a client being told the blob exists: a link
+    /// not refreshed lately is refreshed (one write per link per `touch_after`).
+    pub async fn repository_blob_touch(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<u64>, StorageError> {
+        let row = sqlx::query(
+            "SELECT b.size, rb.created_at FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repository = $1 AND rb.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let now = now();
+        if row.get::<i64, _>(1) < now - self.touch_after.load(Ordering::Relaxed) {
+            sqlx::query(
+                "UPDATE repository_blobs SET created_at = $1 WHERE repository = $2 AND digest = $3",
+            )
+            .bind(now)
+            .bind(repository)
+            .bind(digest)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(Some(row.get::<i64, _>(0) as u64))
     }
 
     pub async fn ping(&self) -> Result<(), StorageError> {
@@ -199,8 +261,13 @@ impl Metadata {
         Ok(row.is_some())
     }
 
-    /// Stores a manifest's exact bytes (once per repository and digest) and moves `tag`.
-    pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<(), StorageError> {
+    /// Stores a manifest's exact bytes (once per repository and digest), records what it
+    /// references, and moves its tags. `Ok(Err(digest))`: a blob or child it names is gone
+    /// (collected since the caller checked); nothing was stored.
+    pub async fn put_manifest(
+        &self,
+        m: NewManifest<'_>,
+    ) -> Result<Result<(), String>, StorageError> {
         let now = now();
         let mut tx = self.pool.begin().await?;
         ensure_repository(&mut tx, m.repository, now).await?;
@@ -218,7 +285,45 @@ impl Metadata {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if let Some(tag) = m.tag {
+        for digest in m.blobs.iter().chain(m.children) {
+            sqlx::query(
+                "INSERT INTO manifest_references (repository, manifest, digest) VALUES ($1, $2, $3) \
+                 ON CONFLICT (repository, manifest, digest) DO NOTHING",
+            )
+            .bind(m.repository)
+            .bind(m.digest)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Checked again inside the transaction that records the references: GC deletes a
+        // link only where no reference exists, so either it ran first (and we refuse) or it
+        // sees our references (and keeps the links).
+        for digest in m.blobs {
+            let present =
+                sqlx::query("SELECT 1 FROM repository_blobs WHERE repository = $1 AND digest = $2")
+                    .bind(m.repository)
+                    .bind(digest)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if present.is_none() {
+                tx.rollback().await?;
+                return Ok(Err(digest.clone()));
+            }
+        }
+        for digest in m.children {
+            let present =
+                sqlx::query("SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2")
+                    .bind(m.repository)
+                    .bind(digest)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if present.is_none() {
+                tx.rollback().await?;
+                return Ok(Err(digest.clone()));
+            }
+        }
+        for tag in m.tags {
             sqlx::query(
                 "INSERT INTO tags (repository, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (repository, name) DO UPDATE SET digest = $3, updated_at = $4",
@@ -227,6 +332,46 @@ impl Metadata {
             .bind(tag)
             .bind(m.digest)
             .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Manifests with no recorded references (stored before references were recorded, or
+    /// an empty index): `(repository, digest, media type, content)`.
+    pub async fn manifests_without_references(
+        &self,
+    ) -> Result<Vec<(String, String, String, Vec<u8>)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT m.repository, m.digest, m.media_type, m.content FROM manifests m \
+             WHERE NOT EXISTS (SELECT 1 FROM manifest_references r \
+             WHERE r.repository = m.repository AND r.manifest = m.digest)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    pub async fn add_references(
+        &self,
+        repository: &str,
+        manifest: &str,
+        digests: &[String],
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        for digest in digests {
+            sqlx::query(
+                "INSERT INTO manifest_references (repository, manifest, digest) VALUES ($1, $2, $3) \
+                 ON CONFLICT (repository, manifest, digest) DO NOTHING",
+            )
+            .bind(repository)
+            .bind(manifest)
+            .bind(digest)
             .execute(&mut *tx)
             .await?;
         }
@@ -240,7 +385,8 @@ impl Metadata {
         digest: &str,
     ) -> Result<Option<ManifestRecord>, StorageError> {
         let row = sqlx::query(
-            "SELECT media_type, content FROM manifests WHERE repository = $1 AND digest = $2",
+            "SELECT media_type, content, subject FROM manifests \
+             WHERE repository = $1 AND digest = $2",
         )
         .bind(repository)
         .bind(digest)
@@ -249,7 +395,44 @@ impl Metadata {
         Ok(row.map(|r| ManifestRecord {
             media_type: r.get(0),
             content: r.get(1),
+            subject: r.get(2),
         }))
+    }
+
+    /// Manifests in `repository` whose `subject` is `digest`, in digest order.
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Vec<ReferrerRecord>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT digest, media_type, content, artifact_type FROM manifests \
+             WHERE repository = $1 AND subject = $2 ORDER BY digest",
+        )
+        .bind(repository)
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ReferrerRecord {
+                digest: r.get(0),
+                media_type: r.get(1),
+                content: r.get(2),
+                artifact_type: r.get(3),
+            })
+            .collect())
+    }
+
+    /// The repositories that may serve `digest`, in name order.
+    pub async fn repositories_with_blob(&self, digest: &str) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT repository FROM repository_blobs WHERE digest = $1 ORDER BY repository",
+        )
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
     pub async fn tag(&self, repository: &str, tag: &str) -> Result<Option<String>, StorageError> {
@@ -283,6 +466,11 @@ impl Metadata {
             .execute(&mut *tx)
             .await?;
         let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
+            .bind(repository)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM manifest_references WHERE repository = $1 AND manifest = $2")
             .bind(repository)
             .bind(digest)
             .execute(&mut *tx)

@@ -8,10 +8,12 @@
 
 mod blobs;
 mod meta;
+mod sweep;
 mod uploads;
 
 pub use blobs::{BlobStore, ByteStream, ObjectBlobStore};
-pub use meta::{ManifestRecord, Metadata, NewManifest, UploadRecord};
+pub use meta::{ManifestRecord, Metadata, NewManifest, ReferrerRecord, UploadRecord};
+pub use sweep::DeadBlob;
 pub use uploads::{Appended, UploadArea};
 
 /// Seconds since the Unix epoch, for `created_at` columns.

@@ -38,6 +38,33 @@ impl UploadArea {
         self.dir.join(id)
     }
 
+    /// Every session file with its modification time.
+    pub async fn list(&self) -> Result<Vec<(String, std::time::SystemTime)>, StorageError> {
+        let io = StorageError::io(format!("list `{}`", self.dir.display()));
+        let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io)?;
+        let mut out = Vec::new();
+        loop {
+            let entry = match entries.next_entry().await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(StorageError::io(format!("list `{}`", self.dir.display()))(
+                        e,
+                    ))
+                }
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Only names this server made; nothing else is touched.
+            if uuid::Uuid::parse_str(&name).is_err() {
+                continue;
+            }
+            if let Ok(modified) = entry.metadata().await.and_then(|m| m.modified()) {
+                out.push((name, modified));
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn create(&self, id: &str) -> Result<(), StorageError> {
         let path = self.path(id);
         tokio::fs::File::create(&path)

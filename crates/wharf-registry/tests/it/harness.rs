@@ -11,6 +11,7 @@ use wharf_registry::Registry;
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub app: Router,
+    pub registry: Arc<Registry>,
 }
 
 pub struct Reply {
@@ -72,22 +73,44 @@ pub fn sha512(bytes: &[u8]) -> String {
 impl Harness {
     pub async fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let app = Self::open(&dir.path().join("registry")).await;
-        Harness { dir, app }
+        let (app, registry) = Self::open(&dir.path().join("registry")).await;
+        Harness { dir, app, registry }
     }
 
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("registry")
     }
 
-    pub async fn open(root: &Path) -> Router {
-        wharf_registry::router(Arc::new(Registry::open(root).await.unwrap()))
+    pub async fn open(root: &Path) -> (Router, Arc<Registry>) {
+        let registry = Arc::new(Registry::open(root).await.unwrap());
+        (wharf_registry::router(registry.clone()), registry)
+    }
+
+    /// A registry behind auth: `config` is TOML whose paths are relative to the temp dir,
+    /// where an htpasswd file holding `users` (bcrypt, cheapest cost) is written first.
+    pub async fn with_auth(config: &str, users: &[(&str, &str)]) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: Vec<String> = users
+            .iter()
+            .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, 4).unwrap()))
+            .collect();
+        std::fs::write(dir.path().join("htpasswd"), lines.join("\n")).unwrap();
+        let config_path = dir.path().join("registry.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let config = wharf_registry::Config::load(&config_path).unwrap();
+        let auth = wharf_registry::auth::Auth::from_config(config.auth.as_ref().unwrap()).unwrap();
+        let registry = Arc::new(Registry::open(&dir.path().join("registry")).await.unwrap());
+        let app = wharf_registry::router_with(
+            registry.clone(),
+            wharf_registry::Gate::new(Some(auth), false),
+        );
+        Harness { dir, app, registry }
     }
 
     /// Drops the server state and opens the same directory again, as a restart does.
     pub async fn restart(&mut self) {
         self.app = Router::new();
-        self.app = Self::open(&self.root()).await;
+        (self.app, self.registry) = Self::open(&self.root()).await;
     }
 
     pub async fn send(
@@ -126,11 +149,15 @@ impl Harness {
 
     /// Monolithic upload; returns the digest.
     pub async fn push_blob(&self, name: &str, bytes: &[u8]) -> String {
+        self.push_blob_as(name, bytes, &[]).await
+    }
+
+    pub async fn push_blob_as(&self, name: &str, bytes: &[u8], headers: &[(&str, &str)]) -> String {
         let digest = sha256(bytes);
         self.send(
             "POST",
             &format!("/v2/{name}/blobs/uploads/?digest={digest}"),
-            &[],
+            headers,
             bytes,
         )
         .await
@@ -141,12 +168,24 @@ impl Harness {
     /// Pushes a config and one layer, then an image manifest naming them; returns the
     /// manifest's bytes and digest.
     pub async fn push_image(&self, name: &str, tag: &str, seed: &str) -> (Vec<u8>, String) {
-        let manifest = self.image_manifest(name, seed, None).await;
+        self.push_image_as(name, tag, seed, &[]).await
+    }
+
+    pub async fn push_image_as(
+        &self,
+        name: &str,
+        tag: &str,
+        seed: &str,
+        headers: &[(&str, &str)],
+    ) -> (Vec<u8>, String) {
+        let manifest = self.image_manifest_as(name, seed, None, headers).await;
         let digest = sha256(&manifest);
+        let mut all = vec![("content-type", OCI_MANIFEST)];
+        all.extend_from_slice(headers);
         self.send(
             "PUT",
             &format!("/v2/{name}/manifests/{tag}"),
-            &[("content-type", OCI_MANIFEST)],
+            &all,
             &manifest,
         )
         .await
@@ -160,10 +199,20 @@ impl Harness {
         seed: &str,
         subject: Option<(&str, usize)>,
     ) -> Vec<u8> {
+        self.image_manifest_as(name, seed, subject, &[]).await
+    }
+
+    pub async fn image_manifest_as(
+        &self,
+        name: &str,
+        seed: &str,
+        subject: Option<(&str, usize)>,
+        headers: &[(&str, &str)],
+    ) -> Vec<u8> {
         let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":\"{seed}\"}}");
         let layer = format!("layer bytes of {seed}").repeat(100);
-        let config_digest = self.push_blob(name, config.as_bytes()).await;
-        let layer_digest = self.push_blob(name, layer.as_bytes()).await;
+        let config_digest = self.push_blob_as(name, config.as_bytes(), headers).await;
+        let layer_digest = self.push_blob_as(name, layer.as_bytes(), headers).await;
         manifest_json(
             (&config_digest, config.len()),
             (&layer_digest, layer.len()),

@@ -2,4 +2,7 @@
 //! (`tower::ServiceExt::oneshot`), storage is real (SQLite + files in a temp dir).
 
 mod api;
+mod auth;
+mod gc;
 mod harness;
+mod spec;

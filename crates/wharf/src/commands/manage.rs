@@ -49,6 +49,13 @@ pub fn prune(store: &Store) -> Result<ExitCode> {
         }
         println!();
     }
+    if !report.snapshots.is_empty() {
+        println!("Deleted Snapshots:");
+        for chain in &report.snapshots {
+            println!("deleted: {chain}");
+        }
+        println!();
+    }
     println!(
         "Total reclaimed space: {}",
         human::size(report.reclaimed_bytes)

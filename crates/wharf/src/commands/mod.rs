@@ -1,15 +1,19 @@
 //! One function per command: call the library, print the result.
 
 mod archive;
+mod build;
+mod copy;
 mod images;
 mod inspect;
 mod login;
 mod manage;
 mod pull;
+mod push;
 mod reference;
 mod remote;
 mod serve;
 mod store;
+mod unpack;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +23,7 @@ use clap::CommandFactory;
 use wharf_spec::Platform;
 use wharf_store::Store;
 
-use crate::cli::{Cli, Command, ImageCommand, ManifestCommand, SystemCommand};
+use crate::cli::{Cli, Command, ImageCommand, ManifestCommand, RegistryCommand, SystemCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let root = cli.root.clone();
@@ -27,8 +31,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Reference { reference } => reference::run(&reference),
         Command::Pull(args) => pull::run(&store()?, &args),
+        Command::Push(args) => push::run(&store()?, &args),
+        Command::Copy(args) => copy::run(root.clone(), &args),
         Command::Load(args) => archive::load(&store()?, &args),
         Command::Save(args) => archive::save(&store()?, &args),
+        Command::Append(args) => build::append(&store()?, &args),
+        Command::Mutate(args) => build::mutate(&store()?, &args),
+        Command::Unpack(args) => unpack::unpack(&store()?, &args),
+        Command::Export(args) => unpack::export(&store()?, &args),
         Command::Images(args) => images::run(&store()?, &args),
         Command::Inspect(args) if args.remote => remote::image_inspect(&args),
         Command::Inspect(args) => inspect::inspect(&store()?, &args),
@@ -56,6 +66,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             registry,
         } => remote::tags(&repository, &registry),
         Command::Serve(args) => serve::run(root.clone(), &args),
+        Command::Registry(RegistryCommand::Gc(args)) => serve::gc(root.clone(), &args),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wharf", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -1,4 +1,5 @@
-//! `wharf serve`: run the OCI registry.
+//! `wharf serve`: run the OCI registry. Settings come from the config file (`--config`),
+//! overridden by `WHARF_REGISTRY_*` variables, overridden by flags (clap reads both).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,20 +7,38 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use wharf_registry::Registry;
+use wharf_registry::auth::Auth;
+use wharf_registry::config::{AuthConfig, LogFormat, TlsConfig};
+use wharf_registry::{Config, Gate, Registry};
 
-use crate::cli::ServeArgs;
+use wharf_registry::gc::{GcOptions, GcReport};
+
+use crate::cli::{self, GcArgs, ServeArgs};
+
+const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 
 pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
-    let root = match registry_root(root) {
-        Some(root) => root,
+    let config = settings(root, args)?;
+    let root = match &config.root {
+        Some(root) => root.clone(),
         None => super::default_root()?.join("registry"),
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .with_target(false)
-        .init();
+    let addr = config
+        .addr
+        .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("a valid default address"));
+    init_logging(config.log_format.unwrap_or(LogFormat::Text));
+    let auth = config
+        .auth
+        .as_ref()
+        .map(Auth::from_config)
+        .transpose()
+        .context("cannot set up authentication")?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| wharf_registry::tls::server_config(&t.cert, &t.key))
+        .transpose()
+        .context("cannot set up TLS")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,30 +47,173 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
         let registry = Registry::open(&root)
             .await
             .with_context(|| format!("cannot open the registry at `{}`", root.display()))?;
-        let listener = tokio::net::TcpListener::bind(args.addr)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot listen on `{}`", args.addr))?;
+            .with_context(|| format!("cannot listen on `{addr}`"))?;
         let addr: SocketAddr = listener.local_addr()?;
+        let shutdown = wharf_registry::shutdown_signal();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // One parseable line: tests (and scripts using `--addr 127.0.0.1:0`) read the port here.
         eprintln!(
-            "wharf serve: listening on http://{addr} (data in `{}`)",
+            "wharf serve: listening on {scheme}://{addr} (data in `{}`)",
             root.display()
         );
-        wharf_registry::serve(
-            listener,
-            Arc::new(registry),
-            wharf_registry::shutdown_signal(),
-        )
-        .await
-        .context("the registry server failed")?;
+        let gate = Gate::new(auth, tls.is_some());
+        registry.set_gc_grace(config.gc.grace_period);
+        let registry = Arc::new(registry);
+        if let Some(interval) = config.gc.interval {
+            wharf_registry::gc::spawn_periodic(registry.clone(), interval, gc_options(&config));
+        }
+        wharf_registry::serve_with(listener, registry, gate, tls, shutdown)
+            .await
+            .context("the registry server failed")?;
         eprintln!("wharf serve: stopped");
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// `wharf registry gc`: one collection over the registry's data, beside a running server
+/// or not.
+pub fn gc(root: Option<PathBuf>, args: &GcArgs) -> Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(root) = registry_root(root) {
+        config.root = Some(root);
+    }
+    let root = match &config.root {
+        Some(root) => root.clone(),
+        None => super::default_root()?.join("registry"),
+    };
+    let duration = |flag: &str, value: &Option<String>| -> Result<Option<std::time::Duration>> {
+        value
+            .as_deref()
+            .map(wharf_registry::config::parse_duration)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("`--{flag}`: {e}"))
+    };
+    if let Some(grace) = duration("grace-period", &args.grace_period)? {
+        config.gc.grace_period = grace;
+    }
+    if let Some(ttl) = duration("upload-ttl", &args.upload_ttl)? {
+        config.gc.upload_ttl = ttl;
+    }
+    config.gc.delete_untagged |= args.delete_untagged;
+    if !root.join("registry.db").exists() {
+        anyhow::bail!(
+            "no registry at `{}`\nhint: pass the directory `wharf serve` uses with `--root`",
+            root.display()
+        );
+    }
+    let mut options = gc_options(&config);
+    options.dry_run = args.dry_run;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let registry = Registry::open(&root)
+            .await
+            .with_context(|| format!("cannot open the registry at `{}`", root.display()))?;
+        registry
+            .collect_garbage(&options)
+            .await
+            .context("garbage collection failed")
+    })?;
+    println!("{}", describe(&report, args.dry_run));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gc_options(config: &Config) -> GcOptions {
+    GcOptions {
+        grace_period: config.gc.grace_period,
+        upload_ttl: config.gc.upload_ttl,
+        delete_untagged: config.gc.delete_untagged,
+        dry_run: false,
+    }
+}
+
+fn describe(report: &GcReport, dry_run: bool) -> String {
+    let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{} {}, {}, {} ({}), {}, {}",
+        if dry_run { "Would remove" } else { "Removed" },
+        count(report.manifests, "manifest", "manifests"),
+        count(report.blob_links, "blob link", "blob links"),
+        count(report.blobs, "blob", "blobs"),
+        crate::output::human::size(report.bytes),
+        count(report.orphaned_files, "orphaned file", "orphaned files"),
+        count(report.uploads, "upload session", "upload sessions"),
+    )
+}
+
+/// The config file's settings with the command line's (flags or their variables) on top.
+fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(root) = registry_root(root) {
+        config.root = Some(root);
+    }
+    if let Some(addr) = args.addr {
+        config.addr = Some(addr);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    if let Some(htpasswd) = &args.htpasswd {
+        match &mut config.auth {
+            Some(auth) => auth.htpasswd = htpasswd.clone(),
+            None => {
+                config.auth = Some(AuthConfig {
+                    htpasswd: htpasswd.clone(),
+                    anonymous_pull: false,
+                    token: None,
+                    groups: Default::default(),
+                    rules: Vec::new(),
+                })
+            }
+        }
+    }
+    if let Some(interval) = &args.gc_interval {
+        let interval = wharf_registry::config::parse_duration(interval)
+            .map_err(|e| anyhow::anyhow!("`--gc-interval`: {e}"))?;
+        config.gc.interval = Some(interval);
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = Some(match format {
+            cli::LogFormat::Text => LogFormat::Text,
+            cli::LogFormat::Json => LogFormat::Json,
+        });
+    }
+    Ok(config)
+}
+
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 /// The global `--root` names the registry's directory for `serve`. `$WHARF_ROOT` names the
-/// image store, not a registry, so a root that only came from it is not used here.
-fn registry_root(root: Option<PathBuf>) -> Option<PathBuf> {
+/// image store, not a registry, so a root that only came from it is not used here;
+/// `$WHARF_REGISTRY_ROOT` is the registry's own.
+pub fn registry_root(root: Option<PathBuf>) -> Option<PathBuf> {
     let from_env = std::env::var_os("WHARF_ROOT").map(PathBuf::from);
     root.filter(|root| Some(root) != from_env.as_ref())
+        .or_else(|| {
+            std::env::var_os("WHARF_REGISTRY_ROOT")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
 }

@@ -69,6 +69,13 @@ pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
         human::size(usage.reclaimable),
         usage.dangling_images
     );
+    if usage.snapshots > 0 {
+        println!(
+            "Snapshots: {} unpacked layers use {} (`wharf image prune` removes those no image uses).",
+            usage.snapshots,
+            human::size(usage.snapshots_size)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod human;
 pub mod progress;
+pub mod push;
 pub mod table;
 
 use serde::Serialize;

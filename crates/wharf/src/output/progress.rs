@@ -68,14 +68,14 @@ impl PullOutput {
     }
 }
 
-fn line_out(line: &str) {
+pub(crate) fn line_out(line: &str) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`wharf pull x | head -1`) is not the pull's failure.
     let _ = writeln!(out, "{line}");
 }
 
 /// Docker's short layer ID.
-fn short(digest: &Digest) -> &str {
+pub(crate) fn short(digest: &Digest) -> &str {
     digest.hex().get(..12).unwrap_or(digest.hex())
 }
 
@@ -166,7 +166,7 @@ fn layer_of(event: &PullEvent) -> Option<&Digest> {
     }
 }
 
-fn message_style() -> ProgressStyle {
+pub(crate) fn message_style() -> ProgressStyle {
     ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 

@@ -1,6 +1,8 @@
 //! Integration tests of the `wharf` binary: one test binary, fixtures built in code.
 
+mod append;
 mod bad_input;
+mod copy;
 mod crash;
 mod fixtures;
 mod fsck;
@@ -10,13 +12,17 @@ mod images;
 mod inspect;
 mod interop;
 mod load;
+mod mutate;
 mod pull;
 mod pull_auth;
 mod pull_faults;
+mod push;
 mod reference;
 mod remote;
 mod serve;
+mod serve_auth;
 mod tag_rmi;
+mod unpack;
 mod usage;
 
 mod smoke {

@@ -11,17 +11,27 @@ use crate::fixtures::*;
 use crate::harness::*;
 
 /// A `wharf serve` child on a free 127.0.0.1 port (it binds `:0` and names the port).
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    host: String,
-    log: Arc<Mutex<String>>,
+    pub host: String,
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(root: &Path) -> Server {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--root", s(root)])
-            .env_remove("WHARF_ROOT")
+    pub fn start(root: &Path) -> Server {
+        Server::start_with(&["--root", s(root)])
+    }
+
+    /// `wharf serve --addr 127.0.0.1:0 ARGS...`, with no `WHARF_*` variable inherited.
+    pub fn start_with(args: &[&str]) -> Server {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+        command.args(["serve", "--addr", "127.0.0.1:0"]).args(args);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("WHARF_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -33,7 +43,11 @@ impl Server {
             if stderr.read_line(&mut line).unwrap() == 0 {
                 panic!("wharf serve exited before listening: {:?}", child.wait());
             }
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            if let Some(rest) = line
+                .split("listening on http://")
+                .nth(1)
+                .or_else(|| line.split("listening on https://").nth(1))
+            {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
         };
@@ -51,7 +65,7 @@ impl Server {
     }
 
     /// SIGTERM, then wait for a clean exit.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -86,7 +100,7 @@ fn http_get(host: &str, path: &str) -> (u16, String) {
     (status, text)
 }
 
-fn run(program: &str, args: &[&str]) -> String {
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -98,7 +112,7 @@ fn run(program: &str, args: &[&str]) -> String {
 }
 
 /// An OCI layout holding one image tagged `v1` (and its blobs, for comparison).
-fn layout(w: &Wharf, name: &str) -> (std::path::PathBuf, TestImage) {
+pub(crate) fn layout(w: &Wharf, name: &str) -> (std::path::PathBuf, TestImage) {
     let img = image_on(&base_layer(), name);
     let dir = w.path(name);
     let index = index_json(&[(
@@ -109,7 +123,7 @@ fn layout(w: &Wharf, name: &str) -> (std::path::PathBuf, TestImage) {
     (dir, img)
 }
 
-fn blob_files(layout: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn blob_files(layout: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let entry = entry.unwrap();

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# wharf push vs skopeo copy oci: → docker://, and wharf copy vs skopeo copy between two
+# registries: debian-python into a fresh repository of a local CNCF distribution registry
+# each run (no mounts: each tool's blob-info cache is emptied before every run). Both tools
+# run alternately in one run; reports medians, peak RSS and ratios.
+#
+#   bench/push.sh [RUNS]        (default 7; needs ../shared/images, skopeo, docker-registry)
+#   WHARF_BIN=path/to/wharf bench/push.sh   (measure a given binary, no build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-7}
+images=${WHARF_BENCH_IMAGES:-../shared/images}
+[ -d "$images/debian-python" ] || { echo "no $images/debian-python: benchmarks need ../shared/images" >&2; exit 1; }
+for tool in skopeo docker-registry; do
+  command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
+done
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+
+# WHARF_BIN=path skips the release build (numbers from another build say so).
+if [ -n "${WHARF_BIN:-}" ]; then
+  wharf=$WHARF_BIN
+else
+  CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} cargo build --release -q -p wharf
+  wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
+fi
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+
+start_registry() { # name: starts a registry, prints its host
+  local name=$1 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$work/$name.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $work/$name
+http:
+  addr: 127.0.0.1:$port
+  secret: wharf-bench
+YML
+  docker-registry serve "$work/$name.yml" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    sleep 0.05
+  done
+  echo "127.0.0.1:$port"
+}
+a=$(start_registry a)
+b=$(start_registry b)
+# Isolated from the machine's logins and configs; skopeo's blob-info cache lives in $HOME.
+export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
+"$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
+HOME=$work/home skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$a/debian-python:bookworm"
+
+measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
+  local name=$1; shift
+  # No mounts from what an earlier run learned: empty both tools' blob-info caches.
+  rm -rf "$work/home" "$work/store/.wharf/blob-info.json"
+  sync; sleep 0.3
+  HOME=$work/home /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  cat "$work/t" >>"$work/$name.times"
+}
+
+for i in $(seq "$runs"); do
+  measure push-wharf "$wharf" --root "$work/store" push debian-python:bookworm "$b/push-wharf-$i:bookworm"
+  measure push-skopeo skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$b/push-skopeo-$i:bookworm"
+  measure copy-wharf "$wharf" copy "docker://$a/debian-python:bookworm" "docker://$b/copy-wharf-$i:bookworm"
+  measure copy-skopeo skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$a/debian-python:bookworm" "docker://$b/copy-skopeo-$i:bookworm"
+done
+
+python3 - "$work" <<'PY'
+import statistics, sys
+work = sys.argv[1]
+def row(name):
+    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}.times")]
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024
+print(f"{'run':<14}{'median s':>10}{'peak RSS MiB':>14}")
+for what, target in (("push", 1.6), ("copy", 1.5)):
+    w, s = row(f"{what}-wharf"), row(f"{what}-skopeo")
+    for name, (t, rss) in ((f"{what}-wharf", w), (f"{what}-skopeo", s)):
+        print(f"{name:<14}{t:>10.3f}{rss:>14.1f}")
+    print(f"{what}: wharf is {s[0] / w[0]:.2f}x faster than skopeo (target {target}x); peak memory {w[1] / s[1]:.2f}x skopeo's")
+PY

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# wharf unpack vs umoci unpack: debian-python into a new directory (no snapshots yet on
+# wharf's side), then debian-minbase after debian-python (its base layer's snapshot is
+# shared), copying and with --link. Alternating runs in one run; medians and ratios.
+# Finally both trees of debian-python (and of debian-minbase) are compared entry by
+# entry: paths, types, modes, owners, sizes, content hashes, link targets, hard-link
+# groups, xattrs.
+#
+#   bench/unpack.sh [RUNS]      (default 5; needs ../shared/images, umoci, root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+images=${WHARF_BENCH_IMAGES:-../shared/images}
+[ -d "$images/debian-python" ] || { echo "no $images/debian-python: benchmarks need ../shared/images" >&2; exit 1; }
+command -v umoci >/dev/null || { echo "umoci is not installed" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || echo "note: not root: wharf applies layers directly (no snapshots), umoci runs --rootless" >&2
+
+cargo build --release -q -p wharf
+wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+store=$work/store
+rootless=(); [ "$(id -u)" = 0 ] || rootless=(--rootless)
+
+"$wharf" --root "$store" load -i "$images/debian-python" -t debian-python >/dev/null
+"$wharf" --root "$store" load -i "$images/debian-minbase" -t debian-minbase >/dev/null
+python=docker.io/library/debian-python:bookworm
+minbase=docker.io/library/debian-minbase:bookworm
+
+measure() { # name, command...: appends "seconds" to $work/name
+  local name=$1; shift
+  sync; sleep 0.3
+  /usr/bin/time -f "%e" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  cat "$work/t" >>"$work/$name"
+}
+
+for i in $(seq "$runs"); do
+  rm -rf "$work"/out-* "$store/.wharf/snapshots"
+  measure wharf-python "$wharf" --root "$store" unpack debian-python:bookworm "$work/out-wharf"
+  measure wharf-minbase-shared "$wharf" --root "$store" unpack debian-minbase:bookworm "$work/out-minbase"
+  measure wharf-minbase-link "$wharf" --root "$store" unpack --link debian-minbase:bookworm "$work/out-minbase-link"
+  measure umoci-python umoci unpack "${rootless[@]}" --image "$store:$python" "$work/out-umoci"
+done
+umoci unpack "${rootless[@]}" --image "$store:$minbase" "$work/out-umoci-minbase" >/dev/null
+
+python3 - "$work" <<'PY'
+import hashlib, os, stat, statistics, sys
+work = sys.argv[1]
+med = {n: statistics.median(float(l) for l in open(f"{work}/{n}"))
+       for n in ("wharf-python", "umoci-python", "wharf-minbase-shared", "wharf-minbase-link")}
+print(f"{'run':<34}{'median s':>10}")
+for n, t in med.items():
+    print(f"{n:<34}{t:>10.3f}")
+print(f"wharf unpack debian-python is {med['umoci-python'] / med['wharf-python']:.2f}x faster than umoci (target >= 5x)")
+for n in ("wharf-minbase-shared", "wharf-minbase-link"):
+    print(f"{n} is {med['wharf-python'] / med[n]:.1f}x faster than the first debian-python unpack (target >= 20x)")
+
+def describe(root):
+    out, groups = {}, {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            kind = stat.S_IFMT(st.st_mode)
+            if stat.S_ISREG(kind):
+                what = ("file", st.st_size, hashlib.sha256(open(p, "rb").read()).hexdigest())
+            elif stat.S_ISLNK(kind):
+                what = ("symlink", os.readlink(p))
+            elif stat.S_ISDIR(kind):
+                what = ("dir",)
+            else:
+                what = ("special", kind, st.st_rdev)
+            try:
+                xattrs = sorted((k, os.getxattr(p, k, follow_symlinks=False))
+                                for k in os.listxattr(p, follow_symlinks=False)
+                                if k.startswith(("user.", "trusted.")) or k == "security.capability")
+            except OSError:
+                xattrs = []
+            key = None
+            if not stat.S_ISDIR(kind) and st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                groups.setdefault(key, []).append(rel)
+            mode = None if stat.S_ISLNK(kind) else stat.S_IMODE(st.st_mode)
+            out[rel] = (what, mode, st.st_uid, st.st_gid, tuple(xattrs), key)
+    # A hard-link group is named by its smallest path, whatever the walk order.
+    return {rel: v[:5] + (min(groups[v[5]]) if v[5] else None,) for rel, v in out.items()}
+
+for name, ours, theirs in (("debian-python", "out-wharf", "out-umoci"),
+                           ("debian-minbase", "out-minbase", "out-umoci-minbase")):
+    a, b = describe(f"{work}/{ours}"), describe(f"{work}/{theirs}/rootfs")
+    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    print(f"{name}: {len(a)} entries from wharf, {len(b)} from umoci, {len(diff)} differ")
+    for k in diff[:20]:
+        print(f"  {k}: wharf={a.get(k)} umoci={b.get(k)}")
+    if diff:
+        sys.exit(1)
+PY

@@ -1,0 +1,80 @@
+//! Writing an image into an OCI image layout directory (`oci:PATH[:REF]`), beside any
+//! images already there: blobs are copied under a temporary name and renamed into place,
+//! and `index.json` is replaced by rename last, so a reader never sees an entry whose
+//! blobs are missing.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use wharf_spec::descriptor::ANNOTATION_REF_NAME;
+use wharf_spec::{Descriptor, ImageIndex};
+use wharf_store::Store;
+
+use crate::error::{ImageError, Result};
+use crate::graph::blobs_of;
+
+pub fn write(
+    store: &Store,
+    target: &Descriptor,
+    dir: &Path,
+    reference: Option<&str>,
+) -> Result<()> {
+    let io_err = |what: &str, path: &Path| {
+        let context = format!("{what} `{}`", path.display());
+        move |e: io::Error| ImageError::Io { context, source: e }
+    };
+    fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    let layout = dir.join("oci-layout");
+    if !layout.exists() {
+        replace(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    }
+    for (digest, size) in blobs_of(store, target)? {
+        let alg_dir = dir.join("blobs").join(digest.algorithm().name());
+        fs::create_dir_all(&alg_dir).map_err(io_err("create", &alg_dir))?;
+        let path = alg_dir.join(digest.hex());
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size) {
+            continue;
+        }
+        let tmp = alg_dir.join(format!(".{}.tmp-{}", digest.hex(), std::process::id()));
+        let mut from = store.open_blob(&digest)?;
+        let mut to = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+        io::copy(&mut from, &mut to).map_err(io_err("write", &tmp))?;
+        to.sync_all().map_err(io_err("fsync", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+    }
+    let index_path = dir.join("index.json");
+    let mut index = match fs::read(&index_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ImageError::archive(&index_path, format!("not an OCI index: {e}")))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => ImageIndex::empty(),
+        Err(e) => return Err(io_err("read", &index_path)(e)),
+    };
+    let mut entry = target.clone();
+    entry.annotations = None;
+    match reference {
+        Some(r) => {
+            index
+                .manifests
+                .retain(|d| d.annotation(ANNOTATION_REF_NAME) != Some(r));
+            entry.set_annotation(ANNOTATION_REF_NAME, r);
+        }
+        None => index
+            .manifests
+            .retain(|d| d.digest != entry.digest || d.annotations.is_some()),
+    }
+    index.manifests.push(entry);
+    let bytes = serde_json::to_vec(&index).expect("an index serializes");
+    replace(&index_path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let failed = |e: io::Error| ImageError::Io {
+        context: format!("write `{}`", path.display()),
+        source: e,
+    };
+    fs::write(&tmp, bytes).map_err(failed)?;
+    fs::rename(&tmp, path).map_err(failed)
+}

@@ -1,0 +1,150 @@
+//! `wharf unpack` and `wharf export`: an image's merged root filesystem, as a directory or
+//! as one tar.
+//!
+//! As root, layers come from shared snapshots ([`crate::snapshots`]), extracted once per
+//! ChainID and merged in order into a staging directory that is renamed into place.
+//! Without root (no overlay whiteouts), each layer is applied straight onto the staging
+//! directory, its diff_id checked in the same pass.
+
+mod target;
+
+use std::fs;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use wharf_layer::apply::{self, Applier, ApplyOptions, Root, WhiteoutMode};
+use wharf_spec::{Digest, Platform};
+use wharf_store::Store;
+
+use crate::catalog::{self, Resolved};
+use crate::error::{ImageError, Result};
+use crate::snapshots::{self, layer_error};
+
+pub use target::Staging;
+
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    pub platform: Option<Platform>,
+    /// Hard link files from the snapshots instead of copying them: much faster, but the
+    /// files share their inode with the store, so they must not be modified in place.
+    pub link: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnpackReport {
+    pub id: Digest,
+    pub layers: usize,
+    /// Layers extracted by this run (the others came from existing snapshots).
+    pub extracted: usize,
+    pub reused: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Unpacks image `input` into `dir` (new or empty).
+pub fn unpack(
+    store: &Store,
+    input: &str,
+    dir: &Path,
+    options: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let _guard = store.lock_shared()?;
+    let found = catalog::find(store, input, options.platform.as_ref())?;
+    let staging = Staging::beside(dir)?;
+    let report = materialize(store, &found.resolved, &staging.path, options.link)?;
+    staging.commit()?;
+    Ok(report)
+}
+
+/// Writes image `input`'s merged filesystem to `out` as one tar.
+pub fn export<W: Write>(
+    store: &Store,
+    input: &str,
+    platform: Option<&Platform>,
+    out: W,
+) -> Result<(W, UnpackReport)> {
+    let _guard = store.lock_shared()?;
+    let found = catalog::find(store, input, platform)?;
+    let n = std::process::id();
+    let path = store
+        .root()
+        .join(".wharf")
+        .join("tmp")
+        .join(format!("{n}-export-{}", found.resolved.id().hex()));
+    if fs::symlink_metadata(&path).is_ok() {
+        fs::remove_dir_all(&path)
+            .map_err(ImageError::io(format!("remove `{}`", path.display())))?;
+    }
+    fs::create_dir(&path).map_err(ImageError::io(format!("create `{}`", path.display())))?;
+    let cleanup = RemoveOnDrop(path.clone());
+    // Nothing writes to this tree: links from the snapshots are safe and fast.
+    let report = materialize(store, &found.resolved, &path, true)?;
+    let root = Root::open(&path).map_err(ImageError::io(format!("open `{}`", path.display())))?;
+    let (out, _) =
+        apply::export::write_tree(&root, out).map_err(ImageError::io("write the export tar"))?;
+    drop(cleanup);
+    Ok((out, report))
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Builds the merged filesystem of `image` in the empty directory `into`.
+fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Result<UnpackReport> {
+    let layers = &image.manifest.layers;
+    let diff_ids = &image.config.rootfs.diff_ids;
+    if layers.len() != diff_ids.len() {
+        return Err(ImageError::Invalid(format!(
+            "image `{}` has {} layers but its config lists {} diff_ids",
+            image.id(),
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let root = Root::open(into).map_err(ImageError::io(format!("open `{}`", into.display())))?;
+    let mut options = ApplyOptions::for_this_process(WhiteoutMode::Apply);
+    options.link_files = link;
+    let mut applier = Applier::new(root, options);
+    let mut report = UnpackReport {
+        id: image.id().clone(),
+        layers: layers.len(),
+        extracted: layers.len(),
+        reused: 0,
+        warnings: Vec::new(),
+    };
+    if options.privileged {
+        let ensured = snapshots::ensure(store, layers, diff_ids)?;
+        report.extracted = ensured.created;
+        report.reused = ensured.reused;
+        report.warnings = ensured.warnings;
+        for dir in &ensured.dirs {
+            applier.begin_layer();
+            let snapshot = Root::open(dir)
+                .map_err(ImageError::io(format!("open snapshot `{}`", dir.display())))?;
+            apply::tree::apply_snapshot(&snapshot, &mut applier)
+                .map_err(|e| ImageError::Invalid(format!("snapshot `{}`: {e}", dir.display())))?;
+        }
+    } else {
+        for (layer, diff_id) in layers.iter().zip(diff_ids) {
+            applier.begin_layer();
+            let blob = store.open_blob(&layer.digest)?;
+            apply::apply_tar(
+                BufReader::with_capacity(1 << 20, blob),
+                &mut applier,
+                Some(diff_id),
+            )
+            .map_err(|e| layer_error(&layer.digest, e))?;
+        }
+    }
+    let warnings = applier
+        .finish()
+        .map_err(|e| ImageError::Invalid(e.to_string()))?;
+    report
+        .warnings
+        .extend(warnings.iter().map(ToString::to_string));
+    Ok(report)
+}

@@ -1,0 +1,768 @@
+//! The applier: turns entries into files under a [`Root`], with the layer semantics of
+//! the OCI image-spec (`layer.md`).
+//!
+//! One applier serves a whole stack of layers ([`Applier::begin_layer`] between them):
+//! directory mtimes are set once at the end ([`Applier::finish`]), because writing a
+//! child changes its parent's mtime.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::Timespec;
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Stat, Timestamps, Uid, XattrFlags,
+};
+
+use super::entry::{Entry, Kind, Meta};
+use super::path::RelPath;
+use super::root::{self, file_type, remove_all_at, stat_at, Root};
+use super::{ApplyError, Warning};
+
+/// Marks a snapshot directory made only to hold other entries (not in the layer itself).
+pub const IMPLICIT_XATTR: &str = "trusted.wharf.implicit";
+/// overlayfs' opaque-directory marker, used in snapshots.
+pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// What whiteouts do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhiteoutMode {
+    /// Delete what they hide (a merged root filesystem).
+    Apply,
+    /// Keep them as overlayfs markers (a snapshot of one layer): a whiteout becomes a 0/0
+    /// character device, an opaque directory gets `trusted.overlay.opaque=y`, a directory
+    /// made only as a parent gets `trusted.wharf.implicit`. Needs root.
+    Record,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    pub whiteouts: WhiteoutMode,
+    /// Running as root: owners, devices and `trusted.*` xattrs are applied.
+    pub privileged: bool,
+    /// For snapshot files: hard link them into the root instead of copying (they share
+    /// the inode with the snapshot).
+    pub link_files: bool,
+}
+
+impl ApplyOptions {
+    pub fn for_this_process(whiteouts: WhiteoutMode) -> ApplyOptions {
+        ApplyOptions {
+            whiteouts,
+            privileged: rustix::process::geteuid().is_root(),
+            link_files: false,
+        }
+    }
+}
+
+/// Where a file's bytes come from.
+pub enum Content<'a> {
+    /// Not a regular file.
+    None,
+    Reader(&'a mut dyn Read),
+    /// A file of a snapshot: copied, or hard linked with `link_files`; `key` (device,
+    /// inode) keeps hard-link groups together across snapshots.
+    Snapshot {
+        dir: BorrowedFd<'a>,
+        name: &'a [u8],
+        key: Option<(u64, u64)>,
+    },
+}
+
+pub struct Applier {
+    root: Root,
+    options: ApplyOptions,
+    /// The last parent directory opened: entries come grouped by directory.
+    parent_cache: Option<(RelPath, OwnedFd)>,
+    /// Paths the current layer wrote: whiteouts and opaque markers only hide lower ones.
+    layer_paths: HashSet<RelPath>,
+    dir_times: Vec<(RelPath, i64, u32)>,
+    /// Snapshot inode → (path written, its inode there), for hard-link groups.
+    copied: HashMap<(u64, u64), (RelPath, (u64, u64))>,
+    /// Hard links whose target is not in this root (a lower layer's, in Record mode).
+    unresolved: Vec<(RelPath, RelPath)>,
+    warnings: Vec<Warning>,
+    owners_warned: bool,
+    buf: Vec<u8>,
+}
+
+impl Applier {
+    pub fn new(root: Root, options: ApplyOptions) -> Applier {
+        Applier {
+            root,
+            options,
+            parent_cache: None,
+            layer_paths: HashSet::new(),
+            dir_times: Vec::new(),
+            copied: HashMap::new(),
+            unresolved: Vec::new(),
+            warnings: Vec::new(),
+            owners_warned: false,
+            buf: vec![0; 1 << 20],
+        }
+    }
+
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Starts the next layer: whiteouts of the next layer may hide this one's entries.
+    pub fn begin_layer(&mut self) {
+        self.layer_paths.clear();
+    }
+
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Hard links left for the caller to resolve against lower layers (Record mode).
+    pub fn take_unresolved(&mut self) -> Vec<(RelPath, RelPath)> {
+        std::mem::take(&mut self.unresolved)
+    }
+
+    /// Sets directory mtimes (deepest last-written first) and returns the warnings.
+    pub fn finish(mut self) -> Result<Vec<Warning>, ApplyError> {
+        self.parent_cache = None;
+        let mut done = HashSet::new();
+        for (path, secs, nsec) in std::mem::take(&mut self.dir_times).into_iter().rev() {
+            if !done.insert(path.clone()) {
+                continue;
+            }
+            let fd = match self.root.open_dir(&path) {
+                Ok(fd) => fd,
+                // Replaced or hidden by a later entry.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                    continue
+                }
+                Err(e) => return Err(io_err(&path, "open directory", e)),
+            };
+            rfs::futimens(&fd, &times(secs, nsec))
+                .map_err(|e| io_err(&path, "set mtime", e.into()))?;
+        }
+        Ok(self.warnings)
+    }
+
+    pub fn apply(&mut self, entry: &Entry, content: Content<'_>) -> Result<(), ApplyError> {
+        let result = match &entry.kind {
+            Kind::Whiteout => self.whiteout(&entry.path),
+            Kind::Opaque => self.opaque(&entry.path),
+            _ if entry.path.is_root() => self.root_entry(entry),
+            _ => self.create(entry, content),
+        };
+        result.map_err(|e| match e {
+            Failure::Io(op, source) => io_err(&entry.path, op, source),
+            Failure::Refused(reason) => ApplyError::Entry {
+                path: entry.path.to_string(),
+                reason,
+            },
+        })
+    }
+
+    /// The root itself (`./` in a tar) can only take a directory's attributes.
+    fn root_entry(&mut self, entry: &Entry) -> Result<(), Failure> {
+        let Kind::Dir { implicit } = entry.kind else {
+            return Err(Failure::Refused(
+                "only a directory can stand for the root".into(),
+            ));
+        };
+        if !implicit {
+            let fd = self
+                .root
+                .open_dir(&RelPath::root())
+                .map_err(op("open root"))?;
+            self.set_attributes(&fd, &entry.path, &entry.meta)?;
+            self.dir_times
+                .push((entry.path.clone(), entry.meta.mtime, entry.meta.mtime_nsec));
+        }
+        Ok(())
+    }
+
+    fn parent(&mut self, parent: &RelPath) -> Result<BorrowedFd<'_>, Failure> {
+        let hit = matches!(&self.parent_cache, Some((p, _)) if p == parent);
+        if !hit {
+            let record = self.options.whiteouts == WhiteoutMode::Record;
+            let layer_paths = &mut self.layer_paths;
+            let fd = self
+                .root
+                .ensure_dir(parent, |made, dir, name| {
+                    layer_paths.insert(made.clone());
+                    if record {
+                        mark_implicit(dir, name)?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENOTDIR) => {
+                        Failure::Refused(format!("its parent `{parent}` is not a directory"))
+                    }
+                    _ => Failure::Io("open parent directory", e),
+                })?;
+            self.parent_cache = Some((parent.clone(), fd));
+        }
+        Ok(self
+            .parent_cache
+            .as_ref()
+            .map(|(_, fd)| fd.as_fd())
+            .expect("cached above"))
+    }
+
+    /// Something was removed or replaced: the cached parent may be gone.
+    fn forget_parent(&mut self) {
+        self.parent_cache = None;
+    }
+
+    fn create(&mut self, entry: &Entry, content: Content<'_>) -> Result<(), Failure> {
+        let (parent_path, name) = entry.path.split().expect("not the root");
+        let name = name.to_vec();
+        self.layer_paths.insert(entry.path.clone());
+        let parent = self.parent(&parent_path)?;
+        // Duplicated so the borrow of `self` ends; the cache keeps the original.
+        let parent: OwnedFd = parent
+            .try_clone_to_owned()
+            .map_err(op("duplicate descriptor"))?;
+        let existing = stat_at(&parent, &name).map_err(op("inspect"))?;
+        let existing_type = existing.as_ref().map(file_type);
+        match &entry.kind {
+            Kind::Dir { implicit } => {
+                if existing_type == Some(FileType::Directory) {
+                    if *implicit {
+                        return Ok(());
+                    }
+                } else if *implicit && existing_type == Some(FileType::Symlink) {
+                    // Its children resolve through the symlink, inside the root, as they
+                    // would have had the layers been applied one by one.
+                    return Ok(());
+                } else {
+                    if existing.is_some() {
+                        self.replace(&parent, &name)?;
+                    }
+                    rfs::mkdirat(&parent, name.as_slice(), Mode::from_raw_mode(0o700))
+                        .map_err(|e| Failure::Io("create directory", e.into()))?;
+                }
+                let fd = rfs::openat(
+                    &parent,
+                    name.as_slice(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| Failure::Io("open directory", e.into()))?;
+                self.set_attributes(&fd, &entry.path, &entry.meta)?;
+                if self.options.whiteouts == WhiteoutMode::Record {
+                    let marker = if *implicit { Some(&b"1"[..]) } else { None };
+                    set_marker(&fd, IMPLICIT_XATTR, marker).map_err(op("mark directory"))?;
+                    // A directory over this layer's own whiteout of it: the lower one is
+                    // gone and this one starts empty, which overlayfs calls opaque.
+                    let over_whiteout = existing.as_ref().is_some_and(|st| {
+                        file_type(st) == FileType::CharacterDevice && st.st_rdev == 0
+                    });
+                    if over_whiteout {
+                        set_marker(&fd, OPAQUE_XATTR, Some(b"y")).map_err(op("mark directory"))?;
+                    }
+                }
+                if !*implicit {
+                    self.dir_times.push((
+                        entry.path.clone(),
+                        entry.meta.mtime,
+                        entry.meta.mtime_nsec,
+                    ));
+                }
+            }
+            Kind::File => self.create_file(&parent, &name, entry, existing, content)?,
+            Kind::Symlink(target) => {
+                if existing.is_some() {
+                    self.replace(&parent, &name)?;
+                }
+                rfs::symlinkat(target.as_slice(), &parent, name.as_slice())
+                    .map_err(|e| Failure::Io("create symlink", e.into()))?;
+                self.set_owner_at(&parent, &name, &entry.meta)?;
+                self.set_xattrs_by_path(&parent, &name, &entry.path, &entry.meta);
+                rfs::utimensat(
+                    &parent,
+                    name.as_slice(),
+                    &times(entry.meta.mtime, entry.meta.mtime_nsec),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| Failure::Io("set mtime", e.into()))?;
+            }
+            Kind::Hardlink(target) => {
+                self.create_hardlink(&parent, &name, &entry.path, target, existing)?
+            }
+            Kind::CharDevice(..) | Kind::BlockDevice(..) | Kind::Fifo => {
+                let (file_type, dev) = match entry.kind {
+                    Kind::CharDevice(ma, mi) => (FileType::CharacterDevice, rfs::makedev(ma, mi)),
+                    Kind::BlockDevice(ma, mi) => (FileType::BlockDevice, rfs::makedev(ma, mi)),
+                    _ => (FileType::Fifo, 0),
+                };
+                if file_type != FileType::Fifo && !self.options.privileged {
+                    self.warnings.push(Warning::DeviceSkipped {
+                        path: entry.path.to_string(),
+                    });
+                    return Ok(());
+                }
+                if existing.is_some() {
+                    self.replace(&parent, &name)?;
+                }
+                rfs::mknodat(
+                    &parent,
+                    name.as_slice(),
+                    file_type,
+                    Mode::from_raw_mode(0o600),
+                    dev,
+                )
+                .map_err(|e| Failure::Io("create device node", e.into()))?;
+                self.set_owner_at(&parent, &name, &entry.meta)?;
+                // The node was just made by us and is not a symlink: chmodat cannot stray.
+                rfs::chmodat(
+                    &parent,
+                    name.as_slice(),
+                    Mode::from_raw_mode(entry.meta.mode),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| Failure::Io("set mode", e.into()))?;
+                self.set_xattrs_by_path(&parent, &name, &entry.path, &entry.meta);
+                rfs::utimensat(
+                    &parent,
+                    name.as_slice(),
+                    &times(entry.meta.mtime, entry.meta.mtime_nsec),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| Failure::Io("set mtime", e.into()))?;
+            }
+            Kind::Whiteout | Kind::Opaque => unreachable!("handled by apply"),
+        }
+        Ok(())
+    }
+
+    fn replace(&mut self, parent: &OwnedFd, name: &[u8]) -> Result<(), Failure> {
+        self.forget_parent();
+        remove_all_at(parent.as_fd(), name).map_err(op("remove the entry it replaces"))?;
+        Ok(())
+    }
+
+    fn create_file(
+        &mut self,
+        parent: &OwnedFd,
+        name: &[u8],
+        entry: &Entry,
+        existing: Option<Stat>,
+        content: Content<'_>,
+    ) -> Result<(), Failure> {
+        if let Content::Snapshot {
+            dir,
+            name: src_name,
+            key,
+        } = content
+        {
+            if let Some(key) = key {
+                if self.link_to_copied(parent, name, key, existing.is_some())? {
+                    return Ok(());
+                }
+            }
+            if self.options.link_files {
+                if existing.is_some() {
+                    self.replace(parent, name)?;
+                }
+                rfs::linkat(dir, src_name, parent, name, AtFlags::empty())
+                    .map_err(|e| Failure::Io("link from snapshot", e.into()))?;
+                return Ok(());
+            }
+            let src = rfs::openat(
+                dir,
+                src_name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Failure::Io("open snapshot file", e.into()))?;
+            if existing.is_some() {
+                self.replace(parent, name)?;
+            }
+            let out = self.new_file(parent, name)?;
+            copy_file(&src, &out, &mut self.buf).map_err(op("copy"))?;
+            self.set_attributes(&out, &entry.path, &entry.meta)?;
+            rfs::futimens(&out, &times(entry.meta.mtime, entry.meta.mtime_nsec))
+                .map_err(|e| Failure::Io("set mtime", e.into()))?;
+            if let Some(key) = key {
+                let st = rfs::fstat(&out).map_err(|e| Failure::Io("inspect", e.into()))?;
+                self.copied
+                    .insert(key, (entry.path.clone(), (st.st_dev, st.st_ino)));
+            }
+            return Ok(());
+        }
+        if existing.is_some() {
+            self.replace(parent, name)?;
+        }
+        let out = self.new_file(parent, name)?;
+        if let Content::Reader(reader) = content {
+            let mut file = File::from(out.try_clone().map_err(op("duplicate descriptor"))?);
+            loop {
+                let n = match reader.read(&mut self.buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Failure::Io("read the layer", e)),
+                };
+                file.write_all(&self.buf[..n]).map_err(op("write"))?;
+            }
+        }
+        self.set_attributes(&out, &entry.path, &entry.meta)?;
+        rfs::futimens(&out, &times(entry.meta.mtime, entry.meta.mtime_nsec))
+            .map_err(|e| Failure::Io("set mtime", e.into()))?;
+        Ok(())
+    }
+
+    fn new_file(&mut self, parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, Failure> {
+        rfs::openat(
+            parent,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| Failure::Io("create file", e.into()))
+    }
+
+    /// A snapshot file whose inode was already written elsewhere in this root joins that
+    /// path's hard-link group, if that path still holds what was written.
+    fn link_to_copied(
+        &mut self,
+        parent: &OwnedFd,
+        name: &[u8],
+        key: (u64, u64),
+        exists: bool,
+    ) -> Result<bool, Failure> {
+        let Some((first, written)) = self.copied.get(&key).cloned() else {
+            return Ok(false);
+        };
+        let (first_parent, first_name) = first.split().expect("files are not the root");
+        let Ok(dir) = self.root.open_dir(&first_parent) else {
+            return Ok(false);
+        };
+        match stat_at(&dir, first_name) {
+            Ok(Some(st)) if (st.st_dev, st.st_ino) == written => {}
+            _ => return Ok(false),
+        }
+        if exists {
+            self.replace(parent, name)?;
+        }
+        rfs::linkat(&dir, first_name, parent, name, AtFlags::empty())
+            .map_err(|e| Failure::Io("create hard link", e.into()))?;
+        Ok(true)
+    }
+
+    fn create_hardlink(
+        &mut self,
+        parent: &OwnedFd,
+        name: &[u8],
+        path: &RelPath,
+        target: &RelPath,
+        existing: Option<Stat>,
+    ) -> Result<(), Failure> {
+        let Some((target_parent, target_name)) = target.split() else {
+            return Err(Failure::Refused("a hard link to the root directory".into()));
+        };
+        let target_dir = match self.root.open_dir(&target_parent) {
+            Ok(fd) => Some(fd),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
+            Err(e) => return Err(Failure::Io("open the hard link's target directory", e)),
+        };
+        let target_stat = match &target_dir {
+            Some(dir) => stat_at(dir, target_name).map_err(op("inspect the hard link's target"))?,
+            None => None,
+        };
+        let (Some(dir), Some(st)) = (target_dir, target_stat) else {
+            if self.options.whiteouts == WhiteoutMode::Record {
+                // Most likely a lower layer's file: the snapshot builder links it later.
+                self.unresolved.push((path.clone(), target.clone()));
+                return Ok(());
+            }
+            return Err(Failure::Refused(format!(
+                "its hard link target `{target}` does not exist"
+            )));
+        };
+        if file_type(&st) == FileType::Directory {
+            return Err(Failure::Refused(format!(
+                "its hard link target `{target}` is a directory"
+            )));
+        }
+        if let Some(existing) = existing {
+            if (existing.st_dev, existing.st_ino) == (st.st_dev, st.st_ino) {
+                return Ok(());
+            }
+            self.replace(parent, name)?;
+        }
+        rfs::linkat(&dir, target_name, parent, name, AtFlags::empty())
+            .map_err(|e| Failure::Io("create hard link", e.into()))?;
+        Ok(())
+    }
+
+    fn whiteout(&mut self, path: &RelPath) -> Result<(), Failure> {
+        let (parent_path, name) = path
+            .split()
+            .ok_or_else(|| Failure::Refused("a whiteout of the root".into()))?;
+        // A whiteout hides lower layers only, never an entry of its own layer.
+        if self.layer_paths.contains(path) {
+            return Ok(());
+        }
+        self.forget_parent();
+        match self.options.whiteouts {
+            WhiteoutMode::Apply => {
+                let dir = match self.root.open_dir(&parent_path) {
+                    Ok(fd) => fd,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                        return Ok(())
+                    }
+                    Err(e) => return Err(Failure::Io("open parent directory", e)),
+                };
+                remove_all_at(dir.as_fd(), name).map_err(op("remove whited-out entry"))?;
+            }
+            WhiteoutMode::Record => {
+                let parent = self
+                    .parent(&parent_path)?
+                    .try_clone_to_owned()
+                    .map_err(op("duplicate descriptor"))?;
+                if stat_at(&parent, name).map_err(op("inspect"))?.is_some() {
+                    remove_all_at(parent.as_fd(), name).map_err(op("remove"))?;
+                }
+                rfs::mknodat(&parent, name, FileType::CharacterDevice, Mode::empty(), 0)
+                    .map_err(|e| Failure::Io("record whiteout", e.into()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn opaque(&mut self, dir_path: &RelPath) -> Result<(), Failure> {
+        self.forget_parent();
+        match self.options.whiteouts {
+            WhiteoutMode::Apply => {
+                let dir = match self.root.open_dir(dir_path) {
+                    Ok(fd) => fd,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                        return Ok(())
+                    }
+                    Err(e) => return Err(Failure::Io("open opaque directory", e)),
+                };
+                self.hide_lower_children(dir.as_fd(), dir_path)
+                    .map_err(op("remove lower entries"))
+            }
+            WhiteoutMode::Record => {
+                let layer_paths = &mut self.layer_paths;
+                let fd = self
+                    .root
+                    .ensure_dir(dir_path, |made, dir, name| {
+                        layer_paths.insert(made.clone());
+                        mark_implicit(dir, name)
+                    })
+                    .map_err(op("open opaque directory"))?;
+                rfs::fsetxattr(&fd, OPAQUE_XATTR, b"y", XattrFlags::empty())
+                    .map_err(|e| Failure::Io("mark opaque directory", e.into()))
+            }
+        }
+    }
+
+    /// Removes what lower layers put under `dir`, keeping this layer's entries.
+    fn hide_lower_children(&self, dir: BorrowedFd<'_>, dir_path: &RelPath) -> io::Result<()> {
+        for name in root::list_dir(dir)? {
+            let child = dir_path.join(&name);
+            if !self.layer_paths.contains(&child) {
+                remove_all_at(dir, &name)?;
+            } else if stat_at(dir, &name)?.is_some_and(|st| file_type(&st) == FileType::Directory) {
+                let sub = rfs::openat(
+                    dir,
+                    name.as_slice(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                self.hide_lower_children(sub.as_fd(), &child)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Owner first (a chown clears setuid/setgid), then mode, then xattrs.
+    fn set_attributes(&mut self, fd: &OwnedFd, path: &RelPath, meta: &Meta) -> Result<(), Failure> {
+        if self.owner_applies(meta) {
+            rfs::fchown(fd, Some(uid(meta.uid)?), Some(gid(meta.gid)?))
+                .map_err(|e| Failure::Io("set owner", e.into()))?;
+        }
+        rfs::fchmod(fd, Mode::from_raw_mode(meta.mode))
+            .map_err(|e| Failure::Io("set mode", e.into()))?;
+        for (name, value) in &meta.xattrs {
+            if !self.xattr_allowed(path, name) {
+                continue;
+            }
+            let key = root::c_string(name).map_err(op("set xattr"))?;
+            if let Err(e) = rfs::fsetxattr(fd, key.as_c_str(), value, XattrFlags::empty()) {
+                self.xattr_failed(path, name, e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn set_owner_at(&mut self, parent: &OwnedFd, name: &[u8], meta: &Meta) -> Result<(), Failure> {
+        if self.owner_applies(meta) {
+            rfs::chownat(
+                parent,
+                name,
+                Some(uid(meta.uid)?),
+                Some(gid(meta.gid)?),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| Failure::Io("set owner", e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// Xattrs of symlinks and device nodes, which cannot be opened for `fsetxattr`.
+    fn set_xattrs_by_path(&mut self, parent: &OwnedFd, name: &[u8], path: &RelPath, meta: &Meta) {
+        for (key, value) in &meta.xattrs {
+            if !self.xattr_allowed(path, key) {
+                continue;
+            }
+            let result = root::c_string(key).and_then(|k| {
+                let target = root::c_string(&root::proc_path(parent.as_fd(), name))?;
+                rfs::lsetxattr(target.as_c_str(), k.as_c_str(), value, XattrFlags::empty())
+                    .map_err(io::Error::from)
+            });
+            if let Err(e) = result {
+                self.xattr_failed(path, key, e);
+            }
+        }
+    }
+
+    fn owner_applies(&mut self, meta: &Meta) -> bool {
+        if self.options.privileged {
+            return true;
+        }
+        let me = (
+            rustix::process::geteuid().as_raw() as u64,
+            rustix::process::getegid().as_raw() as u64,
+        );
+        if (meta.uid, meta.gid) != me && !self.owners_warned {
+            self.owners_warned = true;
+            self.warnings.push(Warning::OwnersSkipped);
+        }
+        false
+    }
+
+    /// `user.*` always; `trusted.*` and `security.capability` only as root; nothing else
+    /// (SELinux labels and ACLs belong to the host, not the image).
+    fn xattr_allowed(&mut self, path: &RelPath, name: &[u8]) -> bool {
+        let allowed = name.starts_with(b"user.")
+            || (self.options.privileged
+                && (name.starts_with(b"trusted.") || name == b"security.capability"));
+        if !allowed {
+            self.warnings.push(Warning::XattrSkipped {
+                path: path.to_string(),
+                name: String::from_utf8_lossy(name).into_owned(),
+                reason: if self.options.privileged {
+                    "wharf applies only `user.*`, `trusted.*` and `security.capability`".into()
+                } else {
+                    "not running as root".into()
+                },
+            });
+        }
+        allowed
+    }
+
+    fn xattr_failed(&mut self, path: &RelPath, name: &[u8], error: io::Error) {
+        self.warnings.push(Warning::XattrSkipped {
+            path: path.to_string(),
+            name: String::from_utf8_lossy(name).into_owned(),
+            reason: error.to_string(),
+        });
+    }
+}
+
+/// How one entry failed, before it is given the entry's path.
+enum Failure {
+    Io(&'static str, io::Error),
+    Refused(String),
+}
+
+fn op(what: &'static str) -> impl FnOnce(io::Error) -> Failure {
+    move |e| Failure::Io(what, e)
+}
+
+fn io_err(path: &RelPath, op: &'static str, source: io::Error) -> ApplyError {
+    ApplyError::Io {
+        path: path.to_string(),
+        op,
+        source,
+    }
+}
+
+fn uid(id: u64) -> Result<Uid, Failure> {
+    u32::try_from(id)
+        .ok()
+        .filter(|&id| id != u32::MAX)
+        .map(Uid::from_raw)
+        .ok_or_else(|| Failure::Refused(format!("uid {id} is out of range")))
+}
+
+fn gid(id: u64) -> Result<Gid, Failure> {
+    u32::try_from(id)
+        .ok()
+        .filter(|&id| id != u32::MAX)
+        .map(Gid::from_raw)
+        .ok_or_else(|| Failure::Refused(format!("gid {id} is out of range")))
+}
+
+fn times(secs: i64, nsec: u32) -> Timestamps {
+    let t = Timespec {
+        tv_sec: secs,
+        tv_nsec: nsec.min(999_999_999) as _,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+/// Marks a directory this layer only made as a parent (snapshots).
+fn mark_implicit(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let fd = root::open_subdir(dir, name)?;
+    Ok(rfs::fsetxattr(
+        &fd,
+        IMPLICIT_XATTR,
+        b"1",
+        XattrFlags::empty(),
+    )?)
+}
+
+/// Sets (`Some`) or removes (`None`) a marker xattr.
+fn set_marker(fd: &OwnedFd, name: &str, value: Option<&[u8]>) -> io::Result<()> {
+    match value {
+        Some(v) => Ok(rfs::fsetxattr(fd, name, v, XattrFlags::empty())?),
+        None => match rfs::fremovexattr(fd, name) {
+            Ok(()) | Err(rustix::io::Errno::NODATA) => Ok(()),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// In-kernel copy (`copy_file_range`, a reflink where the filesystem can), falling back
+/// to read/write across filesystems that refuse it.
+fn copy_file(src: &OwnedFd, dst: &OwnedFd, buf: &mut [u8]) -> io::Result<()> {
+    loop {
+        match rfs::copy_file_range(src, None, dst, None, 1 << 30) {
+            Ok(0) => return Ok(()),
+            Ok(_) => continue,
+            Err(
+                rustix::io::Errno::XDEV
+                | rustix::io::Errno::INVAL
+                | rustix::io::Errno::NOSYS
+                | rustix::io::Errno::OPNOTSUPP,
+            ) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut input = File::from(src.try_clone()?);
+    let mut output = File::from(dst.try_clone()?);
+    loop {
+        let n = input.read(buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        output.write_all(&buf[..n])?;
+    }
+}

@@ -1,0 +1,253 @@
+//! Online garbage collection: runs while the registry serves (no read-only mode).
+//!
+//! Reachability is kept in SQL: tags name manifests, `manifest_references` records what
+//! each manifest names, referrers hang on their subject. A collection
+//! 1. (with `delete_untagged`) deletes manifests no tag, index or subject reaches,
+//! 2. unlinks blobs from repositories where no manifest references them,
+//! 3. forgets blobs no repository links and deletes their bytes,
+//! 4. deletes blob files the database does not know (a crash between publishing a file and
+//!    recording it), and
+//! 5. purges upload sessions idle longer than the upload TTL.
+//!
+//! Content younger than the grace period is never touched: a blob uploaded for a manifest
+//! not yet pushed, or one a client was just told exists (reads refresh a link's age), is
+//! safe. Steps 3 and 4 hold the GC lock exclusively; committing an upload and mounting hold
+//! it shared, so a blob cannot be forgotten between "it exists" and "it is linked".
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use wharf_spec::Digest;
+
+use crate::error::StorageError;
+use crate::service::Registry;
+use crate::storage::now;
+
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    pub grace_period: Duration,
+    pub upload_ttl: Duration,
+    pub delete_untagged: bool,
+    /// Count what would go; delete nothing.
+    pub dry_run: bool,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        let config = crate::config::GcConfig::default();
+        GcOptions {
+            grace_period: config.grace_period,
+            upload_ttl: config.upload_ttl,
+            delete_untagged: config.delete_untagged,
+            dry_run: false,
+        }
+    }
+}
+
+/// What a collection removed (or, in a dry run, would remove).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    pub manifests: u64,
+    pub blob_links: u64,
+    pub blobs: u64,
+    pub bytes: u64,
+    pub orphaned_files: u64,
+    pub uploads: u64,
+}
+
+/// Serializes GC's blob sweep against blob commits and mounts: in this process with an
+/// `RwLock`, across processes (`wharf registry gc` beside `wharf serve`) with a file lock.
+pub struct GcLock {
+    inner: RwLock<()>,
+    file: Option<PathBuf>,
+}
+
+pub struct GcGuard<'a> {
+    _shared: Option<RwLockReadGuard<'a, ()>>,
+    _exclusive: Option<RwLockWriteGuard<'a, ()>>,
+    _file: Option<std::fs::File>,
+}
+
+impl GcLock {
+    pub fn new(file: Option<PathBuf>) -> GcLock {
+        GcLock {
+            inner: RwLock::new(()),
+            file,
+        }
+    }
+
+    pub async fn shared(&self) -> Result<GcGuard<'_>, StorageError> {
+        let guard = self.inner.read().await;
+        Ok(GcGuard {
+            _shared: Some(guard),
+            _exclusive: None,
+            _file: self.lock_file(false).await?,
+        })
+    }
+
+    pub async fn exclusive(&self) -> Result<GcGuard<'_>, StorageError> {
+        let guard = self.inner.write().await;
+        Ok(GcGuard {
+            _shared: None,
+            _exclusive: Some(guard),
+            _file: self.lock_file(true).await?,
+        })
+    }
+
+    async fn lock_file(&self, exclusive: bool) -> Result<Option<std::fs::File>, StorageError> {
+        let Some(path) = self.file.clone() else {
+            return Ok(None);
+        };
+        let file = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(StorageError::io(format!("open `{}`", path.display())))?;
+            let locked = if exclusive {
+                file.lock()
+            } else {
+                file.lock_shared()
+            };
+            locked.map_err(StorageError::io(format!("lock `{}`", path.display())))?;
+            Ok::<_, StorageError>(file)
+        })
+        .await
+        .map_err(|e| StorageError::io("lock")(std::io::Error::other(e)))??;
+        Ok(Some(file))
+    }
+}
+
+impl Registry {
+    /// One garbage collection; see the module documentation for what it removes.
+    pub async fn collect_garbage(&self, options: &GcOptions) -> Result<GcReport, StorageError> {
+        let cutoff = now() - options.grace_period.as_secs() as i64;
+        let mut report = GcReport::default();
+        let meta = self.metadata();
+
+        if options.delete_untagged {
+            // Deleting an index frees its children, a subject its referrers: repeat until
+            // nothing more goes. A dry run sees the first round only.
+            loop {
+                let candidates = meta.unreachable_manifests(cutoff).await?;
+                if options.dry_run {
+                    report.manifests = candidates.len() as u64;
+                    break;
+                }
+                let mut deleted = 0;
+                for (repository, digest) in &candidates {
+                    if meta
+                        .delete_unreachable_manifest(repository, digest, cutoff)
+                        .await?
+                    {
+                        deleted += 1;
+                    }
+                }
+                report.manifests += deleted;
+                if deleted == 0 {
+                    break;
+                }
+            }
+        }
+
+        report.blob_links = if options.dry_run {
+            meta.unreferenced_links(cutoff).await?
+        } else {
+            meta.delete_unreferenced_links(cutoff).await?
+        };
+
+        {
+            let _lock = self.gc_lock().exclusive().await?;
+            let dead = match options.dry_run {
+                true => meta.dead_blobs_after_unlinking(cutoff).await?,
+                false => meta.dead_blobs(cutoff).await?,
+            };
+            for blob in dead {
+                if options.dry_run {
+                    report.blobs += 1;
+                    report.bytes += blob.size;
+                    continue;
+                }
+                if meta.delete_dead_blob(&blob.digest).await? {
+                    if let Ok(digest) = Digest::parse(&blob.digest) {
+                        self.blob_store().delete(&digest).await?;
+                    }
+                    report.blobs += 1;
+                    report.bytes += blob.size;
+                }
+            }
+            let horizon = SystemTime::now()
+                .checked_sub(options.grace_period)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            for (digest, modified) in self.blob_store().list().await? {
+                if modified > horizon || meta.blob(&digest.to_string()).await?.is_some() {
+                    continue;
+                }
+                if !options.dry_run {
+                    self.blob_store().delete(&digest).await?;
+                }
+                report.orphaned_files += 1;
+            }
+        }
+
+        let upload_cutoff = now() - options.upload_ttl.as_secs() as i64;
+        for id in meta.idle_uploads(upload_cutoff).await? {
+            if options.dry_run {
+                report.uploads += 1;
+            } else if meta.delete_idle_upload(&id, upload_cutoff).await? {
+                self.upload_area().remove(&id).await?;
+                report.uploads += 1;
+            }
+        }
+        // Files of sessions whose record never got written (a crash right after creating).
+        let horizon = SystemTime::now()
+            .checked_sub(options.upload_ttl)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        for (id, modified) in self.upload_area().list().await? {
+            if modified > horizon || meta.upload_exists(&id).await? {
+                continue;
+            }
+            if !options.dry_run {
+                self.upload_area().remove(&id).await?;
+            }
+            report.uploads += 1;
+        }
+        Ok(report)
+    }
+}
+
+/// Runs a collection every `interval` until the process ends; each result is logged.
+pub fn spawn_periodic(
+    registry: std::sync::Arc<Registry>,
+    interval: Duration,
+    options: GcOptions,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            match registry.collect_garbage(&options).await {
+                Ok(report) => tracing::info!(
+                    manifests = report.manifests,
+                    blob_links = report.blob_links,
+                    blobs = report.blobs,
+                    bytes = report.bytes,
+                    orphaned_files = report.orphaned_files,
+                    uploads = report.uploads,
+                    "garbage collected"
+                ),
+                Err(error) => tracing::error!(%error, "garbage collection failed"),
+            }
+        }
+    })
+}
+
+/// The lock file beside a registry's database.
+pub fn lock_path(root: &Path) -> PathBuf {
+    root.join("gc.lock")
+}

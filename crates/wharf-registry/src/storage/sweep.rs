@@ -1,0 +1,194 @@
+//! The SQL of garbage collection. Every delete restates its reason in its own `WHERE`
+//! (no tag, no reference, old enough), so a push that lands between finding a candidate
+//! and deleting it wins: the row no longer qualifies and stays.
+
+use sqlx::Row;
+
+use super::Metadata;
+use crate::error::StorageError;
+
+/// A blob no repository links any more.
+#[derive(Debug, Clone)]
+pub struct DeadBlob {
+    pub digest: String,
+    pub size: u64,
+}
+
+/// A manifest is unreachable when no tag names it, no other manifest references it, and its
+/// subject (if any) is not in the repository: referrers live as long as their subject.
+const UNREACHABLE: &str = "m.created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest) \
+     AND NOT EXISTS (SELECT 1 FROM manifest_references r \
+                     WHERE r.repository = m.repository AND r.digest = m.digest) \
+     AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s \
+                     WHERE s.repository = m.repository AND s.digest = m.subject))";
+
+impl Metadata {
+    /// Untagged, unreferenced manifests created before `cutoff`.
+    pub async fn unreachable_manifests(
+        &self,
+        cutoff: i64,
+    ) -> Result<Vec<(String, String)>, StorageError> {
+        let rows = sqlx::query(&format!(
+            "SELECT m.repository, m.digest FROM manifests m WHERE {UNREACHABLE}"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Deletes one manifest if it is still unreachable; with it go its references.
+    pub async fn delete_unreachable_manifest(
+        &self,
+        repository: &str,
+        digest: &str,
+        cutoff: i64,
+    ) -> Result<bool, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "DELETE FROM manifests WHERE repository = $2 AND digest = $3 AND EXISTS \
+             (SELECT 1 FROM manifests m WHERE m.repository = $2 AND m.digest = $3 AND {UNREACHABLE})"
+        ))
+        .bind(cutoff)
+        .bind(repository)
+        .bind(digest)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM manifest_references WHERE repository = $1 AND manifest = $2")
+            .bind(repository)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Blob links (repository → blob) that no manifest of the repository references and
+    /// that nobody pushed, mounted or was told about since `cutoff`.
+    pub async fn unreferenced_links(&self, cutoff: i64) -> Result<u64, StorageError> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) FROM repository_blobs rb WHERE {UNREFERENCED_LINK}"
+        ))
+        .bind(cutoff)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+
+    pub async fn delete_unreferenced_links(&self, cutoff: i64) -> Result<u64, StorageError> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM repository_blobs WHERE EXISTS (SELECT 1 FROM repository_blobs rb \
+             WHERE rb.repository = repository_blobs.repository \
+             AND rb.digest = repository_blobs.digest AND {UNREFERENCED_LINK})"
+        ))
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Blobs no repository links, recorded before `cutoff`.
+    pub async fn dead_blobs(&self, cutoff: i64) -> Result<Vec<DeadBlob>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT b.digest, b.size FROM blobs b WHERE b.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest) \
+             ORDER BY b.digest",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeadBlob {
+                digest: r.get(0),
+                size: r.get::<i64, _>(1) as u64,
+            })
+            .collect())
+    }
+
+    /// What [`Metadata::dead_blobs`] would return once the unreferenced links are gone
+    /// (for a dry run, which deletes no link).
+    pub async fn dead_blobs_after_unlinking(
+        &self,
+        cutoff: i64,
+    ) -> Result<Vec<DeadBlob>, StorageError> {
+        let rows = sqlx::query(&format!(
+            "SELECT b.digest, b.size FROM blobs b WHERE b.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest \
+             AND NOT ({UNREFERENCED_LINK})) ORDER BY b.digest"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeadBlob {
+                digest: r.get(0),
+                size: r.get::<i64, _>(1) as u64,
+            })
+            .collect())
+    }
+
+    /// Forgets a blob if still nothing links it; true when the caller must delete its bytes.
+    pub async fn delete_dead_blob(&self, digest: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "DELETE FROM blobs WHERE digest = $1 \
+             AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = $1)",
+        )
+        .bind(digest)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Upload sessions not written to since `cutoff`.
+    pub async fn idle_uploads(&self, cutoff: i64) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query("SELECT id FROM uploads WHERE updated_at < $1 ORDER BY id")
+            .bind(cutoff)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Forgets an upload session if it is still idle.
+    pub async fn delete_idle_upload(&self, id: &str, cutoff: i64) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
+            .bind(id)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn upload_exists(&self, id: &str) -> Result<bool, StorageError> {
+        let row = sqlx::query("SELECT 1 FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn upload_count(&self) -> Result<u64, StorageError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM uploads")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+
+    /// The bytes of all blobs the registry records.
+    pub async fn stored_bytes(&self) -> Result<u64, StorageError> {
+        let row = sqlx::query("SELECT COALESCE(SUM(size), 0) FROM blobs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+}
+
+const UNREFERENCED_LINK: &str = "rb.created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM manifest_references r \
+                     WHERE r.repository = rb.repository AND r.digest = rb.digest)";

@@ -1,0 +1,68 @@
+//! `wharf copy [--all] [--platform P] [--dest-compress gzip|zstd] SOURCE DESTINATION`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use wharf_client::Client;
+use wharf_image::copy::{self, CopyOptions, Location};
+use wharf_image::push::PushOptions;
+use wharf_spec::media_type::Compression;
+use wharf_store::Store;
+
+use super::parse_platform;
+use super::remote::block_on;
+use crate::cli::{CompressArg, CopyArgs};
+use crate::output::push::PushOutput;
+
+pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode> {
+    let from = Location::parse(&args.source)?;
+    let to = Location::parse(&args.destination)?;
+    let needs_store = [&from, &to].iter().any(|l| matches!(l, Location::Store(_)));
+    // The store is opened only when a side is one; its blob-info cache helps otherwise.
+    let store: Option<Store> = if needs_store {
+        Some(super::open_store(root)?)
+    } else {
+        None
+    };
+    let mut config = super::remote::client_config(&args.registry)?;
+    if let Some(n) = args.max_concurrent_uploads {
+        config.max_concurrent_uploads = n.max(1);
+    }
+    // Registry-to-registry streams as many downloads as uploads.
+    config.max_concurrent_downloads = config
+        .max_concurrent_downloads
+        .max(config.max_concurrent_uploads);
+    super::push::report_resumes(&mut config);
+    let options = CopyOptions {
+        push: PushOptions {
+            platform: parse_platform(args.platform.as_deref())?,
+            all_platforms: args.all,
+            max_concurrent_uploads: config.max_concurrent_uploads,
+            ..PushOptions::default()
+        },
+        compression: match args.dest_compress {
+            CompressArg::Gzip => Compression::Gzip,
+            CompressArg::Zstd => Compression::Zstd,
+        },
+    };
+    let client = Client::new(config)?;
+    let output = PushOutput::new(args.quiet);
+    let report = block_on(copy::copy(
+        store.as_ref(),
+        &client,
+        &from,
+        &to,
+        &options,
+        &|event| output.event(&event),
+    ))?
+    .with_context(|| format!("cannot copy `{from}` to `{to}`"))?;
+    match &to {
+        Location::Registry(reference) => output.finish(reference, &report.digest, report.size),
+        _ if args.quiet => println!("{to}"),
+        _ => {
+            println!("Copied {from} to {to}");
+            println!("Digest: {} size: {}", report.digest, report.size);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

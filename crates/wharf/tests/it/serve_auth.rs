@@ -1,0 +1,666 @@
+//! `wharf serve` configured from a file, behind auth (bearer tokens it issues itself) and
+//! TLS, with real clients: `wharf login` + `wharf pull`, skopeo with credentials and
+//! certificates, and `docker login`/`push` when a Docker Engine answers.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use crate::harness::*;
+use crate::pull::Env;
+use crate::serve::{blob_files, layout, run, Server};
+
+const ALICE: (&str, &str) = ("alice", "alice-Secret-8k2");
+const BOB: (&str, &str) = ("bob", "bob-Secret-5j1");
+
+/// An htpasswd file for alice and bob and a config: alice may do everything, bob may pull
+/// `team/**`, anonymous callers nothing. `extra` is appended (TLS, say).
+fn auth_config(w: &Wharf, extra: &str) -> PathBuf {
+    let lines: Vec<String> = [ALICE, BOB]
+        .iter()
+        .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, 4).unwrap()))
+        .collect();
+    w.write("htpasswd", lines.join("\n").as_bytes());
+    w.write("token.key", b"0123456789abcdef0123456789abcdef-wharf-test");
+    let registry = w.path("registry");
+    w.write(
+        "registry.toml",
+        format!(
+            r#"root = "{}"
+[auth]
+htpasswd = "htpasswd"
+[auth.token]
+key = "token.key"
+[[auth.rules]]
+users = ["alice"]
+repositories = ["**"]
+actions = ["*"]
+[[auth.rules]]
+users = ["bob"]
+repositories = ["team/**"]
+actions = ["pull"]
+{extra}"#,
+            s(&registry)
+        )
+        .as_bytes(),
+    )
+}
+
+/// Runs a program; returns (success, stdout + stderr).
+fn attempt(program: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A GET with optional `Authorization`: (status, body).
+fn http_get_auth(host: &str, path: &str, auth: Option<&str>) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+fn basic((user, password): (&str, &str)) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+#[test]
+fn config_file_errors_name_the_key_and_line() {
+    let w = Wharf::new();
+    let bad = w.write(
+        "bad.toml",
+        b"addr = \"127.0.0.1:0\"\n\n[gc]\nintervall = \"1h\"\n",
+    );
+    let stderr = w.fails(&["serve", "--config", s(&bad)]);
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(stderr.contains("unknown field `intervall`"), "{stderr}");
+    assert!(stderr.contains(s(&bad)), "{stderr}");
+    let stderr = w.fails(&["serve", "--config", s(&w.path("missing.toml"))]);
+    assert!(stderr.contains("cannot read the config file"), "{stderr}");
+    let htpasswd = w.write("htpasswd", b"carol:{SHA}not-bcrypt\n");
+    let cfg = w.write(
+        "plain.toml",
+        format!("[auth]\nhtpasswd = \"{}\"\n", s(&htpasswd)).as_bytes(),
+    );
+    let stderr = w.fails(&["serve", "--config", s(&cfg)]);
+    assert!(
+        stderr.contains("line 1") && stderr.contains("htpasswd -B"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn flags_and_variables_override_the_config_file() {
+    let w = Wharf::new();
+    let cfg = w.write(
+        "registry.toml",
+        b"root = \"from-config\"\naddr = \"127.0.0.1:0\"\n",
+    );
+    // The config's root, relative to the file.
+    let server = Server::start_with(&["--config", s(&cfg)]);
+    assert_eq!(http_get_auth(&server.host, "/v2/", None).0, 200);
+    assert!(server.stop().success());
+    assert!(w.path("from-config/registry.db").exists());
+    // `--root` wins over the file.
+    let server = Server::start_with(&["--config", s(&cfg), "--root", s(&w.path("from-flag"))]);
+    assert!(server.stop().success());
+    assert!(w.path("from-flag/registry.db").exists());
+}
+
+#[test]
+fn real_clients_log_in_and_are_refused_by_the_rules() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let w = Wharf::new();
+    let cfg = auth_config(&w, "");
+    let server = Server::start_with(&["--config", s(&cfg)]);
+    let host = server.host.clone();
+    let (src, img) = layout(&w, "authed");
+    let source = format!("oci:{}:v1", s(&src));
+    let remote = format!("docker://{host}/team/app:v1");
+    let creds = |(u, p): (&str, &str)| format!("{u}:{p}");
+
+    // Push: anonymous, a wrong password, and bob (pull only) are refused; alice pushes.
+    let (ok, text) = attempt(
+        "skopeo",
+        &["copy", "--dest-tls-verify=false", &source, &remote],
+    );
+    assert!(!ok, "anonymous push: {text}");
+    let wrong = creds((ALICE.0, "wrong"));
+    let (ok, text) = attempt(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &wrong,
+            &source,
+            &remote,
+        ],
+    );
+    assert!(!ok, "wrong password push: {text}");
+    let (ok, text) = attempt(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds(BOB),
+            &source,
+            &remote,
+        ],
+    );
+    assert!(!ok, "bob's push: {text}");
+    assert!(text.to_lowercase().contains("denied"), "{text}");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds(ALICE),
+            &source,
+            &remote,
+        ],
+    );
+
+    // Pull: bob may; anonymous may not; a wrong password may not.
+    let out = w.path("out");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            &creds(BOB),
+            &remote,
+            &format!("oci:{}:v1", s(&out)),
+        ],
+    );
+    assert_eq!(blob_files(&out), blob_files(&src));
+    let (ok, text) = attempt(
+        "skopeo",
+        &["inspect", "--tls-verify=false", "--raw", &remote],
+    );
+    assert!(!ok, "anonymous pull: {text}");
+    let (ok, text) = attempt(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            "--creds",
+            &wrong,
+            &remote,
+        ],
+    );
+    assert!(!ok, "wrong password pull: {text}");
+
+    // wharf login + pull as bob; login with a wrong password fails and stores nothing.
+    let env = Env::new();
+    let (ok, _, stderr) = env.run(
+        &["login", &host, "-u", ALICE.0, "--password-stdin"],
+        "wrong\n",
+    );
+    assert!(!ok && stderr.contains("unauthorized"), "{stderr}");
+    assert!(!env.w.path("docker/config.json").exists());
+    let (ok, _, stderr) = env.run(&["pull", &format!("{host}/team/app:v1")], "");
+    assert!(!ok, "anonymous wharf pull: {stderr}");
+    let (ok, stdout, stderr) = env.run(
+        &["login", &host, "-u", BOB.0, "--password-stdin"],
+        &format!("{}\n", BOB.1),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let stdout = env.ok(&["pull", &format!("{host}/team/app:v1")]);
+    assert!(
+        stdout.contains(&img.manifest_digest().to_string()),
+        "{stdout}"
+    );
+
+    // Delete: bob may not; alice may.
+    let (ok, text) = attempt(
+        "skopeo",
+        &[
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            &creds(BOB),
+            &remote,
+        ],
+    );
+    assert!(!ok, "bob's delete: {text}");
+
+    // Catalog: bob's token for `registry:catalog:*` lists only what he may read.
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds(ALICE),
+            &source,
+            &format!("docker://{host}/secret/app:v1"),
+        ],
+    );
+    let catalog_for = |who: (&str, &str)| {
+        let (status, body) = http_get_auth(
+            &host,
+            "/token?service=wharf&scope=registry:catalog:*",
+            Some(&basic(who)),
+        );
+        assert_eq!(status, 200, "{body}");
+        let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+        let (status, body) = http_get_auth(&host, "/v2/_catalog", Some(&bearer));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["repositories"].clone()
+    };
+    assert_eq!(catalog_for(BOB), serde_json::json!(["team/app"]));
+    assert_eq!(
+        catalog_for(ALICE),
+        serde_json::json!(["secret/app", "team/app"])
+    );
+    assert_eq!(http_get_auth(&host, "/v2/_catalog", None).0, 401);
+
+    run(
+        "skopeo",
+        &[
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            &creds(ALICE),
+            &remote,
+        ],
+    );
+    let (ok, _) = attempt(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &creds(ALICE),
+            &remote,
+        ],
+    );
+    assert!(!ok, "deleted");
+
+    if have_docker() {
+        docker_logs_in_and_pushes(&w, &host, &src);
+    }
+}
+
+/// `docker login` with a wrong then the right password, then push (bob: denied; alice: ok).
+fn docker_logs_in_and_pushes(w: &Wharf, host: &str, src: &Path) {
+    let config = w.path("docker-cli");
+    std::fs::create_dir_all(&config).unwrap();
+    let docker = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new("docker")
+            .env("DOCKER_CONFIG", &config)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    w.ok(&["load", "-i", s(src), "-t", "wharf-serve-auth"]);
+    let archive = w.path("docker.tar");
+    w.ok(&["save", "-o", s(&archive), "wharf-serve-auth:v1"]);
+    let (ok, text) = docker(&["load", "-i", s(&archive)], "");
+    assert!(ok, "{text}");
+    let remote = format!("{host}/team/docker:v1");
+    let (ok, text) = docker(&["tag", "wharf-serve-auth:v1", &remote], "");
+    assert!(ok, "{text}");
+    let (ok, text) = docker(
+        &["login", host, "-u", ALICE.0, "--password-stdin"],
+        "wrong\n",
+    );
+    assert!(!ok, "docker login with a wrong password: {text}");
+    let (ok, text) = docker(
+        &["login", host, "-u", BOB.0, "--password-stdin"],
+        &format!("{}\n", BOB.1),
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = docker(&["push", &remote], "");
+    assert!(!ok && text.contains("denied"), "bob's docker push: {text}");
+    let (ok, text) = docker(
+        &["login", host, "-u", ALICE.0, "--password-stdin"],
+        &format!("{}\n", ALICE.1),
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = docker(&["push", &remote], "");
+    assert!(ok, "alice's docker push: {text}");
+    let _ = docker(&["rmi", &remote, "wharf-serve-auth:v1"], "");
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost: (cert file, key file).
+fn certificate(w: &Wharf) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    params.is_ca = rcgen::IsCa::NoCa;
+    let cert = params.self_signed(&key).unwrap();
+    (
+        w.write("cert.pem", cert.pem().as_bytes()),
+        w.write("key.pem", key.serialize_pem().as_bytes()),
+    )
+}
+
+#[test]
+fn serves_tls_to_wharf_and_skopeo() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let w = Wharf::new();
+    let (cert, key) = certificate(&w);
+    let server = Server::start_with(&[
+        "--root",
+        s(&w.path("registry")),
+        "--tls-cert",
+        s(&cert),
+        "--tls-key",
+        s(&key),
+    ]);
+    let host = server.host.clone();
+    // skopeo verifies the certificate against the CA in `--cert-dir`.
+    let certs = w.path("certs.d");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&cert, certs.join("ca.crt")).unwrap();
+    let (src, img) = layout(&w, "tls");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-cert-dir",
+            s(&certs),
+            &format!("oci:{}:v1", s(&src)),
+            &format!("docker://{host}/tls/app:v1"),
+        ],
+    );
+    // Without the CA, verification fails: this is really TLS.
+    let (ok, text) = attempt(
+        "skopeo",
+        &["inspect", "--raw", &format!("docker://{host}/tls/app:v1")],
+    );
+    assert!(!ok && text.contains("certificate"), "{text}");
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    assert!(!String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // wharf pull with the CA.
+    let env = Env::new();
+    let stdout = env.ok(&["pull", "--ca-cert", s(&cert), &format!("{host}/tls/app:v1")]);
+    assert!(
+        stdout.contains(&img.manifest_digest().to_string()),
+        "{stdout}"
+    );
+    assert!(server.stop().success());
+}
+
+#[test]
+fn registry_gc_removes_untagged_images_beside_a_running_server() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let w = Wharf::new();
+    let root = w.path("registry");
+    let server = Server::start(&root);
+    let host = server.host.clone();
+    let (src, _) = layout(&w, "collected");
+    let remote = format!("docker://{host}/gc/app:v1");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", s(&src)),
+            &remote,
+        ],
+    );
+    // Untag it: with `--delete-untagged` the image and its blobs are garbage.
+    let (status, _) = {
+        let mut stream = std::net::TcpStream::connect(&host).unwrap();
+        write!(
+            stream,
+            "DELETE /v2/gc/app/manifests/v1 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        (text.split_whitespace().nth(1).unwrap().to_string(), text)
+    };
+    assert_eq!(status, "202");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let gc = |extra: &[&str]| {
+        let mut args = vec!["registry", "gc", "--grace-period", "0"];
+        args.extend_from_slice(extra);
+        // The registry's root from its own variable (the store's `--root` is not it).
+        let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
+        cmd.args(&args)
+            .env_remove("WHARF_ROOT")
+            .env("WHARF_REGISTRY_ROOT", &root);
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let layers = std::fs::read_dir(root.join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        gc(&[]),
+        "Removed 0 manifests, 0 blob links, 0 blobs (0B), 0 orphaned files, 0 upload sessions\n"
+    );
+    let dry = gc(&["--delete-untagged", "--dry-run"]);
+    assert!(dry.starts_with("Would remove 1 manifest, "), "{dry}");
+    assert_eq!(
+        std::fs::read_dir(root.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        layers
+    );
+    let out = gc(&["--delete-untagged"]);
+    assert!(
+        out.starts_with(&format!(
+            "Removed 1 manifest, {layers} blob links, {layers} blobs ("
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // The server goes on serving.
+    assert_eq!(http_get_auth(&host, "/v2/", None).0, 200);
+    let stderr = w.fails(&["registry", "gc"]);
+    assert!(stderr.contains("no registry at"), "{stderr}");
+    assert!(server.stop().success());
+}
+
+/// One raw HTTP/1.1 request: (status, head, body).
+fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, raw[split + 4..].to_vec())
+}
+
+fn header_value(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no `{name}` in {head}"))
+}
+
+#[test]
+fn kill_9_during_uploads_keeps_committed_content_and_resumable_sessions() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let w = Wharf::new();
+    let root = w.path("registry");
+    let server = Server::start(&root);
+    let host = server.host.clone();
+    let (src, img) = layout(&w, "durable");
+    let remote = format!("docker://{host}/crash/app:v1");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", s(&src)),
+            &remote,
+        ],
+    );
+
+    // An upload with one acknowledged chunk, then a chunk that is cut off mid-body.
+    let blob: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (status, head, _) = http(&host, "POST", "/v2/crash/big/blobs/uploads/", &[], b"");
+    assert_eq!(status, 202);
+    let location = header_value(&head, "location");
+    let (status, _, _) = http(
+        &host,
+        "PATCH",
+        &location,
+        &[("Content-Range", "0-99999")],
+        &blob[..100_000],
+    );
+    assert_eq!(status, 202);
+    let mut cut = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        cut,
+        "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nContent-Range: 100000-199999\r\nContent-Length: 100000\r\n\r\n"
+    )
+    .unwrap();
+    cut.write_all(&blob[100_000..150_000]).unwrap();
+    cut.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(server); // SIGKILL
+    drop(cut);
+
+    let server = Server::start(&root);
+    let host = server.host.clone();
+    let remote = format!("docker://{host}/crash/app:v1");
+    // Committed content is intact, byte for byte.
+    let out = w.path("after");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &remote,
+            &format!("oci:{}:v1", s(&out)),
+        ],
+    );
+    assert_eq!(blob_files(&out), blob_files(&src));
+    let raw = run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", "--raw", &remote],
+    );
+    assert_eq!(raw.as_bytes(), img.manifest.as_slice());
+    // The session resumes from its last acknowledged byte and completes.
+    let (status, head, _) = http(&host, "GET", &location, &[], b"");
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(header_value(&head, "range"), "0-99999");
+    let (status, head, _) = http(
+        &host,
+        "PATCH",
+        &location,
+        &[("Content-Range", "100000-199999")],
+        &blob[100_000..200_000],
+    );
+    assert_eq!(status, 202, "{head}");
+    let digest = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(&blob));
+    let (status, head, _) = http(
+        &host,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[("Content-Range", "200000-299999")],
+        &blob[200_000..],
+    );
+    assert_eq!(status, 201, "{head}");
+    let (status, _, body) = http(
+        &host,
+        "GET",
+        &format!("/v2/crash/big/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(body == blob, "the resumed blob reads back whole");
+    assert!(server.stop().success());
+}

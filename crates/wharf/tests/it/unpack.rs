@@ -1,0 +1,287 @@
+//! `wharf unpack` and `wharf export`: the merged root filesystem, compared with umoci's
+//! (a real peer) on images built here with every tricky kind of layer; shared snapshots
+//! in `inspect`, `system df` and `image prune`; bad input leaves nothing behind.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use wharf_spec::Digest;
+use wharf_testkit::layer_tar::LayerTar;
+use wharf_testkit::tree::describe;
+
+use crate::fixtures::*;
+use crate::harness::*;
+
+/// Whether we run as root: the owner of a file we just made.
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    probe.as_file().metadata().unwrap().uid() == 0
+}
+
+fn layer_of(tar: Vec<u8>) -> Layer {
+    Layer {
+        gz: gzip(&tar),
+        tar,
+    }
+}
+
+/// Loads `img` into the store as `name:tag`.
+fn load_as(w: &Wharf, img: &TestImage, name: &str, tag: &str) {
+    let dir = w.path(&format!("layout-{name}-{tag}"));
+    let index = index_json(&[(
+        img.manifest_descriptor(),
+        vec![("org.opencontainers.image.ref.name", tag)],
+    )]);
+    write_oci_layout(&dir, &img.blobs(), &index);
+    w.ok(&["load", "-i", s(&dir), "-t", name]);
+}
+
+/// Layers with whiteouts, opaque directories (marker before and after the entries it
+/// keeps), hard links across layers, symlink replacements, mode and owner changes,
+/// xattrs, empty directories, a fifo and a device node.
+fn tricky_layers() -> Vec<Layer> {
+    let base = LayerTar::new()
+        .dir("etc")
+        .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+        .file("etc/hostname", b"base\n")
+        .dir("usr")
+        .dir("usr/bin")
+        .file_mode("usr/bin/tool", b"\x7fELF tool", 0o755)
+        .dir("usr/lib")
+        .file("usr/lib/libx.so", b"lib x")
+        .dir("var")
+        .dir("var/cache")
+        .file("var/cache/one", b"1")
+        .file("var/cache/two", b"2")
+        .dir("opt")
+        .dir("opt/app")
+        .file("opt/app/old", b"old")
+        .dir_mode("empty", 0o750)
+        .file("will-be-link", b"a file first")
+        .dir("will-be-file")
+        .file("will-be-file/inner", b"inner")
+        .owner(1000, 1000)
+        .dir("home")
+        .file("home/user-file", b"mine")
+        .finish();
+    let middle = LayerTar::new()
+        .whiteout("etc/hostname")
+        .file("var/cache/three", b"3")
+        .opaque("var/cache")
+        .opaque("opt/app")
+        .file("opt/app/new", b"new")
+        .hardlink("usr/bin/tool-link", "usr/bin/tool")
+        .symlink("will-be-link", "etc/passwd")
+        .file("will-be-file", b"a file now")
+        .dir_mode("usr/lib", 0o700)
+        .file_mode("usr/bin/suid", b"#!/bin/sh\n", 0o4755)
+        .dir_mode("tmp", 0o1777)
+        .owner(1234, 5678)
+        .file_xattrs("etc/with-xattr", b"x", &[("user.comment", b"hello")])
+        .owner(0, 0)
+        .fifo("run-fifo")
+        .finish();
+    let top = LayerTar::new()
+        .file_mode("etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n", 0o600)
+        .whiteout("empty")
+        .dir("empty2")
+        .hardlink("etc/passwd-hardlink", "etc/passwd")
+        .char_device("dev-null", 1, 3)
+        .file("dup", b"first")
+        .file("dup", b"second")
+        .finish();
+    vec![layer_of(base), layer_of(middle), layer_of(top)]
+}
+
+fn umoci_rootfs(w: &Wharf, name: &str) -> std::path::PathBuf {
+    let bundle = w.path(&format!("bundle-{}", name.replace([':', '/'], "-")));
+    let image = format!("{}:docker.io/library/{name}", w.root().display());
+    let mut args = vec!["unpack", "--image", &image];
+    if !is_root() {
+        args.push("--rootless");
+    }
+    let bundle_s = bundle.to_str().unwrap().to_string();
+    args.push(&bundle_s);
+    let out = Command::new("umoci").args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "umoci {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bundle.join("rootfs")
+}
+
+#[test]
+fn unpack_matches_umoci_on_tricky_layers() {
+    if !have_tool("umoci") {
+        return;
+    }
+    let w = Wharf::new();
+    let img = image("tricky", tricky_layers());
+    load_as(&w, &img, "tricky", "1");
+    let dir = w.path("rootfs");
+    let out = w.ok(&["unpack", "tricky:1", s(&dir)]);
+    assert!(out.contains("3 layers"), "{out}");
+    let ours = describe(&dir);
+    let theirs = describe(&umoci_rootfs(&w, "tricky:1"));
+    assert_eq!(ours, theirs, "wharf (left) and umoci (right) differ");
+    // The tree has what the layers say (so both tools are not just equally empty).
+    assert!(ours["usr/bin/tool-link"].contains("hardlink=usr/bin/tool"));
+    assert!(!ours.contains_key("etc/hostname") && !ours.contains_key("var/cache/one"));
+    assert!(ours.contains_key("var/cache/three") && ours.contains_key("home/user-file"));
+    assert!(ours["etc/with-xattr"].contains("user.comment"));
+    if is_root() {
+        assert!(ours["etc/with-xattr"].contains("owner=1234:5678"));
+        assert!(ours["dev-null"].starts_with("char 1:3"));
+        // Linked from the snapshots: same tree.
+        let linked = w.path("linked");
+        w.ok(&["unpack", "--link", "tricky:1", s(&linked)]);
+        assert_eq!(describe(&linked), theirs);
+    }
+}
+
+#[test]
+fn snapshots_are_shared_reported_and_pruned() {
+    if !is_root() {
+        eprintln!("skipping: snapshots need root");
+        return;
+    }
+    let w = Wharf::new();
+    let layers = tricky_layers();
+    let a = image("a", layers.clone());
+    let b = image("b", vec![layers[0].clone(), layer(&[("b-only", b"b")])]);
+    load_as(&w, &a, "a", "1");
+    load_as(&w, &b, "b", "1");
+    let out = w.ok(&["unpack", "a:1", s(&w.path("a"))]);
+    assert!(out.contains("3 extracted, 0 from snapshots"), "{out}");
+    let out = w.ok(&["unpack", "b:1", s(&w.path("b"))]);
+    assert!(out.contains("1 extracted, 1 from snapshots"), "{out}");
+
+    let doc: Value = serde_json::from_str(&w.ok(&["image", "inspect", "a:1"])).unwrap();
+    let driver = &doc[0]["GraphDriver"];
+    assert_eq!(driver["Name"], "overlay");
+    let lower: Vec<&str> = driver["Data"]["LowerDir"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .collect();
+    assert_eq!(lower.len(), 3);
+    let chain = wharf_layer::chain_id(&[a.layers[0].diff_id()]).unwrap();
+    assert!(
+        lower[2].ends_with(&format!("{}/fs", chain.hex())),
+        "bottom layer last: {lower:?}"
+    );
+    assert!(lower.iter().all(|d| Path::new(d).is_dir()));
+
+    let df = w.ok(&["system", "df"]);
+    assert!(df.contains("Snapshots: 4 unpacked layers"), "{df}");
+
+    w.ok(&["rmi", "a:1"]);
+    let pruned = w.ok(&["image", "prune"]);
+    assert!(pruned.contains("Deleted Snapshots:"), "{pruned}");
+    assert_eq!(pruned.matches("deleted: sha256:").count(), 2, "{pruned}");
+    assert!(
+        Path::new(lower[2]).is_dir(),
+        "b still uses the base snapshot"
+    );
+    assert!(!Path::new(lower[0]).exists());
+    assert!(w.ok(&["fsck"]).contains("clean"));
+}
+
+#[test]
+fn a_wrong_diff_id_fails_and_creates_nothing() {
+    let w = Wharf::new();
+    let good = tricky_layers();
+    let mut img = image("bad", good.clone());
+    // The config claims another diff_id for the top layer.
+    let config = String::from_utf8(img.config.clone()).unwrap();
+    let wrong = Digest::sha256_of(b"something else").to_string();
+    img.config = config
+        .replace(&good[2].diff_id().to_string(), &wrong)
+        .into_bytes();
+    let img = rebuild_manifest(img);
+    load_as_unchecked(&w, &img, "bad", "1");
+    let dir = w.path("rootfs");
+    let err = w.fails(&["unpack", "bad:1", s(&dir)]);
+    assert!(err.contains("does not match the image config"), "{err}");
+    assert!(!dir.exists(), "no target after a failed unpack");
+    let leftovers: Vec<_> = fs::read_dir(w.path(""))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("wharf-unpack"))
+        .collect();
+    assert!(leftovers.is_empty(), "no staging left: {leftovers:?}");
+}
+
+fn rebuild_manifest(mut img: TestImage) -> TestImage {
+    let mut manifest: Value = serde_json::from_slice(&img.manifest).unwrap();
+    manifest["config"]["digest"] = Value::String(Digest::sha256_of(&img.config).to_string());
+    manifest["config"]["size"] = Value::from(img.config.len());
+    img.manifest = serde_json::to_vec(&manifest).unwrap();
+    img
+}
+
+/// `load` checks diff_ids itself; a bad one gets into the store through the layout that
+/// umoci and skopeo share, as a damaged or hostile store would have it.
+fn load_as_unchecked(w: &Wharf, img: &TestImage, name: &str, tag: &str) {
+    load_as(
+        w,
+        &image("placeholder", vec![layer(&[("p", b"p")])]),
+        "placeholder",
+        "1",
+    );
+    let root = w.root();
+    for (digest, bytes) in img.blobs() {
+        fs::write(root.join("blobs/sha256").join(digest.hex()), bytes).unwrap();
+    }
+    let mut index: Value =
+        serde_json::from_slice(&fs::read(root.join("index.json")).unwrap()).unwrap();
+    let mut d = img.manifest_descriptor();
+    d["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": format!("docker.io/library/{name}:{tag}")});
+    index["manifests"].as_array_mut().unwrap().push(d);
+    fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+#[test]
+fn a_non_empty_target_is_refused() {
+    let w = Wharf::new();
+    load_as(&w, &image("x", vec![layer(&[("f", b"x")])]), "x", "1");
+    let dir = w.path("full");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep"), b"mine").unwrap();
+    let err = w.fails(&["unpack", "x:1", s(&dir)]);
+    assert!(err.contains("is not empty"), "{err}");
+    assert_eq!(fs::read(dir.join("keep")).unwrap(), b"mine");
+    // An empty directory is fine.
+    let empty = w.path("empty");
+    fs::create_dir(&empty).unwrap();
+    w.ok(&["unpack", "-q", "x:1", s(&empty)]);
+    assert_eq!(fs::read(empty.join("f")).unwrap(), b"x");
+}
+
+#[test]
+fn export_writes_the_merged_tree_as_one_tar() {
+    let w = Wharf::new();
+    let img = image("e", tricky_layers());
+    load_as(&w, &img, "e", "1");
+    let dir = w.path("rootfs");
+    w.ok(&["unpack", "e:1", s(&dir)]);
+    let file = w.path("e.tar");
+    w.ok(&["export", "e:1", "-o", s(&file)]);
+    let again = w.path("again");
+    fs::create_dir(&again).unwrap();
+    let mut applier = wharf_layer::apply::Applier::new(
+        wharf_layer::apply::Root::open(&again).unwrap(),
+        wharf_layer::apply::ApplyOptions::for_this_process(wharf_layer::apply::WhiteoutMode::Apply),
+    );
+    wharf_layer::apply::apply_tar(fs::File::open(&file).unwrap(), &mut applier, None).unwrap();
+    applier.finish().unwrap();
+    assert_eq!(describe(&again), describe(&dir));
+    // To standard output too.
+    let out = w.cmd(&["export", "e:1"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len() as u64, fs::metadata(&file).unwrap().len());
+}
