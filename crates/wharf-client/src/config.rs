@@ -13,6 +13,11 @@
 //! ca-certs = ["/etc/wharf/company-ca.pem"]
 //!
 //! max-concurrent-downloads = 3
+//!
+//! # Fixed addresses for registry host names (like curl's `--resolve`): the name stays in
+//! # URLs, TLS checks and credentials; only the connection goes to this address.
+//! [resolve]
+//! "registry.internal" = "10.1.2.3"
 //! ```
 
 use std::collections::BTreeMap;
@@ -84,6 +89,8 @@ struct ConfigFile {
     #[serde(default)]
     ca_certs: Vec<PathBuf>,
     max_concurrent_downloads: Option<usize>,
+    #[serde(default)]
+    resolve: BTreeMap<String, String>,
 }
 
 impl ClientConfig {
@@ -143,8 +150,26 @@ impl ClientConfig {
             }
             config.mirrors.insert(registry, list);
         }
+        for (host, address) in file.resolve {
+            let addr = parse_address(&address).ok_or_else(|| {
+                bad(format!(
+                    "`resolve.\"{host}\"`: `{address}` is not an IP address (or IP:port)"
+                ))
+            })?;
+            config.resolve.insert(host, addr);
+        }
         Ok(config)
     }
+}
+
+/// `10.1.2.3`, `10.1.2.3:443`, `::1` or `[::1]:443`. The port of the URL is the one used
+/// (a DNS answer has none), so a port here is accepted and ignored.
+fn parse_address(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| (ip, 0).into())
+    })
 }
 
 /// `$XDG_CONFIG_HOME/wharf/config.toml`, or `~/.config/wharf/config.toml`.
@@ -165,6 +190,9 @@ mod tests {
             insecure-registries = ["reg.internal:5000"]
             ca-certs = ["ca.pem", "/abs/ca.pem"]
             max-concurrent-downloads = 6
+            [resolve]
+            "reg.internal" = "10.1.2.3"
+            "v6.internal" = "[::1]:443"
             [mirrors]
             "docker.io" = ["https://mirror.gcr.io", "localhost:5001"]
         "#;
@@ -179,6 +207,8 @@ mod tests {
         );
         assert_eq!(c.max_concurrent_downloads, 6);
         assert_eq!(c.mirrors["docker.io"].len(), 2);
+        assert_eq!(c.resolve["reg.internal"].ip().to_string(), "10.1.2.3");
+        assert_eq!(c.resolve["v6.internal"].ip().to_string(), "::1");
     }
 
     #[test]
@@ -193,6 +223,7 @@ mod tests {
                 "unsupported scheme",
             ),
             ("[[", "line 1"),
+            ("[resolve]\n\"r\" = \"r.example\"", "not an IP address"),
             ("\n\nmirrors = 3", "line 3: invalid type"),
         ] {
             let err = ClientConfig::from_toml(text, path).unwrap_err().to_string();

@@ -6,12 +6,14 @@
 //!   skips (prints why), unless `WHARF_REQUIRE_INTEROP=1`, where it panics;
 //! - [`token::TokenIssuer`]: a token server for distribution's `auth: token`;
 //! - [`fake::FakeServer`]: a tiny HTTP server for failures a real registry will not produce;
+//! - [`pki`]: a private CA and a server certificate it signed, for verified HTTPS;
 //! - [`fixtures`]: deterministic images and indexes built in code, pushed with wharf-client.
 //!
 //! Helpers panic on setup failures: they run only inside tests, where a panic is the report.
 
 pub mod fake;
 pub mod fixtures;
+pub mod pki;
 pub mod registry;
 pub mod token;
 
