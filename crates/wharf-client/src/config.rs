@@ -15,6 +15,11 @@
 //! max-concurrent-downloads = 3
 //! # Blobs pushed at once (Docker's default too).
 //! max-concurrent-uploads = 5
+//!
+//! # Fixed addresses for registry host names (like curl's `--resolve`): the name stays in
+//! # URLs, TLS checks and credentials; only the connection goes to this address.
+//! [resolve]
+//! "registry.internal" = "10.1.2.3"
 //! ```
 
 use std::collections::BTreeMap;
@@ -92,6 +97,8 @@ struct ConfigFile {
     ca_certs: Vec<PathBuf>,
     max_concurrent_downloads: Option<usize>,
     max_concurrent_uploads: Option<usize>,
+    #[serde(default)]
+    resolve: BTreeMap<String, String>,
 }
 
 impl ClientConfig {
@@ -157,8 +164,26 @@ impl ClientConfig {
             }
             config.mirrors.insert(registry, list);
         }
+        for (host, address) in file.resolve {
+            let addr = parse_address(&address).ok_or_else(|| {
+                bad(format!(
+                    "`resolve.\"{host}\"`: `{address}` is not an IP address (or IP:port)"
+                ))
+            })?;
+            config.resolve.insert(host, addr);
+        }
         Ok(config)
     }
+}
+
+/// `10.1.2.3`, `10.1.2.3:443`, `::1` or `[::1]:443`. The port of the URL is the one used
+/// (a DNS answer has none), so a port here is accepted and ignored.
+fn parse_address(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| (ip, 0).into())
+    })
 }
 
 /// `$XDG_CONFIG_HOME/wharf/config.toml`, or `~/.config/wharf/config.toml`.
@@ -180,6 +205,9 @@ mod tests {
             ca-certs = ["ca.pem", "/abs/ca.pem"]
             max-concurrent-downloads = 6
             max-concurrent-uploads = 2
+            [resolve]
+            "reg.internal" = "10.1.2.3"
+            "v6.internal" = "[::1]:443"
             [mirrors]
             "docker.io" = ["https://mirror.gcr.io", "localhost:5001"]
         "#;
@@ -195,6 +223,8 @@ mod tests {
         assert_eq!(c.max_concurrent_downloads, 6);
         assert_eq!(c.max_concurrent_uploads, 2);
         assert_eq!(c.mirrors["docker.io"].len(), 2);
+        assert_eq!(c.resolve["reg.internal"].ip().to_string(), "10.1.2.3");
+        assert_eq!(c.resolve["v6.internal"].ip().to_string(), "::1");
     }
 
     #[test]
@@ -209,6 +239,7 @@ mod tests {
                 "unsupported scheme",
             ),
             ("[[", "line 1"),
+            ("[resolve]\n\"r\" = \"r.example\"", "not an IP address"),
             ("\n\nmirrors = 3", "line 3: invalid type"),
         ] {
             let err = ClientConfig::from_toml(text, path).unwrap_err().to_string();

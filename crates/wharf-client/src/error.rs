@@ -166,7 +166,7 @@ impl ClientError {
             }
             ClientError::Unreachable { registry, reason } if reason.contains("certificate") => {
                 Some(format!(
-                    "add the registry's CA with `ca-certs` in the config file, or list `{registry}` in `insecure-registries`"
+                    "trust the registry's CA with `--ca-cert FILE` (or `ca-certs` in the config file), or list `{registry}` in `insecure-registries`"
                 ))
             }
             ClientError::Manifest {

@@ -203,28 +203,14 @@ impl Client {
         reference: &Reference,
         target: &str,
     ) -> Result<Descriptor> {
-        let scope = Scope::pull(reference.path());
-        let url = self
-            .url(
-                &endpoint,
-                &format!("{}/manifests/{target}", reference.path()),
-            )
+        let ManifestResponse {
+            response,
+            what,
+            registry,
+            shown,
+        } = self
+            .request_manifest(Method::HEAD, &endpoint, reference, target)
             .await?;
-        let mut call = Call::new(Method::HEAD, url, &scope);
-        call.headers.insert(ACCEPT, accept());
-        let what = call.what();
-        let response = self.send(&endpoint, call).await?;
-        let registry = endpoint.display();
-        let shown = reference.familiar();
-        if !response.status().is_success() {
-            return Err(error_from(
-                response,
-                &registry,
-                &what,
-                Subject::Manifest { reference: &shown },
-            )
-            .await);
-        }
         let headers = response.headers();
         let digest = header_digest(headers, &registry, &what)?.ok_or_else(|| {
             ClientError::InvalidResponse {
@@ -253,28 +239,14 @@ impl Client {
         target: &str,
         expected: Option<&Digest>,
     ) -> Result<RawManifest> {
-        let scope = Scope::pull(reference.path());
-        let url = self
-            .url(
-                &endpoint,
-                &format!("{}/manifests/{target}", reference.path()),
-            )
+        let ManifestResponse {
+            response,
+            what,
+            registry,
+            shown,
+        } = self
+            .request_manifest(Method::GET, &endpoint, reference, target)
             .await?;
-        let mut call = Call::new(Method::GET, url, &scope);
-        call.headers.insert(ACCEPT, accept());
-        let what = call.what();
-        let response = self.send(&endpoint, call).await?;
-        let registry = endpoint.display();
-        let shown = reference.familiar();
-        if !response.status().is_success() {
-            return Err(error_from(
-                response,
-                &registry,
-                &what,
-                Subject::Manifest { reference: &shown },
-            )
-            .await);
-        }
         let too_large = |size: u64| ClientError::ManifestTooLarge {
             reference: shown.clone(),
             size,
@@ -320,6 +292,45 @@ impl Client {
             }
         }
         Ok(manifest)
+    }
+
+    /// Sends `method` (GET or HEAD) for `reference`'s manifest `target` (a tag or digest)
+    /// with our `Accept` list; a non-success status becomes the registry's error.
+    async fn request_manifest(
+        &self,
+        method: Method,
+        endpoint: &Endpoint,
+        reference: &Reference,
+        target: &str,
+    ) -> Result<ManifestResponse> {
+        let scope = Scope::pull(reference.path());
+        let url = self
+            .url(
+                endpoint,
+                &format!("{}/manifests/{target}", reference.path()),
+            )
+            .await?;
+        let mut call = Call::new(method, url, &scope);
+        call.headers.insert(ACCEPT, accept());
+        let what = call.what();
+        let response = self.send(endpoint, call).await?;
+        let registry = endpoint.display();
+        let shown = reference.familiar();
+        if !response.status().is_success() {
+            return Err(error_from(
+                response,
+                &registry,
+                &what,
+                Subject::Manifest { reference: &shown },
+            )
+            .await);
+        }
+        Ok(ManifestResponse {
+            response,
+            what,
+            registry,
+            shown,
+        })
     }
 
     /// Puts `manifest`'s exact bytes under `reference` (its tag, else its digest). Every
@@ -376,6 +387,16 @@ impl Client {
         }
         Ok(manifest.descriptor())
     }
+}
+
+/// A successful manifest response and the names its errors are reported with.
+struct ManifestResponse {
+    response: reqwest::Response,
+    /// The request, as errors name it (`GET https://...`).
+    what: String,
+    registry: String,
+    /// The reference in its familiar form.
+    shown: String,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - [`token::TokenIssuer`]: a token server for distribution's `auth: token`;
 //! - [`fake::FakeServer`]: a tiny HTTP server for failures a real registry will not produce;
 //! - [`proxy::FaultProxy`]: a counting TCP proxy that can cut a connection mid-request;
+//! - [`pki`]: a private CA and a server certificate it signed, for verified HTTPS;
 //! - [`fixtures`]: deterministic images and indexes built in code, pushed with wharf-client.
 //!
 //! Helpers panic on setup failures: they run only inside tests, where a panic is the report.
@@ -14,6 +15,7 @@
 pub mod fake;
 pub mod fixtures;
 pub mod layer_tar;
+pub mod pki;
 pub mod proxy;
 pub mod registry;
 pub mod token;

@@ -3,41 +3,15 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use wharf_client::{Client, ClientError};
+use wharf_testkit::pki::{private_ca, TLS_HOST as HOST};
 
 use crate::support::fixtures::{config, image, push_image, reference};
-use crate::support::registry::{Auth, Registry, Tls};
-
-const HOST: &str = "registry.test";
-
-struct Pki {
-    ca_pem: String,
-    tls: Tls,
-}
-
-fn pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec![HOST.to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        tls: Tls {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        },
-    }
-}
+use crate::support::registry::{Auth, Registry};
 
 #[tokio::test]
 async fn https_with_a_private_ca() {
-    let pki = pki();
+    let pki = private_ca();
     let ca_pem = pki.ca_pem.clone();
     let Some(registry) = Registry::start_with(Auth::None, Some(pki.tls)) else {
         return;

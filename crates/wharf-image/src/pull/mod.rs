@@ -1,7 +1,8 @@
 //! `pull`: a registry image into the store, the way `docker pull` does it.
 //!
-//! 1. [`plan`]: one `HEAD` to learn what the reference names now; when the store already
-//!    has that image under this name with all its blobs, stop there (up to date).
+//! 1. [`plan`]: when the store has the name, one `HEAD` to learn what the reference names
+//!    now; when the store already has that image under this name with all its blobs, stop
+//!    there (up to date).
 //! 2. Otherwise fetch the manifest (an index narrows to one platform, or to all of them),
 //!    then each image's config.
 //! 3. [`fetch`]: every blob the store lacks is streamed into its verifying ingest,
@@ -62,7 +63,11 @@ pub async fn pull(
         reference: reference.clone(),
     });
 
-    let head = plan::head(client, &reference).await?;
+    let head = if reference.digest().is_some() || plan::is_named(store, &reference).await? {
+        plan::head(client, &reference).await?
+    } else {
+        None
+    };
     if let Some(digest) = &head {
         if plan::is_up_to_date(store, &reference, digest, &options).await? {
             events(PullEvent::Digest(digest.clone()));

@@ -57,15 +57,11 @@ pub(super) async fn is_up_to_date(
     digest: &Digest,
     options: &PullOptions,
 ) -> Result<bool> {
-    let key = reference.to_string();
+    let reference = reference.clone();
     let digest = digest.clone();
     let options = options.clone();
     blocking(store, move |store| {
-        let index = store.read_index()?;
-        let Some(entry) = catalog::entries(&index)
-            .into_iter()
-            .find(|e| e.name.as_ref().map(Reference::to_string).as_deref() == Some(key.as_str()))
-        else {
+        let Some(entry) = named_entry(store, &reference)? else {
             return Ok(false);
         };
         if !entry_matches(&entry, &digest, &options) || !has_platform(store, &entry, &options)? {
@@ -74,6 +70,24 @@ pub(super) async fn is_up_to_date(
         is_complete(store, &entry.target)
     })
     .await?
+}
+
+/// Whether the store names anything `reference` (a tag): when not, there is nothing to be
+/// up to date with, and the `HEAD` that would tell is a round trip saved.
+pub(super) async fn is_named(store: &Store, reference: &Reference) -> Result<bool> {
+    let reference = reference.clone();
+    blocking(store, move |store| {
+        Ok(named_entry(store, &reference)?.is_some())
+    })
+    .await?
+}
+
+fn named_entry(store: &Store, reference: &Reference) -> Result<Option<Entry>> {
+    let key = reference.to_string();
+    let index = store.read_index()?;
+    Ok(catalog::entries(&index)
+        .into_iter()
+        .find(|e| e.name.as_ref().map(Reference::to_string).as_deref() == Some(key.as_str())))
 }
 
 /// For a pull by digest: an image the store already holds completely, under any name,

@@ -22,6 +22,11 @@ const DEFAULT_REGISTRY: &str = "docker.io";
 pub fn login(args: &LoginArgs) -> Result<ExitCode> {
     let registry = login_registry(args.registry.as_deref().unwrap_or(DEFAULT_REGISTRY))?;
     let interactive = std::io::stdin().is_terminal();
+    let bare = args.username.is_none() && args.password.is_none() && !args.password_stdin;
+    if bare && login_with_stored(&registry, args, interactive)? {
+        println!("Login Succeeded");
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.password_stdin && args.username.is_none() {
         bail!("`--password-stdin` needs `--username`: standard input carries only the password");
     }
@@ -86,6 +91,38 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
     }
     println!("Login Succeeded");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A bare `wharf login REGISTRY` first tries the credentials already stored for it, as
+/// Docker does, so a user who is logged in is not asked again. `false`: none are stored, or
+/// they were refused and a terminal can ask for new ones.
+fn login_with_stored(registry: &str, args: &LoginArgs, interactive: bool) -> Result<bool> {
+    let config = super::remote::client_config(&args.registry_options)?;
+    let Some(stored) = config.credentials.credential(registry)? else {
+        return Ok(false);
+    };
+    if stored.username.is_empty() {
+        println!("Authenticating with existing credentials...");
+    } else {
+        println!(
+            "Authenticating with existing credentials... [Username: {}]",
+            stored.username
+        );
+    }
+    let client = Client::new(config)?;
+    match block_on(client.ping(registry))? {
+        Ok(()) => Ok(true),
+        Err(ClientError::Unauthorized { .. }) if interactive => {
+            eprintln!("Stored credentials invalid or expired");
+            Ok(false)
+        }
+        Err(e @ ClientError::Unauthorized { .. }) => bail!(
+            "the credentials stored for `{registry}` (in {}) were refused ({e}); \
+             log in again with `wharf login {registry} --username USER --password-stdin`",
+            stored.source
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn logout(registry: Option<&str>) -> Result<ExitCode> {

@@ -90,6 +90,18 @@ fn login_then_pull(registry: &Registry, repo: &str, img: &Image) {
     assert!(!stderr.contains(&stale), "{stderr}");
     assert!(env.w.blob_files().is_empty());
     assert_eq!(env.ok(&["images", "-q"]), "");
+    // A bare `login` tries the stored credentials first; refused, with no terminal to ask
+    // on, it fails naming where they are stored.
+    let (ok, stdout, stderr) = env.run(&["login", host], "");
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "Authenticating with existing credentials... [Username: {USER}]"
+        )) && stderr.contains("were refused")
+            && stderr.contains("config.json"),
+        "{stdout}\n{stderr}"
+    );
+    assert_no_secret(&stdout, &stderr);
     std::fs::remove_file(env.w.path("docker/config.json")).unwrap();
 
     // The right password: login, then pull with the stored credentials.
@@ -99,6 +111,16 @@ fn login_then_pull(registry: &Registry, repo: &str, img: &Image) {
     );
     assert!(ok, "{stdout}\n{stderr}");
     assert_eq!(stdout, "Login Succeeded\n");
+    assert_no_secret(&stdout, &stderr);
+    // Logged in: a bare `login` checks the stored credentials and asks for nothing.
+    let (ok, stdout, stderr) = env.run(&["login", host], "");
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "Authenticating with existing credentials... [Username: {USER}]\nLogin Succeeded\n"
+        )
+    );
     assert_no_secret(&stdout, &stderr);
     let (ok, stdout, stderr) = env.run(&["pull", &name], "");
     assert!(ok, "{stdout}\n{stderr}\nregistry log:\n{}", registry.log());
@@ -225,4 +247,53 @@ fn ca_cert_flag_reaches_every_registry_command() {
         "pw\n",
     );
     assert!(!ok && stderr.contains(missing), "{stderr}");
+}
+
+/// HTTPS with a certificate from a private CA, through the binary: refused (naming the
+/// certificate problem, with a hint) until `--ca-cert` names the CA, then the pull verifies
+/// the chain and works. The registry's host name is pinned to 127.0.0.1 with the config
+/// file's `[resolve]`, because loopback names are not verified (as in Docker).
+#[test]
+fn ca_cert_makes_a_private_ca_trusted() {
+    let pki = wharf_testkit::pki::private_ca();
+    let ca_pem = pki.ca_pem.clone();
+    let Some(registry) = Registry::start_with(Auth::None, Some(pki.tls)) else {
+        return;
+    };
+    let host = format!("{}:{}", wharf_testkit::pki::TLS_HOST, registry.port);
+    let env = Env::new();
+    let ca = env.w.write("ca.pem", ca_pem.as_bytes());
+    let config_file = format!(
+        "[resolve]\n\"{}\" = \"127.0.0.1\"\n",
+        wharf_testkit::pki::TLS_HOST
+    );
+    std::fs::create_dir_all(env.w.path("config/wharf")).unwrap();
+    env.w
+        .write("config/wharf/config.toml", config_file.as_bytes());
+
+    let mut seeding = config();
+    seeding.resolve = [(
+        wharf_testkit::pki::TLS_HOST.to_string(),
+        ([127, 0, 0, 1], 0).into(),
+    )]
+    .into();
+    seeding.ca_certs = vec![ca.clone()];
+    let img = image("linux/amd64", &[1500], 54);
+    block_on(push_image(
+        &Client::new(seeding).unwrap(),
+        &reference(&host, "secure/app:v1"),
+        &img,
+    ));
+    let name = format!("{host}/secure/app:v1");
+
+    let err = env.fails(&["pull", &name]);
+    assert!(
+        err.contains(&host) && err.contains("certificate") && err.contains("ca-cert"),
+        "{err}"
+    );
+    assert!(env.w.blob_files().is_empty());
+
+    let out = env.ok(&["pull", &name, "--ca-cert", ca.to_str().unwrap()]);
+    assert!(out.contains(&img.manifest.digest().to_string()), "{out}");
+    env.ok(&["inspect", &name]);
 }
