@@ -86,35 +86,14 @@ pub fn save(store: &Store, args: &SaveArgs) -> Result<ExitCode> {
         ArchiveFormat::Oci => SaveFormat::OciArchive,
     };
     let platform = parse_platform(args.platform.as_deref())?;
-    match &args.output {
-        Some(path) => {
-            // Written beside the destination and renamed into place only when complete.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut temp = tempfile::Builder::new()
-                .prefix(".wharf-save-")
-                .tempfile_in(dir)
-                .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
-            {
-                let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-                save::save(store, &args.images, format, platform.as_ref(), &mut out)?;
-                out.flush()?;
-            }
-            temp.as_file().sync_all()?;
-            temp.persist(path)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-        }
-        None => {
-            if std::io::stdout().is_terminal() {
-                bail!("cowardly refusing to write an archive to a terminal; use `-o FILE` or redirect the output");
-            }
-            let stdout = std::io::stdout();
-            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-            save::save(store, &args.images, format, platform.as_ref(), &mut out)?;
-            out.flush()?;
-        }
-    }
+    super::write_output(args.output.as_deref(), "an archive", |out| {
+        Ok(save::save(
+            store,
+            &args.images,
+            format,
+            platform.as_ref(),
+            out,
+        )?)
+    })?;
     Ok(ExitCode::SUCCESS)
 }

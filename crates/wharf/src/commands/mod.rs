@@ -101,3 +101,43 @@ fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>> {
         .transpose()
         .map_err(Into::into)
 }
+
+/// Writes a command's output (an archive, a tar) to `path`, or to standard output when
+/// `path` is `None` or `-`. A file is written beside its destination and renamed into
+/// place only when complete; a terminal is refused, since the output is binary.
+fn write_output<T>(
+    path: Option<&std::path::Path>,
+    what: &str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<T>,
+) -> Result<T> {
+    use std::io::{BufWriter, IsTerminal, Write};
+    let Some(path) = path.filter(|p| p.as_os_str() != "-") else {
+        if std::io::stdout().is_terminal() {
+            anyhow::bail!(
+                "cowardly refusing to write {what} to a terminal; use `-o FILE` or redirect the output"
+            );
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+        let result = write(&mut out)?;
+        out.flush()?;
+        return Ok(result);
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".wharf-output-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
+    let result = {
+        let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        let result = write(&mut out)?;
+        out.flush()?;
+        result
+    };
+    temp.as_file().sync_all()?;
+    temp.persist(path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(result)
+}

@@ -1,9 +1,8 @@
 //! `wharf unpack` and `wharf export`.
 
-use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use wharf_image::unpack::{self, UnpackOptions, UnpackReport};
 use wharf_store::Store;
 
@@ -39,38 +38,11 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
 pub fn export(store: &Store, args: &ExportArgs) -> Result<ExitCode> {
     let platform = parse_platform(args.platform.as_deref())?;
     let context = || format!("cannot export `{}`", args.image);
-    let report = match args.output.as_deref().filter(|p| p.as_os_str() != "-") {
-        Some(path) => {
-            // Written beside the destination and renamed into place only when complete.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut temp = tempfile::Builder::new()
-                .prefix(".wharf-export-")
-                .tempfile_in(dir)
-                .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
-            let out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-            let (mut out, report) =
-                unpack::export(store, &args.image, platform.as_ref(), out).with_context(context)?;
-            out.flush()?;
-            drop(out);
-            temp.as_file().sync_all()?;
-            temp.persist(path)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-            report
-        }
-        None => {
-            if std::io::stdout().is_terminal() {
-                bail!("cowardly refusing to write a tar to a terminal; use `-o FILE` or redirect the output");
-            }
-            let out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            let (mut out, report) =
-                unpack::export(store, &args.image, platform.as_ref(), out).with_context(context)?;
-            out.flush()?;
-            report
-        }
-    };
+    let report = super::write_output(args.output.as_deref(), "a tar", |out| {
+        let (_, report) =
+            unpack::export(store, &args.image, platform.as_ref(), out).with_context(context)?;
+        Ok(report)
+    })?;
     print_warnings(&report);
     Ok(ExitCode::SUCCESS)
 }
