@@ -1,11 +1,11 @@
 //! `wharf load` and `wharf save`.
 
 use std::fmt;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use wharf_image::load::{LoadOptions, Loaded};
 use wharf_image::save::SaveFormat;
 use wharf_image::{catalog, load, save, ImageError};
