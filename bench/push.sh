@@ -51,7 +51,8 @@ YML
 }
 a=$(start_registry a)
 b=$(start_registry b)
-# Isolated from the machine's logins and configs; skopeo's blob-info cache lives in $HOME.
+# Isolated from the machine's logins and configs; skopeo's blob-info cache lives in $HOME
+# (or, for root, in /var/lib/containers/cache: emptied before each run below).
 export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
 "$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
 HOME=$work/home skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$a/debian-python:bookworm"
@@ -59,7 +60,8 @@ HOME=$work/home skopeo copy -q --dest-tls-verify=false "oci:$images/debian-pytho
 measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
   local name=$1; shift
   # No mounts from what an earlier run learned: empty both tools' blob-info caches.
-  rm -rf "$work/home" "$work/store/.wharf/blob-info.json"
+  # skopeo run as root keeps its cache in /var/lib/containers/cache whatever $HOME says.
+  rm -rf "$work/home" "$work/store/.wharf/blob-info.json" /var/lib/containers/cache/blob-info-cache-v1.*
   sync; sleep 0.3
   HOME=$work/home /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   cat "$work/t" >>"$work/$name.times"
