@@ -24,8 +24,9 @@ else
   wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
 fi
 work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+# The registries are started inside `$(...)` subshells, so their pids cannot be collected
+# here: stop them by their config files' paths instead.
+trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
 
 start_registry() { # name: starts a registry, prints its host
   local name=$1 port
@@ -42,7 +43,6 @@ http:
   secret: wharf-bench
 YML
   docker-registry serve "$work/$name.yml" >"$work/$name.log" 2>&1 &
-  pids+=($!)
   for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     sleep 0.05
