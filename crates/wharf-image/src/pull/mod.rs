@@ -63,22 +63,21 @@ pub async fn pull(
         reference: reference.clone(),
     });
 
-    let head = if reference.digest().is_some() || plan::is_named(store, &reference).await? {
-        plan::head(client, &reference).await?
-    } else {
-        None
-    };
-    if let Some(digest) = &head {
-        if plan::is_up_to_date(store, &reference, digest, &options).await? {
-            events(PullEvent::Digest(digest.clone()));
-            events(PullEvent::Status { up_to_date: true });
-            return Ok(PullReport {
-                reference,
-                digest: digest.clone(),
-                up_to_date: true,
-                images: Vec::new(),
-                bytes_downloaded: 0,
-            });
+    // One read of the store's names: it decides whether the `HEAD` is worth sending and,
+    // after it, whether the store is up to date.
+    if let Some(entry) = plan::named_entry(store, &reference).await? {
+        if let Some(digest) = plan::head(client, &reference).await? {
+            if plan::is_up_to_date(store, entry, &digest, &options).await? {
+                events(PullEvent::Digest(digest.clone()));
+                events(PullEvent::Status { up_to_date: true });
+                return Ok(PullReport {
+                    reference,
+                    digest,
+                    up_to_date: true,
+                    images: Vec::new(),
+                    bytes_downloaded: 0,
+                });
+            }
         }
     }
 

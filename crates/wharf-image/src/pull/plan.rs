@@ -49,45 +49,36 @@ pub(super) async fn head(client: &Client, reference: &Reference) -> Result<Optio
     }
 }
 
-/// Whether the store already names `digest` as `reference` (for the platform asked for),
-/// with every blob present.
+/// What the store names `reference` now, if anything. When nothing, a pull has nothing
+/// to be up to date with, and the `HEAD` that would tell is a round trip saved.
+pub(super) async fn named_entry(store: &Store, reference: &Reference) -> Result<Option<Entry>> {
+    let key = reference.to_string();
+    blocking(store, move |store| {
+        let index = store.read_index()?;
+        Ok(catalog::entries(&index)
+            .into_iter()
+            .find(|e| e.name.as_ref().map(Reference::to_string).as_deref() == Some(key.as_str())))
+    })
+    .await?
+}
+
+/// Whether `entry` (what the store names the reference) is `digest` (for the platform
+/// asked for), with every blob present.
 pub(super) async fn is_up_to_date(
     store: &Store,
-    reference: &Reference,
+    entry: Entry,
     digest: &Digest,
     options: &PullOptions,
 ) -> Result<bool> {
-    let reference = reference.clone();
     let digest = digest.clone();
     let options = options.clone();
     blocking(store, move |store| {
-        let Some(entry) = named_entry(store, &reference)? else {
-            return Ok(false);
-        };
         if !entry_matches(&entry, &digest, &options) || !has_platform(store, &entry, &options)? {
             return Ok(false);
         }
         is_complete(store, &entry.target)
     })
     .await?
-}
-
-/// Whether the store names anything `reference` (a tag): when not, there is nothing to be
-/// up to date with, and the `HEAD` that would tell is a round trip saved.
-pub(super) async fn is_named(store: &Store, reference: &Reference) -> Result<bool> {
-    let reference = reference.clone();
-    blocking(store, move |store| {
-        Ok(named_entry(store, &reference)?.is_some())
-    })
-    .await?
-}
-
-fn named_entry(store: &Store, reference: &Reference) -> Result<Option<Entry>> {
-    let key = reference.to_string();
-    let index = store.read_index()?;
-    Ok(catalog::entries(&index)
-        .into_iter()
-        .find(|e| e.name.as_ref().map(Reference::to_string).as_deref() == Some(key.as_str())))
 }
 
 /// For a pull by digest: an image the store already holds completely, under any name,

@@ -121,8 +121,16 @@ fn pull_by_tag_then_again_then_by_digest() {
     let host = registry.host.as_str();
     let env = Env::new();
 
+    let before = manifest_requests(&registry.log());
     let first = env.ok(&["pull", &format!("{host}/app:v1")]);
     assert!(first.starts_with("v1: Pulling from app\n"), "{first}");
+    // Nothing stored under the name: no `HEAD` to ask whether it is up to date, one `GET`.
+    let log = registry.log();
+    assert_eq!(manifest_requests(&log) - before, 1, "{log}");
+    assert!(
+        !log.lines().any(|l| l.contains("HEAD /v2/app/manifests/")),
+        "{log}"
+    );
     for i in 0..2 {
         let id = short(&layer_digest(&img, i)).to_string();
         for line in ["Pulling fs layer", "Download complete", "Pull complete"] {
@@ -141,7 +149,12 @@ fn pull_by_tag_then_again_then_by_digest() {
             "v1: Pulling from app\nDigest: {digest}\nStatus: Image is up to date for {host}/app:v1\n{host}/app:v1\n"
         )
     );
-    assert_eq!(manifest_requests(&registry.log()) - before, 1, "one HEAD");
+    let log = registry.log();
+    assert_eq!(manifest_requests(&log) - before, 1, "one HEAD");
+    assert!(
+        log.lines().any(|l| l.contains("HEAD /v2/app/manifests/")),
+        "{log}"
+    );
 
     // By digest, with every blob in the store already: up to date, without asking the
     // registry anything.
