@@ -431,7 +431,9 @@ fn serves_tls_to_wharf_and_skopeo() {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
-    write!(stream, "GET /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    // The server may reject the non-TLS bytes and close before the write completes
+    // (EPIPE); either way no HTTP answer may come back.
+    let _ = write!(stream, "GET /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n");
     let mut buf = [0u8; 64];
     let n = stream.read(&mut buf).unwrap_or(0);
     assert!(!String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
