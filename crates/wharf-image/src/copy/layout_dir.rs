@@ -1,7 +1,8 @@
 //! Writing an image into an OCI image layout directory (`oci:PATH[:REF]`), beside any
 //! images already there: blobs are copied under a temporary name and renamed into place,
 //! and `index.json` is replaced by rename last, so a reader never sees an entry whose
-//! blobs are missing.
+//! blobs are missing. Files and the directories they were renamed in are fsynced before
+//! `index.json` names them, so a crash cannot leave an entry over empty blobs.
 
 use std::fs;
 use std::io;
@@ -29,6 +30,7 @@ pub fn write(
     if !layout.exists() {
         replace(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     }
+    let mut renamed_in = std::collections::BTreeSet::new();
     for (digest, size) in blobs_of(store, target)? {
         let alg_dir = dir.join("blobs").join(digest.algorithm().name());
         fs::create_dir_all(&alg_dir).map_err(io_err("create", &alg_dir))?;
@@ -42,6 +44,10 @@ pub fn write(
         io::copy(&mut from, &mut to).map_err(io_err("write", &tmp))?;
         to.sync_all().map_err(io_err("fsync", &tmp))?;
         fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+        renamed_in.insert(alg_dir);
+    }
+    for alg_dir in &renamed_in {
+        fsync_dir(alg_dir)?;
     }
     let index_path = dir.join("index.json");
     let mut index = match fs::read(&index_path) {
@@ -68,13 +74,29 @@ pub fn write(
     replace(&index_path, &bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a synced temporary file and a rename, then syncs the
+/// directory so the rename itself is durable.
 fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let failed = |e: io::Error| ImageError::Io {
         context: format!("write `{}`", path.display()),
         source: e,
     };
-    fs::write(&tmp, bytes).map_err(failed)?;
-    fs::rename(&tmp, path).map_err(failed)
+    let mut file = fs::File::create(&tmp).map_err(failed)?;
+    io::Write::write_all(&mut file, bytes).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    fs::rename(&tmp, path).map_err(failed)?;
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => fsync_dir(parent),
+        _ => fsync_dir(Path::new(".")),
+    }
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| ImageError::Io {
+            context: format!("fsync `{}`", dir.display()),
+            source: e,
+        })
 }
