@@ -25,6 +25,7 @@ mod endpoint;
 mod error;
 mod event;
 mod manifest;
+mod referrers;
 mod response;
 mod retry;
 mod tags;
@@ -46,6 +47,7 @@ pub use endpoint::{registry_host, DOCKER_HUB_AUTH_KEY};
 pub use error::{ClientError, Result};
 pub use event::{ClientEvent, EventHandler};
 pub use manifest::{available_platforms, select_platform, Resolved};
+pub use referrers::referrers_tag;
 pub use retry::RetryPolicy;
 pub use upload::{
     ByteStream, OpenFuture, RemoteBlob, UploadOptions, UploadProgress, UploadSource, Uploaded,

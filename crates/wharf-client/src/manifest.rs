@@ -334,12 +334,28 @@ impl Client {
     }
 
     /// Puts `manifest`'s exact bytes under `reference` (its tag, else its digest). Every
-    /// blob and child manifest it names must be in the repository already.
+    /// blob and child manifest it names must be in the repository already. A manifest
+    /// with a `subject` that the registry does not confirm with `OCI-Subject` (no
+    /// referrers API) is added to the subject's referrers tag, as the spec asks of clients.
     pub async fn put_manifest(
         &self,
         reference: &Reference,
         manifest: &RawManifest,
     ) -> Result<Descriptor> {
+        let (descriptor, subject_confirmed) = self.put_manifest_only(reference, manifest).await?;
+        if manifest.manifest().subject().is_some() && !subject_confirmed {
+            self.add_to_referrers_tag(reference, manifest).await?;
+        }
+        Ok(descriptor)
+    }
+
+    /// [`Client::put_manifest`] without the referrers bookkeeping; also says whether the
+    /// registry answered with an `OCI-Subject` header.
+    pub(crate) async fn put_manifest_only(
+        &self,
+        reference: &Reference,
+        manifest: &RawManifest,
+    ) -> Result<(Descriptor, bool)> {
         let endpoint = Endpoint::origin(reference.domain(), &self.inner.config.insecure);
         let scope = Scope::push(reference.path());
         let target = match (reference.tag(), reference.digest()) {
@@ -385,7 +401,8 @@ impl Client {
                 });
             }
         }
-        Ok(manifest.descriptor())
+        let subject_confirmed = response.headers().contains_key("oci-subject");
+        Ok((manifest.descriptor(), subject_confirmed))
     }
 }
 

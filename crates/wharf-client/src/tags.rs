@@ -1,6 +1,7 @@
-//! Listing a repository's tags, following `Link: <…>; rel="next"` pagination.
+//! Listing a repository's tags, following `Link: <…>; rel="next"` pagination (shared
+//! with the referrers API).
 
-use reqwest::header::LINK;
+use reqwest::header::{HeaderValue, LINK};
 use reqwest::Method;
 use serde::Deserialize;
 use wharf_spec::Reference;
@@ -20,6 +21,9 @@ struct TagList {
     #[serde(default)]
     tags: Option<Vec<String>>,
 }
+
+/// Takes one page's body, with the registry and the request as errors name them.
+pub(crate) type PageHandler<'a> = dyn FnMut(&[u8], &str, &str) -> Result<()> + Send + 'a;
 
 /// The `rel="next"` target of a `Link` header value, if it has one.
 pub(crate) fn next_link(header: &str) -> Option<&str> {
@@ -48,18 +52,46 @@ impl Client {
         repository: &Reference,
         page_size: Option<u32>,
     ) -> Result<Vec<String>> {
-        let endpoint = Endpoint::origin(repository.domain(), &self.inner.config.insecure);
-        let scope = Scope::pull(repository.path());
         let mut path = format!("{}/tags/list", repository.path());
         if let Some(n) = page_size {
             path.push_str(&format!("?n={n}"));
         }
-        let first = self.url(&endpoint, &path).await?;
-        let mut url = first.clone();
         let mut tags = Vec::new();
+        self.get_pages(repository, &path, None, &mut |body, registry, what| {
+            let page: TagList =
+                serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
+                    registry: registry.to_string(),
+                    what: what.to_string(),
+                    reason: format!("not a tag list: {e}"),
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            Ok(())
+        })
+        .await?;
+        Ok(tags)
+    }
+
+    /// GETs `path` of `repository`'s registry and every page its `Link: rel="next"`
+    /// headers lead to (on the same host only: credentials go nowhere else), handing
+    /// each body to `page` with the registry and request as errors name them.
+    pub(crate) async fn get_pages(
+        &self,
+        repository: &Reference,
+        path: &str,
+        accept: Option<&'static str>,
+        page: &mut PageHandler<'_>,
+    ) -> Result<()> {
+        let endpoint = Endpoint::origin(repository.domain(), &self.inner.config.insecure);
+        let scope = Scope::pull(repository.path());
+        let first = self.url(&endpoint, path).await?;
+        let mut url = first.clone();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
-            let call = Call::new(Method::GET, url.clone(), &scope);
+            let mut call = Call::new(Method::GET, url.clone(), &scope);
+            if let Some(accept) = accept {
+                call.headers
+                    .insert(reqwest::header::ACCEPT, HeaderValue::from_static(accept));
+            }
             let what = call.what();
             let response = self.send(&endpoint, call).await?;
             let registry = endpoint.display();
@@ -87,17 +119,10 @@ impl Client {
                     reason: "invalid `Link` header".into(),
                 })?;
             let body = read_capped(response, 16 << 20, &registry, &what).await?;
-            let page: TagList =
-                serde_json::from_slice(&body).map_err(|e| ClientError::InvalidResponse {
-                    registry: registry.clone(),
-                    what: what.clone(),
-                    reason: format!("not a tag list: {e}"),
-                })?;
-            tags.extend(page.tags.unwrap_or_default());
+            page(&body, &registry, &what)?;
             let Some(next) = next else {
-                return Ok(tags);
+                return Ok(());
             };
-            // Credentials are sent only to the registry: a link elsewhere is not followed.
             if next.origin() != first.origin() {
                 return Err(ClientError::InvalidResponse {
                     registry,
@@ -106,11 +131,11 @@ impl Client {
                 });
             }
             if !seen.insert(next.to_string()) {
-                return Ok(tags);
+                return Ok(());
             }
             url = next;
         }
-        Ok(tags)
+        Ok(())
     }
 }
 

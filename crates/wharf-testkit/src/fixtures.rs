@@ -92,6 +92,36 @@ pub fn image_from_layers(platform: &str, layers: Vec<Vec<u8>>, seed: u64) -> Ima
     }
 }
 
+/// An artifact referring to `subject` (a signature, an SBOM): an OCI manifest with
+/// `artifactType`, the empty config, one blob of `payload`, and `subject` set. Pushed with
+/// [`push_image`] like any image.
+pub fn artifact(subject: &Descriptor, artifact_type: &str, payload: &[u8]) -> Image {
+    const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    let config = b"{}".to_vec();
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.to_string()),
+        artifact_type: Some(artifact_type.to_string()),
+        config: Descriptor::new(EMPTY, Digest::sha256_of(&config), config.len() as u64),
+        layers: vec![Descriptor::new(
+            "application/octet-stream",
+            Digest::sha256_of(payload),
+            payload.len() as u64,
+        )],
+        subject: Some(Descriptor::new(
+            subject.media_type.clone(),
+            subject.digest.clone(),
+            subject.size,
+        )),
+        annotations: None,
+    };
+    Image {
+        manifest: RawManifest::from_image(&manifest),
+        config,
+        layers: vec![payload.to_vec()],
+    }
+}
+
 /// An OCI index of `images`, each entry carrying its platform.
 pub fn index(images: &[(&str, &Image)]) -> RawManifest {
     let mut index = ImageIndex::empty();

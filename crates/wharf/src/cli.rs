@@ -253,6 +253,10 @@ pub struct CopyArgs {
     /// How many blobs upload at once (default: the config file's, else 5).
     #[arg(long, value_name = "N")]
     pub max_concurrent_uploads: Option<usize>,
+    /// Copy the manifests that refer to the image too (signatures, SBOMs, attestations),
+    /// and theirs; registry to registry.
+    #[arg(long)]
+    pub referrers: bool,
     /// Print only the destination.
     #[arg(short, long)]
     pub quiet: bool,

@@ -7,15 +7,17 @@
 //! - The store to a registry is [`crate::push`]; a registry to the store is
 //!   [`crate::pull`].
 //! - Files go through a store: a layout or archive source is loaded into a throwaway
-//!   staging store (or the user's, when that is the destination), a registry source that
-//!   goes to a file is pulled into one; files are written from it with [`crate::save`]
-//!   or [`layout_dir`]. OCI to OCI keeps every digest.
+//!   staging store, a registry source that goes to a file is pulled into one; files are
+//!   written from it with [`crate::save`] or [`layout_dir`], and only the chosen image
+//!   moves on into the user's store ([`into_store`]). OCI to OCI keeps every digest.
 //! - A docker-archive holds uncompressed layers: going anywhere but another
 //!   docker-archive, they are compressed again ([`recompress`]), which gives new layer and
 //!   manifest digests (reported); the image ID stays.
 
+pub mod into_store;
 pub mod layout_dir;
 pub mod recompress;
+pub mod referrers;
 pub mod registry;
 pub mod transport;
 
@@ -41,6 +43,8 @@ pub struct CopyOptions {
     pub push: PushOptions,
     /// How uncompressed layers (from a docker-archive) are compressed for other formats.
     pub compression: Compression,
+    /// Copy the manifests that refer to the image too (registry to registry).
+    pub referrers: bool,
 }
 
 impl Default for CopyOptions {
@@ -48,6 +52,7 @@ impl Default for CopyOptions {
         CopyOptions {
             push: PushOptions::default(),
             compression: Compression::Gzip,
+            referrers: false,
         }
     }
 }
@@ -59,6 +64,8 @@ pub struct CopyReport {
     pub size: u64,
     /// For a registry destination: what was uploaded, mounted or already there.
     pub sent: Option<Sent>,
+    /// With `referrers`: the referrers copied along, in order.
+    pub referrers: Vec<Descriptor>,
 }
 
 /// Copies `from` to `to`. `store` is the user's store, needed when either side is one.
@@ -72,6 +79,11 @@ pub async fn copy(
 ) -> Result<CopyReport> {
     let user_store =
         || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
+    if options.referrers && !matches!((from, to), (Location::Registry(_), Location::Registry(_))) {
+        return Err(ImageError::Invalid(
+            "`--referrers` copies between registries only (`docker://` to `docker://`)".into(),
+        ));
+    }
     match (from, to) {
         (Location::Registry(a), Location::Registry(b)) => {
             registry_to_registry(store, client, a, b, options, events).await
@@ -100,9 +112,24 @@ pub async fn copy(
                 .prefix("wharf-copy-")
                 .tempdir()
                 .map_err(ImageError::io("creating a staging directory"))?;
-            let (holder, input) =
-                stage_source(store, client, source, destination, staging.path(), options).await?;
-            let mut input = input;
+            let (holder, mut input) =
+                stage_source(store, client, source, staging.path(), options).await?;
+            if let Location::Store(name) = destination {
+                // Layers stay as the file holds them, as `wharf load` keeps them.
+                let target = target_of(
+                    &holder,
+                    &input,
+                    options.push.platform.as_ref(),
+                    options.push.all_platforms,
+                )
+                .await?;
+                let (user, name, moved) = (user_store()?.clone(), name.clone(), target.clone());
+                blocking(&holder, move |s| {
+                    into_store::transfer(s, &user, &moved, &name)
+                })
+                .await??;
+                return Ok(done(target, None));
+            }
             if matches!(source, Location::DockerArchive { .. })
                 && !matches!(destination, Location::DockerArchive { .. })
             {
@@ -125,6 +152,7 @@ fn done(target: Descriptor, sent: Option<Sent>) -> CopyReport {
         digest: target.digest,
         size: target.size,
         sent,
+        referrers: Vec::new(),
     }
 }
 
@@ -156,7 +184,12 @@ async fn registry_to_registry(
         upload: options.push.upload.clone(),
     };
     let sent = push::send::send(client, to, &graph, &source, &known, &send_options, events).await?;
-    Ok(done(graph.top().clone(), Some(sent)))
+    let mut report = done(graph.top().clone(), Some(sent));
+    if options.referrers {
+        report.referrers =
+            referrers::copy_referrers(client, from, to, &graph, &known, &send_options).await?;
+    }
+    Ok(report)
 }
 
 async fn push_from(
@@ -172,6 +205,7 @@ async fn push_from(
         digest: report.digest,
         size: report.size,
         sent: Some(report.sent),
+        referrers: Vec::new(),
     })
 }
 
@@ -209,12 +243,11 @@ async fn target_of(
 }
 
 /// Puts the source image into a store and says how to find it there: the user's store
-/// for a store source (or a file going into the store), else a staging store in `dir`.
+/// for a store source, else a staging store in `dir`.
 async fn stage_source(
     store: Option<&Store>,
     client: &Client,
     source: &Location,
-    destination: &Location,
     dir: &Path,
     options: &CopyOptions,
 ) -> Result<(Store, String)> {
@@ -223,10 +256,7 @@ async fn stage_source(
             store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()))?;
         return Ok((store.clone(), name.clone()));
     }
-    let holder = match (destination, store) {
-        (Location::Store(_), Some(user)) => user.clone(),
-        _ => Store::open(dir.join("store"))?,
-    };
+    let holder = Store::open(dir.join("store"))?;
     let input = match source {
         Location::Registry(reference) => {
             let options = PullOptions {
@@ -244,9 +274,6 @@ async fn stage_source(
         }
         Location::Store(_) => unreachable!("handled above"),
     };
-    if let Location::Store(name) = destination {
-        name_as(&holder, &input, name).await?;
-    }
     Ok((holder, input))
 }
 
@@ -295,7 +322,7 @@ async fn write_destination(
 ) -> Result<CopyReport> {
     match destination {
         Location::Registry(to) => push_from(holder, client, input, to, options, events).await,
-        Location::Store(name) => Ok(done(target_of(holder, name, None, true).await?, None)),
+        Location::Store(_) => unreachable!("a store destination is handled by `copy`"),
         Location::OciDir { path, reference } => {
             let target = target_of(
                 holder,

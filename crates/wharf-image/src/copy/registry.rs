@@ -42,13 +42,23 @@ pub async fn graph_of(
         }
         _ => top.descriptor.clone(),
     };
-    let top = &top;
+    graph_under(client, reference, target, Some(&top)).await
+}
+
+/// The graph under `target` in `repository`, reading every manifest from the registry
+/// (but `known`, when it is one of them, already read).
+pub async fn graph_under(
+    client: &Client,
+    repository: &Reference,
+    target: Descriptor,
+    known: Option<&Resolved>,
+) -> Result<Graph> {
     graph::build(target, |descriptor| async move {
-        if descriptor.digest == top.descriptor.digest {
-            return Ok(top.manifest.clone());
+        if let Some(known) = known.filter(|k| k.descriptor.digest == descriptor.digest) {
+            return Ok(known.manifest.clone());
         }
         Ok(client
-            .fetch_manifest(reference, &descriptor)
+            .fetch_manifest(repository, &descriptor)
             .await?
             .manifest)
     })

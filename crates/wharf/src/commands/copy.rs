@@ -44,6 +44,7 @@ pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode
             CompressArg::Gzip => Compression::Gzip,
             CompressArg::Zstd => Compression::Zstd,
         },
+        referrers: args.referrers,
     };
     let client = Client::new(config)?;
     let output = PushOutput::new(args.quiet);
@@ -56,6 +57,12 @@ pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode
         &|event| output.event(&event),
     ))?
     .with_context(|| format!("cannot copy `{from}` to `{to}`"))?;
+    if !args.quiet {
+        for referrer in &report.referrers {
+            let kind = referrer.artifact_type.as_deref().unwrap_or("referrer");
+            println!("Copied referrer {} ({kind})", referrer.digest);
+        }
+    }
     match &to {
         Location::Registry(reference) => output.finish(reference, &report.digest, report.size),
         _ if args.quiet => println!("{to}"),

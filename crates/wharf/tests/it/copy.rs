@@ -10,7 +10,7 @@ use wharf_testkit::registry_or_skip;
 
 use crate::fixtures::{index_json, write_oci_layout, TestImage};
 use crate::harness::{have_tool, s};
-use crate::pull::Env;
+use crate::pull::{block_on, Env};
 use crate::push::{app_image, assert_pushed, load, multi_layout, skopeo_fetch, skopeo_raw};
 
 fn skopeo(args: &[&str]) {
@@ -272,4 +272,174 @@ fn bad_locations_are_clear_errors() {
     let missing = env.w.path("missing.tar");
     let err = env.fails(&["copy", &format!("oci-archive:{}", s(&missing)), "wharf:x:1"]);
     assert!(err.contains("missing.tar"), "{err}");
+}
+
+/// One image of a two-image archive copied into the store: only that image arrives,
+/// under the destination name; the archive's other image and the copy's staging names
+/// never reach the store.
+#[test]
+fn an_archive_into_the_store_brings_only_the_chosen_image() {
+    let env = Env::new();
+    let (a, b) = (app_image(21), app_image(22));
+    load(&env, &a, "first:v1");
+    load(&env, &b, "second:v1");
+    let archive = env.w.path("two.tar");
+    env.ok(&["save", "-o", s(&archive), "first:v1", "second:v1"]);
+
+    let fresh = Env::new();
+    let out = fresh.ok(&[
+        "copy",
+        &format!("docker-archive:{}:second:v1", s(&archive)),
+        "chosen:v2",
+    ]);
+    assert!(out.contains("Copied"), "{out}");
+    assert_eq!(
+        fresh.inspect("chosen:v2")["Id"],
+        serde_json::json!(b.id()),
+        "the chosen image, under the destination name"
+    );
+    assert_eq!(names_in(&fresh), ["chosen:v2"]);
+    // Only the chosen image's blobs are stored: its config, layers and manifest.
+    assert_eq!(
+        fresh.w.blob_files().len(),
+        b.blobs().len(),
+        "{:?}",
+        fresh.w.blob_files()
+    );
+
+    // OCI layouts too: a layout holding both, one picked by its ref name.
+    let layout = env.w.path("both-layout");
+    env.ok(&["copy", "first:v1", &format!("oci:{}:first", s(&layout))]);
+    env.ok(&["copy", "second:v1", &format!("oci:{}:second", s(&layout))]);
+    let other = Env::new();
+    other.ok(&["copy", &format!("oci:{}:first", s(&layout)), "picked:1"]);
+    assert_eq!(names_in(&other), ["picked:1"]);
+    assert_eq!(other.inspect("picked:1")["Id"], serde_json::json!(a.id()));
+    assert_eq!(other.w.blob_files().len(), a.blobs().len());
+}
+
+/// `REPOSITORY:TAG` of every image `wharf images` lists.
+fn names_in(env: &Env) -> Vec<String> {
+    env.ok(&["images", "--format", "json"])
+        .lines()
+        .map(|l| {
+            let row: Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{}:{}",
+                row["Repository"].as_str().unwrap(),
+                row["Tag"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// `--referrers`: a signature pushed beside an image, and an SBOM of that signature, go
+/// along with it: from distribution (no referrers API: the client keeps the spec's
+/// fallback tag) to `wharf serve` (which tracks referrers itself), and back to
+/// distribution. Digests and bytes stay; without the flag only the image moves.
+#[test]
+fn referrers_follow_the_image_between_registries() {
+    use wharf_testkit::fixtures::{artifact, client, image, push_image, reference};
+    let registry = registry_or_skip!(Auth::None);
+    let host = registry.host.as_str();
+    let env = Env::new();
+    let server = crate::serve::Server::start(&env.w.path("served"));
+    let served = server.host.as_str();
+    let client = client();
+    let digests = |list: Vec<wharf_spec::Descriptor>| -> Vec<Digest> {
+        list.into_iter().map(|d| d.digest).collect()
+    };
+
+    let src = reference(host, "signed/app:v1");
+    let img = image("linux/amd64", &[3000], 31);
+    let top = block_on(push_image(&client, &src, &img));
+    let sig = artifact(&top, "application/vnd.example.signature", b"signed");
+    let sig_top = sig.manifest.descriptor();
+    let sbom = artifact(
+        &sig_top,
+        "application/vnd.example.sbom",
+        b"sbom of the signature",
+    );
+    for a in [&sig, &sbom] {
+        block_on(push_image(
+            &client,
+            &src.with_digest(a.manifest.digest().clone()),
+            a,
+        ));
+    }
+    // distribution has no referrers API: pushing kept the fallback tag for each subject.
+    let tags = block_on(client.tags(&src)).unwrap();
+    assert!(
+        tags.contains(&wharf_client::referrers_tag(&top.digest))
+            && tags.contains(&wharf_client::referrers_tag(&sig_top.digest)),
+        "{tags:?}"
+    );
+    assert_eq!(
+        digests(block_on(client.referrers(&src, &top.digest)).unwrap()),
+        std::slice::from_ref(&sig_top.digest)
+    );
+
+    let out = env.ok(&[
+        "copy",
+        "--referrers",
+        &format!("docker://{host}/signed/app:v1"),
+        &format!("docker://{served}/copied/app:v1"),
+    ]);
+    for a in [&sig, &sbom] {
+        assert!(
+            out.contains(&format!("Copied referrer {}", a.manifest.digest())),
+            "{out}"
+        );
+    }
+    let dst = reference(served, "copied/app:v1");
+    assert_eq!(
+        digests(block_on(client.referrers(&dst, &top.digest)).unwrap()),
+        std::slice::from_ref(&sig_top.digest)
+    );
+    assert_eq!(
+        digests(block_on(client.referrers(&dst, &sig_top.digest)).unwrap()),
+        [sbom.manifest.digest().clone()]
+    );
+    let copied = block_on(client.resolve(&dst.with_digest(sig_top.digest.clone()))).unwrap();
+    assert_eq!(copied.manifest.bytes(), sig.manifest.bytes());
+    // wharf serve answers `OCI-Subject`: no fallback tag was written there.
+    assert_eq!(block_on(client.tags(&dst)).unwrap(), ["v1"]);
+
+    // Without the flag, only the image.
+    env.ok(&[
+        "copy",
+        &format!("docker://{host}/signed/app:v1"),
+        &format!("docker://{served}/plain/app:v1"),
+    ]);
+    let plain = reference(served, "plain/app:v1");
+    assert!(block_on(client.referrers(&plain, &top.digest))
+        .unwrap()
+        .is_empty());
+
+    // Back to distribution: the fallback tags are written again.
+    env.ok(&[
+        "copy",
+        "--referrers",
+        &format!("docker://{served}/copied/app:v1"),
+        &format!("docker://{host}/back/app:v1"),
+    ]);
+    let back = reference(host, "back/app:v1");
+    assert_eq!(
+        digests(block_on(client.referrers(&back, &sig_top.digest)).unwrap()),
+        [sbom.manifest.digest().clone()]
+    );
+    assert!(block_on(client.tags(&back))
+        .unwrap()
+        .contains(&wharf_client::referrers_tag(&top.digest)));
+
+    let err = env.fails(&[
+        "copy",
+        "--referrers",
+        &format!("docker://{host}/signed/app:v1"),
+        &format!("oci:{}:x", s(&env.w.path("layout"))),
+    ]);
+    assert!(
+        err.contains("`--referrers` copies between registries only"),
+        "{err}"
+    );
 }
