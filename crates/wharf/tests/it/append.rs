@@ -335,40 +335,38 @@ fn bad_input_is_refused_and_nothing_is_stored() {
     w.settings().bind(|| insta::assert_snapshot!(report));
 }
 
-/// Docker runs what `append` made: a busybox root built from the host's static
-/// busybox, a marker appended on top, the entrypoint set with `mutate`.
-#[test]
-fn docker_runs_an_appended_image() {
-    if !have_tool("docker") || !have_docker() {
-        return;
-    }
+/// A static busybox (Debian's busybox-static) to build runnable images from; None (the
+/// test skips) when it is missing, unless interop tests are required.
+fn static_busybox() -> Option<&'static Path> {
     let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        if std::env::var("WHARF_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-            panic!(
-                "`/bin/busybox` (Debian's busybox-static) is required (WHARF_REQUIRE_INTEROP=1)"
-            );
-        }
-        eprintln!("skipping: no static `/bin/busybox` to build a runnable image from");
-        return;
+    if busybox.exists() {
+        return Some(busybox);
     }
-    let w = Wharf::new();
-    let rootfs = w.path("busybox-root");
+    if std::env::var("WHARF_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+        panic!("`/bin/busybox` (Debian's busybox-static) is required (WHARF_REQUIRE_INTEROP=1)");
+    }
+    eprintln!("skipping: no static `/bin/busybox` to build a runnable image from");
+    None
+}
+
+/// Builds `name` with wharf alone: a busybox root appended on `scratch`, a marker file
+/// appended on top, the entrypoint set with `mutate` to print the marker. Runs `wharf`
+/// through `wharf` (any harness's command builder).
+pub fn busybox_marker_image(
+    dir: &Path,
+    busybox: &Path,
+    marker: &str,
+    name: &str,
+    wharf: &dyn Fn(&[&str]) -> String,
+) {
+    let rootfs = dir.join("busybox-root");
     fs::create_dir_all(rootfs.join("bin")).unwrap();
     fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    let pid = std::process::id();
-    let marker_dir = w.path("marker");
+    let marker_dir = dir.join("marker");
     fs::create_dir_all(&marker_dir).unwrap();
-    fs::write(
-        marker_dir.join("marker"),
-        format!("appended by wharf {pid}\n"),
-    )
-    .unwrap();
-    let name = format!("wharf-it-append-{pid}:1");
-    let _cleanup = RemoveDockerImage(name.clone());
-
-    w.ok(&[
+    fs::write(marker_dir.join("marker"), marker).unwrap();
+    wharf(&[
         "append",
         "scratch",
         s(&rootfs),
@@ -377,8 +375,8 @@ fn docker_runs_an_appended_image() {
         "-t",
         "bb:1",
     ]);
-    w.ok(&["append", "bb:1", s(&marker_dir), "-t", "marked:1"]);
-    w.ok(&[
+    wharf(&["append", "bb:1", s(&marker_dir), "-t", "marked:1"]);
+    wharf(&[
         "mutate",
         "marked:1",
         "--entrypoint",
@@ -386,16 +384,68 @@ fn docker_runs_an_appended_image() {
         "--cmd",
         r#"["/marker"]"#,
         "-t",
-        &name,
+        name,
     ]);
+}
+
+/// Docker runs what `append` made, loaded from `wharf save` in both formats.
+#[test]
+fn docker_runs_an_appended_image() {
+    if !have_tool("docker") || !have_docker() {
+        return;
+    }
+    let Some(busybox) = static_busybox() else {
+        return;
+    };
+    let w = Wharf::new();
+    let pid = std::process::id();
+    let marker = format!("appended by wharf {pid}\n");
+    let name = format!("wharf-it-append-{pid}:1");
+    let _cleanup = RemoveDockerImage(name.clone());
+    busybox_marker_image(&w.path("bb"), busybox, &marker, &name, &|args| w.ok(args));
     for format in ["docker", "oci"] {
         let archive = w.path(&format!("for-docker.{format}.tar"));
         w.ok(&["save", "--format", format, "-o", s(&archive), &name]);
         let _ = Command::new("docker").args(["rmi", "-f", &name]).output();
         peer("docker", &["load", "-i", s(&archive)]);
         let out = peer("docker", &["run", "--rm", "--network", "none", &name]);
-        assert_eq!(out, format!("appended by wharf {pid}\n"), "{format}");
+        assert_eq!(out, marker, "{format}");
     }
+}
+
+/// The same image pushed by wharf to a real distribution registry, pulled by
+/// `docker pull` and run.
+#[test]
+fn docker_pulls_and_runs_an_appended_image_wharf_pushed() {
+    let registry = wharf_testkit::registry_or_skip!(wharf_testkit::registry::Auth::None);
+    if !have_tool("docker") || !have_docker() {
+        return;
+    }
+    let Some(busybox) = static_busybox() else {
+        return;
+    };
+    let w = Wharf::new();
+    let pid = std::process::id();
+    let marker = format!("pushed by wharf {pid}\n");
+    let remote = format!("{}/it-append/marker:{pid}", registry.host);
+    let _cleanup = RemoveDockerImage(remote.clone());
+    busybox_marker_image(&w.path("bb"), busybox, &marker, "runnable:1", &|args| {
+        w.ok(args)
+    });
+    let pushed = w.ok(&["push", "runnable:1", &remote]);
+    assert!(
+        pushed.contains(&format!("{pid}: digest: sha256:")),
+        "{pushed}"
+    );
+    let pulled = peer("docker", &["pull", &remote]);
+    let digest = pushed
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap();
+    assert!(pulled.contains(digest), "{pulled}");
+    let out = peer("docker", &["run", "--rm", "--network", "none", &remote]);
+    assert_eq!(out, marker);
 }
 
 struct RemoveDockerImage(String);
