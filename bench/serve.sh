@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # wharf serve vs CNCF distribution (docker-registry 2.8), side by side in one run, same
 # content (debian-minbase pushed to both with skopeo):
-#   - GET manifest by tag and GET of a small blob (wrk cannot HEAD): requests/s with wrk, 32 connections, each server
-#     alone on the machine while measured; ratio wharf/distribution
+#   - GET manifest by tag and GET of a small blob: requests/s with wrk; HEAD of a blob:
+#     requests/s with ab (wrk hangs on HEAD); 32 keep-alive connections, each server alone
+#     on the machine while measured; ratio wharf/distribution
 #   - GET of a 64 MiB blob: throughput (MiB/s, median of RUNS curl downloads)
 #   - idle RSS of each server after the load
+#   - peak RSS while 100 clients upload 10 MiB each at once (bench/uploads.py)
 #
 #   bench/serve.sh [SECONDS] [RUNS]   (defaults 10 and 5; needs ../shared/images, skopeo,
-#                                       docker-registry, wrk (`apt-get install wrk`), curl, bc)
+#                                       docker-registry, wrk, ab (`apt-get install wrk
+#                                       apache2-utils`), curl, bc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 runs=${2:-5}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 [ -d "$images/debian-minbase" ] || { echo "no $images/debian-minbase: benchmarks need ../shared/images" >&2; exit 1; }
-for tool in skopeo docker-registry wrk curl python3; do
+for tool in skopeo docker-registry wrk ab curl python3; do
   command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 1; }
 done
 
@@ -70,8 +73,7 @@ for port in $dport $wport; do
       curl -sf -X PUT --data-binary @"$work/big" -H 'Content-Type: application/octet-stream' "$loc${sep}digest=$big_digest" -o /dev/null; }
 done
 accept='Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json'
-# wrk hangs on HEAD responses that announce a Content-Length, so the blob check is
-# measured as a GET of the image's small config blob (same lookup, a few hundred bytes).
+# The image's small config blob: for the GET and HEAD rows.
 config=$(curl -sf -H "$accept" "http://127.0.0.1:$wport/v2/bench/minbase/manifests/v1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])')
 
 cat >"$work/accept.lua" <<LUA
@@ -79,6 +81,9 @@ wrk.headers["Accept"] = "${accept#Accept: }"
 LUA
 rps() { # url, script: requests/s
   wrk -t2 -c32 -d"${seconds}s" -s "$2" "$1" | awk '/Requests\/sec/ {print $2}'
+}
+head_rps() { # url: HEAD requests/s (ab: wrk waits forever for a HEAD response's body)
+  ab -q -k -i -c32 -t"$seconds" -n 10000000 "$1" 2>/dev/null | awk '/Requests per second/ {print $4}'
 }
 pause() { kill -STOP "$1"; }
 resume() { kill -CONT "$1"; }
@@ -88,7 +93,8 @@ for server in distribution wharf; do
   if [ $server = wharf ]; then port=$wport; other=$dpid; else port=$dport; other=$wpid; fi
   pause "$other"
   result[$server,manifest]=$(rps "http://127.0.0.1:$port/v2/bench/minbase/manifests/v1" "$work/accept.lua")
-  result[$server,head]=$(rps "http://127.0.0.1:$port/v2/bench/minbase/blobs/$config" "$work/accept.lua")
+  result[$server,get]=$(rps "http://127.0.0.1:$port/v2/bench/minbase/blobs/$config" "$work/accept.lua")
+  result[$server,head]=$(head_rps "http://127.0.0.1:$port/v2/bench/minbase/blobs/$config")
   speeds=()
   for _ in $(seq "$runs"); do
     speeds+=("$(curl -sf -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$port/v2/bench/minbase/blobs/$big_digest")")
@@ -99,11 +105,20 @@ done
 sleep 2
 result[distribution,rss]=$(awk '/VmRSS/ {print $2}' /proc/$dpid/status)
 result[wharf,rss]=$(awk '/VmRSS/ {print $2}' /proc/$wpid/status)
+for server in distribution wharf; do
+  if [ $server = wharf ]; then port=$wport; pid=$wpid; else port=$dport; pid=$dpid; fi
+  echo 5 >/proc/$pid/clear_refs # resets VmHWM: the peak from here on
+  result[$server,uploads]=$(python3 bench/uploads.py "$port" 100 10)
+  result[$server,peak]=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+done
 
 printf '%-32s %14s %14s %8s\n' "" distribution "wharf serve" ratio
 row() { printf '%-32s %14.0f %14.0f %7.2fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
 row "GET manifest by tag (req/s)" "${result[distribution,manifest]}" "${result[wharf,manifest]}"
-row "GET config blob (req/s)" "${result[distribution,head]}" "${result[wharf,head]}"
+row "GET config blob (req/s)" "${result[distribution,get]}" "${result[wharf,get]}"
+row "HEAD blob (req/s)" "${result[distribution,head]}" "${result[wharf,head]}"
 row "GET 64 MiB blob (MiB/s)" "${result[distribution,blob]}" "${result[wharf,blob]}"
 row "idle RSS (KiB)" "${result[distribution,rss]}" "${result[wharf,rss]}"
+row "100 x 10 MiB uploads: peak KiB" "${result[distribution,peak]}" "${result[wharf,peak]}"
+row "100 x 10 MiB uploads: seconds" "${result[distribution,uploads]}" "${result[wharf,uploads]}"
 echo "(32 connections, ${seconds}s per wrk run; the server not measured is stopped with SIGSTOP)"
