@@ -53,9 +53,12 @@ pub struct GraphDriver {
 fn graph_driver(store: &Store, diff_ids: &[wharf_spec::Digest]) -> GraphDriver {
     let dirs: Vec<String> = crate::snapshots::chain_ids(diff_ids)
         .iter()
-        .map(|c| crate::snapshots::snapshot_fs(store, c))
-        .take_while(|d| d.is_dir())
-        .map(|d| d.display().to_string())
+        .take_while(|c| crate::snapshots::is_usable(store, c))
+        .map(|c| {
+            crate::snapshots::snapshot_fs(store, c)
+                .display()
+                .to_string()
+        })
         .collect();
     let data = (!dirs.is_empty() && dirs.len() == diff_ids.len()).then(|| {
         let lower: Vec<String> = dirs.into_iter().rev().collect();

@@ -5,13 +5,17 @@
 //! .wharf/snapshots/<chainid-hex>/fs     one layer, overlay-style (usable as a LowerDir):
 //!                                       whiteouts are 0/0 character devices, opaque
 //!                                       directories carry trusted.overlay.opaque=y
+//! .wharf/snapshots/<chainid-hex>/boot-id  the boot it was written in (absent: synced)
 //! .wharf/snapshots.lock                 held while snapshots are made or pruned
 //! .wharf/tmp/<pid>-snapshot-<n>         a snapshot being made (a directory; gc removes
 //!                                       one left by a crash)
 //! ```
 //!
-//! A snapshot appears under its name only complete: it is built in `.wharf/tmp`, synced,
-//! and renamed. Layers extract concurrently, each into its own snapshot; a hard link to a
+//! A snapshot appears under its name only complete: it is built in `.wharf/tmp` and
+//! renamed. It is not fsynced (that cost more than the extraction): a killed process loses
+//! nothing the kernel holds, and only a crash of the whole machine can lose unwritten
+//! pages. So a snapshot records the boot it was written in (`boot-id`, from the kernel),
+//! and one from an earlier boot is not trusted: it is extracted again. Layers extract concurrently, each into its own snapshot; a hard link to a
 //! lower layer's file is linked to that snapshot's inode once the lower one is done.
 //! Snapshots are never written after that rename: unpacking copies (or, on request, links)
 //! from them, and replacing a path always unlinks first.
@@ -54,6 +58,36 @@ fn tmp_dir(store: &Store) -> PathBuf {
     store.root().join(".wharf").join("tmp")
 }
 
+/// Where a snapshot records the boot it was written in.
+const BOOT_ID_FILE: &str = "boot-id";
+
+/// The kernel's id of this boot; None where there is none to read (then snapshots are
+/// synced before they are published, and carry no `boot-id`).
+fn boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string()).filter(|id| !id.is_empty())
+}
+
+/// Whether the snapshot `dir` (`.../snapshots/<hex>`) can be used: it exists, and was
+/// written in this boot or synced before it was published.
+fn usable(dir: &Path, boot: Option<&str>) -> bool {
+    if !dir.is_dir() {
+        return false;
+    }
+    match fs::read_to_string(dir.join(BOOT_ID_FILE)) {
+        Ok(written) => boot.is_some_and(|b| b == written.trim()),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
+}
+
+/// Whether the snapshot of `chain` exists and can be used (see [`usable`]).
+pub fn is_usable(store: &Store, chain: &Digest) -> bool {
+    usable(
+        &snapshot_dir_of(&snapshot_fs(store, chain)),
+        boot_id().as_deref(),
+    )
+}
+
 /// The ChainIDs of every prefix of `diff_ids`, bottom first.
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     (1..=diff_ids.len())
@@ -83,11 +117,15 @@ pub fn ensure(store: &Store, layers: &[Descriptor], diff_ids: &[Digest]) -> Resu
         )));
     }
     let _lock = lock(store)?;
+    let boot = boot_id();
     let chains = chain_ids(diff_ids);
     let dirs: Vec<PathBuf> = chains.iter().map(|c| snapshot_fs(store, c)).collect();
-    let missing: Vec<usize> = (0..layers.len())
-        .filter(|&i| !snapshot_dir_of(&dirs[i]).is_dir())
-        .collect();
+    // Above a missing snapshot everything is made again: an upper snapshot's hard links
+    // may share inodes with the lower one it was made on.
+    let first_missing = (0..layers.len())
+        .find(|&i| !usable(&snapshot_dir_of(&dirs[i]), boot.as_deref()))
+        .unwrap_or(layers.len());
+    let missing: Vec<usize> = (first_missing..layers.len()).collect();
     let mut out = Ensured {
         reused: layers.len() - missing.len(),
         created: missing.len(),
@@ -162,24 +200,64 @@ pub fn ensure(store: &Store, layers: &[Descriptor], diff_ids: &[Digest]) -> Resu
         }
         return Err(e);
     }
-    // Everything durable before any snapshot becomes visible under its name.
-    let tmp = File::open(tmp_dir(store)).map_err(ImageError::io("open .wharf/tmp"))?;
-    rfs::syncfs(&tmp).map_err(|e| ImageError::io("sync snapshots")(e.into()))?;
-    for (s, &i) in staged.iter().zip(&missing) {
-        let dest = snapshot_dir_of(&dirs[i]);
-        if let Err(e) = fs::rename(&s.dir, &dest) {
+    publish(store, &staged, &missing, &dirs, boot.as_deref())?;
+    Ok(out)
+}
+
+/// Renames the staged snapshots into place: each marked with this boot, or, where the
+/// boot has no id, everything synced first. A snapshot an earlier boot left (not
+/// trusted) is replaced.
+fn publish(
+    store: &Store,
+    staged: &[Staged],
+    missing: &[usize],
+    dirs: &[PathBuf],
+    boot: Option<&str>,
+) -> Result<()> {
+    let discard = || {
+        for s in staged {
             let _ = fs::remove_dir_all(&s.dir);
+        }
+    };
+    match boot {
+        Some(id) => {
+            for s in staged {
+                let marker = s.dir.join(BOOT_ID_FILE);
+                if let Err(e) = fs::write(&marker, id) {
+                    discard();
+                    return Err(ImageError::io(format!("write `{}`", marker.display()))(e));
+                }
+            }
+        }
+        None => {
+            let tmp = File::open(tmp_dir(store)).map_err(ImageError::io("open .wharf/tmp"))?;
+            if let Err(e) = rfs::syncfs(&tmp) {
+                discard();
+                return Err(ImageError::io("sync snapshots")(e.into()));
+            }
+        }
+    }
+    for (s, &i) in staged.iter().zip(missing) {
+        let dest = snapshot_dir_of(&dirs[i]);
+        let stale = match fs::remove_dir_all(&dest) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+        if let Err(e) = stale.and_then(|()| fs::rename(&s.dir, &dest)) {
+            discard();
             return Err(ImageError::io(format!(
                 "publish snapshot `{}`",
                 dest.display()
             ))(e));
         }
     }
-    let dir =
-        File::open(snapshots_dir(store)).map_err(ImageError::io("open the snapshots directory"))?;
-    dir.sync_all()
-        .map_err(ImageError::io("sync the snapshots directory"))?;
-    Ok(out)
+    if boot.is_none() {
+        let dir = File::open(snapshots_dir(store))
+            .map_err(ImageError::io("open the snapshots directory"))?;
+        dir.sync_all()
+            .map_err(ImageError::io("sync the snapshots directory"))?;
+    }
+    Ok(())
 }
 
 /// `.../snapshots/<hex>` of `.../snapshots/<hex>/fs`.
