@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::blob::Mount;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
@@ -98,10 +99,10 @@ impl Default for UploadOptions {
 }
 
 /// How a blob got into the repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Uploaded {
-    /// Linked from the repository given as `mount_from`; nothing transferred.
-    Mounted,
+    /// Linked from this repository (one of `mount_from`); nothing transferred.
+    Mounted(Reference),
     /// Its bytes were sent; `resumes` counts broken `PATCH`es continued or restarted.
     Sent { resumes: u32 },
 }
@@ -170,22 +171,39 @@ fn limited(stream: ByteStream, len: u64, start: u64, progress: UploadProgress) -
 }
 
 impl Client {
-    /// Puts the blob `descriptor` names into `repository`: mounted from `mount_from` when
-    /// that is another repository of the same registry and the registry agrees, else its
-    /// bytes are sent from `source` (see the module docs for how). The registry verifies
-    /// the digest before the blob exists there.
+    /// Puts the blob `descriptor` names into `repository`: mounted from the first of
+    /// `mount_from` (other repositories of the same registry, tried in order) the
+    /// registry agrees to link it from, else its bytes are sent from `source` (see the
+    /// module docs for how). The registry verifies the digest before the blob exists there.
     pub async fn upload_blob(
         &self,
         repository: &Reference,
         descriptor: &Descriptor,
         source: &dyn UploadSource,
-        mount_from: Option<&Reference>,
+        mount_from: &[Reference],
         options: &UploadOptions,
         progress: &UploadProgress,
     ) -> Result<Uploaded> {
         let endpoint = Endpoint::origin(repository.domain(), &self.inner.config.insecure);
-        let from = mount_from
-            .filter(|f| f.domain() == repository.domain() && f.path() != repository.path());
+        let candidates: Vec<&Reference> = mount_from
+            .iter()
+            .filter(|f| f.domain() == repository.domain() && f.path() != repository.path())
+            .collect();
+        // All but the last are asked on their own (a refusal's upload session is
+        // cancelled); the last one's refusal opens the session the bytes then go to.
+        let (from, others) = match candidates.split_last() {
+            Some((last, others)) => (Some(*last), others),
+            None => (None, &[][..]),
+        };
+        for candidate in others {
+            if self
+                .mount_blob(repository, &descriptor.digest, candidate)
+                .await?
+                == Mount::Mounted
+            {
+                return Ok(Uploaded::Mounted((*candidate).clone()));
+            }
+        }
         let scope = match from {
             Some(f) => Scope::push(repository.path()).and(Scope::pull(f.path())),
             None => Scope::push(repository.path()),
@@ -196,7 +214,11 @@ impl Client {
             .start_upload(&endpoint, repository, &scope, query)
             .await?;
         match opened.status {
-            StatusCode::CREATED if mounting => return Ok(Uploaded::Mounted),
+            StatusCode::CREATED if mounting => {
+                return Ok(Uploaded::Mounted(
+                    from.expect("mounting has a source").clone(),
+                ))
+            }
             StatusCode::ACCEPTED => {}
             status => {
                 return Err(ClientError::InvalidResponse {

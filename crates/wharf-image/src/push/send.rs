@@ -18,6 +18,8 @@ use crate::error::Result;
 
 /// How often a running upload reports its byte count.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// Repositories tried for a cross-repository mount before uploading.
+const MAX_MOUNT_CANDIDATES: usize = 3;
 
 /// Where a graph's blobs come from.
 pub trait BlobSource: Send + Sync {
@@ -162,17 +164,10 @@ async fn send_blob(
         event(PushEvent::LayerAlreadyExists(blob.digest.clone()));
         return Ok(Outcome::Existed);
     }
-    let from = mount_candidate(repository, &blob.digest, source, known);
+    let from = mount_candidates(repository, &blob.digest, source, known);
     let progress = UploadProgress::new();
     let reader = source.blob(blob);
-    let uploading = client.upload_blob(
-        repository,
-        blob,
-        reader.as_ref(),
-        from.as_ref(),
-        upload,
-        &progress,
-    );
+    let uploading = client.upload_blob(repository, blob, reader.as_ref(), &from, upload, &progress);
     let outcome = watch(uploading, &progress, |done| {
         event(PushEvent::LayerPushing {
             digest: blob.digest.clone(),
@@ -182,8 +177,7 @@ async fn send_blob(
     })
     .await?;
     Ok(match outcome {
-        Uploaded::Mounted => {
-            let from = from.expect("a mount needs a source repository");
+        Uploaded::Mounted(from) => {
             event(PushEvent::LayerMounted {
                 digest: blob.digest.clone(),
                 from,
@@ -204,24 +198,34 @@ async fn send_blob(
 
 /// Another repository of the destination's registry that has the blob: the source's own
 /// (a copy within one registry), else the most recent one the cache knows.
-fn mount_candidate(
+/// Where on the destination's registry the blob may be mounted from, best first, at most
+/// [`MAX_MOUNT_CANDIDATES`] (as Docker, so a stale blob-info record costs little): the
+/// source repository when it is on the same registry, then the repositories the
+/// blob-info cache has seen it in.
+fn mount_candidates(
     repository: &Reference,
     digest: &Digest,
     source: &dyn BlobSource,
     known: &BlobLocations,
-) -> Option<Reference> {
+) -> Vec<Reference> {
     let elsewhere =
         |r: &Reference| r.domain() == repository.domain() && r.path() != repository.path();
-    if let Some(r) = source.repository().filter(|r| elsewhere(r)) {
-        return Some(r.clone());
-    }
     let mut tried = BTreeSet::new();
-    known
+    let from_source = source.repository().filter(|r| elsewhere(r)).cloned();
+    let seen = known
         .get(digest)
         .into_iter()
-        .filter(|l| l.registry == repository.domain() && l.repository != repository.path())
-        .filter(|l| tried.insert(l.repository.clone()))
-        .find_map(|l| Reference::parse_normalized(&format!("{}/{}", l.registry, l.repository)).ok())
+        .filter(|l| l.registry == repository.domain())
+        .filter_map(|l| {
+            Reference::parse_normalized(&format!("{}/{}", l.registry, l.repository)).ok()
+        })
+        .filter(|r| elsewhere(r));
+    from_source
+        .into_iter()
+        .chain(seen)
+        .filter(|r| tried.insert(r.path().to_string()))
+        .take(MAX_MOUNT_CANDIDATES)
+        .collect()
 }
 
 /// Runs `work`, reporting `progress` every [`PROGRESS_EVERY`] while it changes.

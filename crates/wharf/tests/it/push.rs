@@ -223,6 +223,54 @@ fn a_pull_teaches_where_blobs_are_so_a_push_mounts() {
     assert_eq!(upload_requests(&since), 0, "{since}");
 }
 
+/// A stale blob-info record (the blob's last known place is gone) costs one declined
+/// mount; the next place remembered is tried, and the layer is still mounted.
+#[test]
+fn a_declined_mount_tries_the_next_known_repository() {
+    let registry = registry_or_skip!(Auth::None);
+    let host = registry.host.as_str();
+    let img = app_image(3);
+    let first = Env::new();
+    load(&first, &img, "src:1");
+    first.ok(&["push", "src:1", &format!("{host}/upstream:1")]);
+
+    let env = Env::new();
+    env.ok(&["pull", &format!("{host}/upstream:1")]);
+    // Put a repository that never held these blobs first, as if seen there last.
+    let info_path = env.w.root().join(".wharf/blob-info.json");
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&info_path).unwrap()).unwrap();
+    for l in &img.layers {
+        let places = info["blobs"][l.digest().to_string()]
+            .as_array_mut()
+            .unwrap();
+        places.insert(
+            0,
+            serde_json::json!({"registry": host, "repository": "gone/away", "seen": u32::MAX}),
+        );
+    }
+    std::fs::write(&info_path, serde_json::to_vec(&info).unwrap()).unwrap();
+
+    let before = registry.log();
+    let out = env.ok(&[
+        "push",
+        &format!("{host}/upstream:1"),
+        &format!("{host}/mine:1"),
+    ]);
+    for l in &img.layers {
+        assert!(
+            out.contains(&format!("{}: Mounted from upstream\n", short(&l.digest()))),
+            "{out}"
+        );
+    }
+    let since = registry.log()[before.len()..].to_string();
+    assert!(
+        since.contains("from=gone%2Faway") || since.contains("from=gone/away"),
+        "{since}"
+    );
+    assert_eq!(upload_requests(&since), 0, "{since}");
+}
+
 #[test]
 fn a_connection_dropped_mid_upload_resumes_and_completes() {
     let registry = registry_or_skip!(Auth::None);
