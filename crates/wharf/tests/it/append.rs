@@ -398,7 +398,7 @@ fn docker_runs_an_appended_image() {
     }
 }
 
-struct RemoveDockerImage(String);
+pub struct RemoveDockerImage(pub String);
 
 impl Drop for RemoveDockerImage {
     fn drop(&mut self) {
