@@ -52,7 +52,7 @@ impl Draft {
         Draft::of(store, &found.resolved)
     }
 
-    fn of(store: &Store, resolved: &Resolved) -> Result<Draft> {
+    pub(crate) fn of(store: &Store, resolved: &Resolved) -> Result<Draft> {
         let raw = catalog::read_manifest(store, &resolved.manifest_descriptor)?;
         let bad = |what: &str, digest: &Digest| {
             ImageError::Invalid(format!("{what} `{digest}` is not a JSON object"))

@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod catalog;
+pub mod commit;
 pub mod compose;
 pub mod copy;
 pub mod error;

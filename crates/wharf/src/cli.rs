@@ -36,6 +36,8 @@ pub enum Command {
     Save(SaveArgs),
     /// Add layers made from directories or tar files on top of an image (or `scratch`).
     Append(AppendArgs),
+    /// Add one layer holding what DIR changed from BASE's filesystem, like `docker commit`.
+    Commit(CommitArgs),
     /// Make a new image with an edited config (entrypoint, cmd, env, labels, ...).
     Mutate(MutateArgs),
     /// Write an image's merged root filesystem into a new (or empty) directory.
@@ -444,6 +446,13 @@ pub struct AppendArgs {
     /// NAME[:TAG] for the new image.
     #[arg(short, long, value_name = "NAME[:TAG]")]
     pub tag: String,
+    #[command(flatten)]
+    pub layer: LayerArgs,
+}
+
+/// How `append` and `commit` make a layer.
+#[derive(Args)]
+pub struct LayerArgs {
     #[arg(long, value_enum, default_value = "gzip")]
     pub compression: LayerCompression,
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3).
@@ -456,6 +465,22 @@ pub struct AppendArgs {
     /// (default: this host's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CommitArgs {
+    /// The image DIR was made from, or `scratch` for none.
+    #[arg(value_name = "BASE")]
+    pub base: String,
+    /// The edited root filesystem (e.g. from `wharf unpack BASE DIR`): what differs from
+    /// BASE's becomes the new layer, deleted paths as whiteouts.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// NAME[:TAG] for the new image.
+    #[arg(short, long, value_name = "NAME[:TAG]")]
+    pub tag: String,
+    #[command(flatten)]
+    pub layer: LayerArgs,
 }
 
 #[derive(Args)]

@@ -64,32 +64,51 @@ pub fn export<W: Write>(
 ) -> Result<(W, UnpackReport)> {
     let _guard = store.lock_shared()?;
     let found = catalog::find(store, input, platform)?;
-    let n = std::process::id();
-    let path = store
-        .root()
-        .join(".wharf")
-        .join("tmp")
-        .join(format!("{n}-export-{}", found.resolved.id().hex()));
-    if fs::symlink_metadata(&path).is_ok() {
-        fs::remove_dir_all(&path)
-            .map_err(ImageError::io(format!("remove `{}`", path.display())))?;
-    }
-    fs::create_dir(&path).map_err(ImageError::io(format!("create `{}`", path.display())))?;
-    let cleanup = RemoveOnDrop(path.clone());
-    // Nothing writes to this tree: links from the snapshots are safe and fast.
-    let report = materialize(store, &found.resolved, &path, true)?;
-    let root = Root::open(&path).map_err(ImageError::io(format!("open `{}`", path.display())))?;
+    let tree = TmpTree::create(store, &format!("export-{}", found.resolved.id().hex()))?;
+    let report = tree.materialize(store, &found.resolved)?;
+    let path = &tree.path;
+    let root = Root::open(path).map_err(ImageError::io(format!("open `{}`", path.display())))?;
     let (out, _) =
         apply::export::write_tree(&root, out).map_err(ImageError::io("write the export tar"))?;
-    drop(cleanup);
+    drop(tree);
     Ok((out, report))
 }
 
-struct RemoveOnDrop(PathBuf);
+/// A private, read-only merged tree in the store's `.wharf/tmp` (for `export`, and the
+/// lower tree `commit` diffs against), removed on drop; gc removes one a crash left.
+pub(crate) struct TmpTree {
+    pub path: PathBuf,
+}
 
-impl Drop for RemoveOnDrop {
+impl TmpTree {
+    /// An empty directory `.wharf/tmp/<pid>-<purpose>`. The caller holds the store's
+    /// shared lock, so gc does not sweep it meanwhile.
+    pub(crate) fn create(store: &Store, purpose: &str) -> Result<TmpTree> {
+        let n = std::process::id();
+        let path = store
+            .root()
+            .join(".wharf")
+            .join("tmp")
+            .join(format!("{n}-{purpose}"));
+        if fs::symlink_metadata(&path).is_ok() {
+            fs::remove_dir_all(&path)
+                .map_err(ImageError::io(format!("remove `{}`", path.display())))?;
+        }
+        fs::create_dir_all(&path)
+            .map_err(ImageError::io(format!("create `{}`", path.display())))?;
+        Ok(TmpTree { path })
+    }
+
+    /// Fills the (empty) tree with `image`'s merged filesystem. Nothing writes to this
+    /// tree afterwards, so files are hard links from the snapshots: safe and fast.
+    pub(crate) fn materialize(&self, store: &Store, image: &Resolved) -> Result<UnpackReport> {
+        materialize(store, image, &self.path, true)
+    }
+}
+
+impl Drop for TmpTree {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        let _ = fs::remove_dir_all(&self.path);
     }
 }
 

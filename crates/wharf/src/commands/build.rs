@@ -1,25 +1,26 @@
-//! `wharf append` and `wharf mutate`: new images from directories and config edits.
+//! `wharf append`, `wharf commit` and `wharf mutate`: new images from directories,
+//! changesets and config edits.
 //! Each prints the new image's ID, as `docker commit` does.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use wharf_image::append::{self, AppendOptions};
+use wharf_image::append::{self, AppendOptions, NewLayer};
+use wharf_image::commit::{self, CommitOptions};
 use wharf_image::compose;
 use wharf_image::mutate::{self, ConfigEdits, MutateOptions};
 use wharf_layer::build::{BuildOptions, LayerSource, Normalize};
 use wharf_layer::Compression;
+use wharf_spec::Platform;
 use wharf_store::Store;
 
 use super::parse_platform;
-use crate::cli::{AppendArgs, LayerCompression, MutateArgs};
+use crate::cli::{AppendArgs, CommitArgs, LayerArgs, LayerCompression, MutateArgs};
 
 pub fn append(store: &Store, args: &AppendArgs) -> Result<ExitCode> {
     // Everything the user typed is checked before a byte is written.
     let name = compose::target_name(&args.tag)?;
-    let platform = parse_platform(args.platform.as_deref())?;
-    let owner = args.owner.as_deref().map(parse_owner).transpose()?;
-    let source_date_epoch = source_date_epoch()?;
+    let (platform, layer, source_date_epoch) = layer_options(&args.layer)?;
     let sources = args
         .paths
         .iter()
@@ -27,23 +28,53 @@ pub fn append(store: &Store, args: &AppendArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<LayerSource>, _>>()?;
     let options = AppendOptions {
         platform,
-        layer: BuildOptions {
-            compression: match args.compression {
-                LayerCompression::Gzip => Compression::Gzip,
-                LayerCompression::Zstd => Compression::Zstd,
-                LayerCompression::None => Compression::None,
-            },
-            level: args.level,
-            normalize: Normalize {
-                source_date_epoch,
-                owner,
-            },
-            threads: None,
-        },
+        layer,
         source_date_epoch,
     };
     let appended = append::append(store, &args.base, &sources, &name, &options)?;
-    for layer in &appended.layers {
+    warn_skipped(&appended.layers);
+    println!("{}", appended.image.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn commit(store: &Store, args: &CommitArgs) -> Result<ExitCode> {
+    let name = compose::target_name(&args.tag)?;
+    let (platform, layer, source_date_epoch) = layer_options(&args.layer)?;
+    let options = CommitOptions {
+        platform,
+        layer,
+        source_date_epoch,
+    };
+    let committed = commit::commit(store, &args.base, &args.dir, &name, &options)?;
+    warn_skipped(std::slice::from_ref(&committed.layer));
+    println!("{}", committed.image.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The platform, layer options and `SOURCE_DATE_EPOCH` from `append`'s and `commit`'s
+/// shared flags.
+fn layer_options(args: &LayerArgs) -> Result<(Option<Platform>, BuildOptions, Option<u64>)> {
+    let platform = parse_platform(args.platform.as_deref())?;
+    let owner = args.owner.as_deref().map(parse_owner).transpose()?;
+    let source_date_epoch = source_date_epoch()?;
+    let layer = BuildOptions {
+        compression: match args.compression {
+            LayerCompression::Gzip => Compression::Gzip,
+            LayerCompression::Zstd => Compression::Zstd,
+            LayerCompression::None => Compression::None,
+        },
+        level: args.level,
+        normalize: Normalize {
+            source_date_epoch,
+            owner,
+        },
+        threads: None,
+    };
+    Ok((platform, layer, source_date_epoch))
+}
+
+fn warn_skipped(layers: &[NewLayer]) {
+    for layer in layers {
         for path in &layer.skipped {
             eprintln!(
                 "warning: skipped `{}`: a socket cannot be stored in a layer",
@@ -51,8 +82,6 @@ pub fn append(store: &Store, args: &AppendArgs) -> Result<ExitCode> {
             );
         }
     }
-    println!("{}", appended.image.id);
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn mutate(store: &Store, args: &MutateArgs) -> Result<ExitCode> {

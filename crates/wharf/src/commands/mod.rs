@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Load(args) => archive::load(&store()?, &args),
         Command::Save(args) => archive::save(&store()?, &args),
         Command::Append(args) => build::append(&store()?, &args),
+        Command::Commit(args) => build::commit(&store()?, &args),
         Command::Mutate(args) => build::mutate(&store()?, &args),
         Command::Unpack(args) => unpack::unpack(&store()?, &args),
         Command::Export(args) => unpack::export(&store()?, &args),

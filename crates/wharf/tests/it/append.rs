@@ -448,7 +448,7 @@ fn docker_pulls_and_runs_an_appended_image_wharf_pushed() {
     assert_eq!(out, marker);
 }
 
-struct RemoveDockerImage(String);
+pub struct RemoveDockerImage(pub String);
 
 impl Drop for RemoveDockerImage {
     fn drop(&mut self) {

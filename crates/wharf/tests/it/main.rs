@@ -2,6 +2,7 @@
 
 mod append;
 mod bad_input;
+mod commit;
 mod copy;
 mod crash;
 mod fixtures;

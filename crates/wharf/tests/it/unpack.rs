@@ -96,7 +96,7 @@ fn tricky_layers() -> Vec<Layer> {
     vec![layer_of(base), layer_of(middle), layer_of(top)]
 }
 
-fn umoci_rootfs(w: &Wharf, name: &str) -> std::path::PathBuf {
+pub fn umoci_rootfs(w: &Wharf, name: &str) -> std::path::PathBuf {
     let bundle = w.path(&format!("bundle-{}", name.replace([':', '/'], "-")));
     let image = format!("{}:docker.io/library/{name}", w.root().display());
     let mut args = vec!["unpack", "--image", &image];
