@@ -337,7 +337,7 @@ fn bad_input_is_refused_and_nothing_is_stored() {
 
 /// A static busybox (Debian's busybox-static) to build runnable images from; None (the
 /// test skips) when it is missing, unless interop tests are required.
-fn static_busybox() -> Option<&'static Path> {
+pub fn static_busybox() -> Option<&'static Path> {
     let busybox = Path::new("/bin/busybox");
     if busybox.exists() {
         return Some(busybox);

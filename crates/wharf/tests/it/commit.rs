@@ -288,16 +288,9 @@ fn docker_runs_a_committed_image() {
     if !have_tool("docker") || !have_docker() {
         return;
     }
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        if std::env::var("WHARF_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-            panic!(
-                "`/bin/busybox` (Debian's busybox-static) is required (WHARF_REQUIRE_INTEROP=1)"
-            );
-        }
-        eprintln!("skipping: no static `/bin/busybox` to build a runnable image from");
+    let Some(busybox) = crate::append::static_busybox() else {
         return;
-    }
+    };
     let w = Wharf::new();
     let input = w.path("busybox-root");
     fs::create_dir_all(input.join("bin")).unwrap();
