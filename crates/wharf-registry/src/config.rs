@@ -6,6 +6,7 @@
 //! addr = "0.0.0.0:5000"
 //! root = "/var/lib/wharf/registry"
 //! log-format = "json"            # or "text"
+//! client-timeout = "60s"         # close connections idle this long (default 60s)
 //!
 //! [tls]
 //! cert = "cert.pem"
@@ -55,6 +56,10 @@ pub struct Config {
     pub addr: Option<SocketAddr>,
     pub root: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
+    /// A connection on which no byte moves for this long is closed (slow or stalled
+    /// clients); default [`crate::idle::DEFAULT_CLIENT_TIMEOUT`].
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub client_timeout: Option<Duration>,
     pub tls: Option<TlsConfig>,
     pub auth: Option<AuthConfig>,
     #[serde(default)]
@@ -213,6 +218,9 @@ impl Config {
 
     /// What TOML types cannot say: groups named by rules exist, patterns are sane.
     pub fn check(&self) -> Result<(), String> {
+        if self.client_timeout.is_some_and(|t| t.is_zero()) {
+            return Err("`client-timeout` must be longer than 0".into());
+        }
         let Some(auth) = &self.auth else {
             return Ok(());
         };

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod gate;
 pub mod gc;
+pub mod idle;
 pub mod metrics;
 pub mod routes;
 pub mod service;
@@ -22,6 +23,7 @@ pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::{Config, ConfigError};
 pub use error::{Code, Error, StorageError};
@@ -35,29 +37,33 @@ pub async fn serve(
     registry: Arc<Registry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = idle::IdleTimeout::new(listener, idle::DEFAULT_CLIENT_TIMEOUT);
     axum::serve(listener, router(registry))
         .with_graceful_shutdown(shutdown)
         .await
 }
 
 /// Serves `registry` behind `gate` on `listener`, over TLS when `tls` is given, until
-/// `shutdown` resolves; requests in flight finish.
+/// `shutdown` resolves; requests in flight finish. A connection on which nothing moves
+/// for `client_timeout` is closed ([`idle`]).
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
     gate: Gate,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    client_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router_with(registry, gate);
     match tls {
         None => {
-            axum::serve(listener, app)
+            axum::serve(idle::IdleTimeout::new(listener, client_timeout), app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
         Some(config) => {
-            axum::serve(tls::TlsListener::new(listener, config)?, app)
+            let listener = tls::TlsListener::new(listener, config)?;
+            axum::serve(idle::IdleTimeout::new(listener, client_timeout), app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }

@@ -390,6 +390,9 @@ pub struct ServeArgs {
     /// Access log format.
     #[arg(long, env = "WHARF_REGISTRY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Close a connection on which nothing moves for this long (`60s`, `5m`; default 60s).
+    #[arg(long, env = "WHARF_REGISTRY_CLIENT_TIMEOUT", value_name = "DURATION")]
+    pub client_timeout: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -64,7 +64,10 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
         if let Some(interval) = config.gc.interval {
             wharf_registry::gc::spawn_periodic(registry.clone(), interval, gc_options(&config));
         }
-        wharf_registry::serve_with(listener, registry, gate, tls, shutdown)
+        let client_timeout = config
+            .client_timeout
+            .unwrap_or(wharf_registry::idle::DEFAULT_CLIENT_TIMEOUT);
+        wharf_registry::serve_with(listener, registry, gate, tls, client_timeout, shutdown)
             .await
             .context("the registry server failed")?;
         eprintln!("wharf serve: stopped");
@@ -184,6 +187,14 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
         let interval = wharf_registry::config::parse_duration(interval)
             .map_err(|e| anyhow::anyhow!("`--gc-interval`: {e}"))?;
         config.gc.interval = Some(interval);
+    }
+    if let Some(timeout) = &args.client_timeout {
+        let timeout = wharf_registry::config::parse_duration(timeout)
+            .map_err(|e| anyhow::anyhow!("`--client-timeout`: {e}"))?;
+        if timeout.is_zero() {
+            anyhow::bail!("`--client-timeout`: must be longer than 0");
+        }
+        config.client_timeout = Some(timeout);
     }
     if let Some(format) = args.log_format {
         config.log_format = Some(match format {

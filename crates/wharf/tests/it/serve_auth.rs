@@ -666,3 +666,71 @@ fn kill_9_during_uploads_keeps_committed_content_and_resumable_sessions() {
     assert!(body == blob, "the resumed blob reads back whole");
     assert!(server.stop().success());
 }
+
+/// Slow and silent clients time out (`--client-timeout`): headers that never finish, an
+/// upload body that stops, an idle keep-alive connection; a slow client that keeps
+/// moving is served.
+#[test]
+fn stalled_clients_time_out_and_slow_moving_ones_are_served() {
+    use std::time::{Duration, Instant};
+    let w = Wharf::new();
+    let server = Server::start_with(&["--root", s(&w.path("registry")), "--client-timeout", "1s"]);
+    let host = server.host.clone();
+    // Waits for the server to close `stream`; returns how long that took.
+    let closed_after = |mut stream: std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let start = Instant::now();
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+        (start.elapsed(), String::from_utf8_lossy(&sink).into_owned())
+    };
+
+    // Headers that stop half way.
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(stream, "GET /v2/ HTTP/1.1\r\nHo").unwrap();
+    let (waited, answer) = closed_after(stream);
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert!(!answer.contains("200 OK"), "{answer}");
+
+    // An idle keep-alive connection after one answered request.
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(stream, "GET /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let (waited, answer) = closed_after(stream);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+
+    // An upload body that stops: the connection goes, the session stays.
+    let (status, head, _) = http(&host, "POST", "/v2/slow/app/blobs/uploads/", &[], b"");
+    assert_eq!(status, 202, "{head}");
+    let location = header_value(&head, "Location");
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
+    )
+    .unwrap();
+    stream.write_all(&[7u8; 100]).unwrap();
+    let (waited, answer) = closed_after(stream);
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert!(!answer.contains(" 202 "), "{answer}");
+    let (status, head, _) = http(&host, "GET", &location, &[], b"");
+    assert_eq!(status, 204, "the session is still there: {head}");
+
+    // Slow but moving: a header byte every 300 ms, 2.4 s in all, is served.
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    let request = format!("GET /v2/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let (first, rest) = request.split_at(request.len() - 8);
+    stream.write_all(first.as_bytes()).unwrap();
+    for byte in rest.bytes() {
+        std::thread::sleep(Duration::from_millis(300));
+        stream.write_all(&[byte]).unwrap();
+    }
+    let (_, answer) = closed_after(stream);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let out = w.fails(&["serve", "--client-timeout", "soon"]);
+    assert!(out.contains("`--client-timeout`"), "{out}");
+    assert!(server.stop().success());
+}
