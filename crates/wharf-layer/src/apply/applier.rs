@@ -78,6 +78,9 @@ pub struct Applier {
     /// Paths the current layer wrote: whiteouts and opaque markers only hide lower ones.
     layer_paths: HashSet<RelPath>,
     dir_times: Vec<(RelPath, i64, u32)>,
+    /// Without root, directories whose mode would lock their owner out (no `u+rwx`) are
+    /// made with `u+rwx` so later entries can go in; their real modes, set at the end.
+    dir_modes: HashMap<RelPath, u32>,
     /// Snapshot inode → (path written, its inode there), for hard-link groups.
     copied: HashMap<(u64, u64), (RelPath, (u64, u64))>,
     /// Hard links whose target is not in this root (a lower layer's, in Record mode).
@@ -95,6 +98,7 @@ impl Applier {
             parent_cache: None,
             layer_paths: HashSet::new(),
             dir_times: Vec::new(),
+            dir_modes: HashMap::new(),
             copied: HashMap::new(),
             unresolved: Vec::new(),
             warnings: Vec::new(),
@@ -140,6 +144,21 @@ impl Applier {
             rfs::futimens(&fd, &times(secs, nsec))
                 .map_err(|e| io_err(&path, "set mtime", e.into()))?;
         }
+        // Deepest first: a parent that locks its owner out is closed last.
+        let mut modes: Vec<(RelPath, u32)> =
+            std::mem::take(&mut self.dir_modes).into_iter().collect();
+        modes.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_bytes().len()));
+        for (path, mode) in modes {
+            let fd = match self.root.open_dir(&path) {
+                Ok(fd) => fd,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                    continue
+                }
+                Err(e) => return Err(io_err(&path, "open directory", e)),
+            };
+            rfs::fchmod(&fd, Mode::from_raw_mode(mode))
+                .map_err(|e| io_err(&path, "set mode", e.into()))?;
+        }
         Ok(self.warnings)
     }
 
@@ -171,7 +190,7 @@ impl Applier {
                 .root
                 .open_dir(&RelPath::root())
                 .map_err(op("open root"))?;
-            self.set_attributes(&fd, &entry.path, &entry.meta)?;
+            self.set_dir_attributes(&fd, &entry.path, &entry.meta)?;
             self.dir_times
                 .push((entry.path.clone(), entry.meta.mtime, entry.meta.mtime_nsec));
         }
@@ -247,7 +266,7 @@ impl Applier {
                     Mode::empty(),
                 )
                 .map_err(|e| Failure::Io("open directory", e.into()))?;
-                self.set_attributes(&fd, &entry.path, &entry.meta)?;
+                self.set_dir_attributes(&fd, &entry.path, &entry.meta)?;
                 if self.options.whiteouts == WhiteoutMode::Record {
                     let marker = if *implicit { Some(&b"1"[..]) } else { None };
                     set_marker(&fd, IMPLICIT_XATTR, marker).map_err(op("mark directory"))?;
@@ -576,6 +595,26 @@ impl Applier {
             }
         }
         Ok(())
+    }
+
+    /// A directory's attributes. Without root, a mode without `u+rwx` would stop later
+    /// entries from going in (root is not bound by modes): it gets `u+rwx` now and its
+    /// own mode in [`Applier::finish`].
+    fn set_dir_attributes(
+        &mut self,
+        fd: &OwnedFd,
+        path: &RelPath,
+        meta: &Meta,
+    ) -> Result<(), Failure> {
+        let locks_out = meta.mode & 0o700 != 0o700;
+        if self.options.privileged || !locks_out {
+            self.dir_modes.remove(path);
+            return self.set_attributes(fd, path, meta);
+        }
+        self.dir_modes.insert(path.clone(), meta.mode);
+        let mut open = meta.clone();
+        open.mode |= 0o700;
+        self.set_attributes(fd, path, &open)
     }
 
     /// Owner first (a chown clears setuid/setgid), then mode, then xattrs.

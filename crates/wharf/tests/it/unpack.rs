@@ -3,6 +3,7 @@
 //! in `inspect`, `system df` and `image prune`; bad input leaves nothing behind.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -189,6 +190,91 @@ fn snapshots_are_shared_reported_and_pruned() {
     );
     assert!(!Path::new(lower[0]).exists());
     assert!(w.ok(&["fsck"]).contains("clean"));
+}
+
+/// Without root, a directory whose mode locks its owner out (`0555`, `0500`) still gets
+/// its later entries, from the same and from upper layers, and ends with its own mode,
+/// as umoci's rootless unpack does. Run as `nobody` (needs root to switch, and runuser).
+#[test]
+fn unprivileged_unpack_fills_read_only_directories() {
+    if !is_root() || !have_tool("runuser") {
+        eprintln!("skipping: needs root and runuser to run wharf as another user");
+        return;
+    }
+    let base = LayerTar::new()
+        .dir_mode("ro", 0o555)
+        .file("ro/first", b"1")
+        .dir_mode("ro/locked", 0o500)
+        .file("ro/locked/deep", b"deep")
+        .finish();
+    let upper = LayerTar::new()
+        .file("ro/second", b"2")
+        .whiteout("ro/first")
+        .file("ro/locked/deeper", b"deeper")
+        .finish();
+    let img = image("ro", vec![layer_of(base), layer_of(upper)]);
+    // A world-writable scratch directory nobody can use, under a traversable parent.
+    let w = Wharf::new();
+    let shared = w.path("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let mut dir = shared.clone();
+    while dir != Path::new("/") {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        if mode & 0o001 == 0 {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o711)).unwrap();
+        }
+        dir = dir.parent().unwrap().to_path_buf();
+    }
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let layout = shared.join("layout");
+    let index = index_json(&[(
+        img.manifest_descriptor(),
+        vec![("org.opencontainers.image.ref.name", "1")],
+    )]);
+    write_oci_layout(&layout, &img.blobs(), &index);
+    std::process::Command::new("chmod")
+        .args(["-R", "a+rX", s(&layout)])
+        .status()
+        .unwrap();
+    let store = shared.join("store");
+    let target = shared.join("rootfs");
+    let as_nobody = |args: &[&str]| {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(assert_cmd::cargo::cargo_bin("wharf"))
+            .arg("--root")
+            .arg(&store)
+            .args(args)
+            .env("HOME", &shared)
+            .env_remove("WHARF_ROOT")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "wharf {args:?} as nobody: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    as_nobody(&["load", "-i", s(&layout), "-t", "ro"]);
+    as_nobody(&["unpack", "ro:1", s(&target)]);
+    let tree = describe(&target);
+    let mode = |path: &str| {
+        std::fs::symlink_metadata(target.join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("ro"), 0o555, "{tree:?}");
+    assert_eq!(mode("ro/locked"), 0o500, "{tree:?}");
+    assert!(
+        tree.contains_key("ro/second") && tree.contains_key("ro/locked/deeper"),
+        "{tree:?}"
+    );
+    assert!(tree.contains_key("ro/locked/deep"), "{tree:?}");
+    assert!(!tree.contains_key("ro/first"), "{tree:?}");
 }
 
 /// Snapshots are not fsynced; each records the boot it was written in, and one from
