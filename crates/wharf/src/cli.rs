@@ -384,6 +384,15 @@ pub struct ServeArgs {
     /// Access log format.
     #[arg(long, env = "WHARF_REGISTRY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Keep metadata in PostgreSQL (`postgres://USER:PASSWORD@HOST:PORT/DB`), shared by
+    /// replicas that also share `--root`; default: SQLite in the root.
+    #[arg(
+        long,
+        env = "WHARF_REGISTRY_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -410,6 +419,14 @@ pub struct GcArgs {
     /// Purge upload sessions idle longer than this (default 24h).
     #[arg(long, value_name = "DURATION")]
     pub upload_ttl: Option<String>,
+    /// The registry's PostgreSQL database, when `wharf serve` uses one (`--database`).
+    #[arg(
+        long,
+        env = "WHARF_REGISTRY_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
