@@ -5,6 +5,8 @@
 //! ```toml
 //! addr = "0.0.0.0:5000"
 //! root = "/var/lib/wharf/registry"
+//! # Metadata in PostgreSQL, for replicas sharing `root`; unset: SQLite at `root/registry.db`.
+//! database = "postgres://wharf:secret@db.internal:5432/wharf"
 //! log-format = "json"            # or "text"
 //! client-timeout = "60s"         # close connections idle this long (default 60s)
 //!
@@ -55,6 +57,8 @@ pub enum ConfigError {
 pub struct Config {
     pub addr: Option<SocketAddr>,
     pub root: Option<PathBuf>,
+    /// A `postgres://` URL; none: SQLite in `root`.
+    pub database: Option<DatabaseUrl>,
     pub log_format: Option<LogFormat>,
     /// A connection on which no byte moves for this long is closed (slow or stalled
     /// clients); default [`crate::idle::DEFAULT_CLIENT_TIMEOUT`].
@@ -64,6 +68,30 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     #[serde(default)]
     pub gc: GcConfig,
+}
+
+/// A database URL. Its `Debug` hides the password, so a logged config never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", crate::storage::redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::storage::redact_url(&self.0))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -221,6 +249,10 @@ impl Config {
         if self.client_timeout.is_some_and(|t| t.is_zero()) {
             return Err("`client-timeout` must be longer than 0".into());
         }
+        if let Some(url) = &self.database {
+            crate::storage::Backend::from_setting(Some(url.as_str()), Path::new("."))
+                .map_err(|e| format!("`database`: {e}"))?;
+        }
         let Some(auth) = &self.auth else {
             return Ok(());
         };
@@ -357,6 +389,36 @@ grace-period = 600
         )
         .unwrap();
         assert!(config.check().unwrap_err().contains("`ops`"));
+    }
+
+    #[test]
+    fn database_urls_are_checked_and_never_shown_with_their_password() {
+        let config =
+            Config::parse("database = \"postgres://wharf:s3cret@db:5432/meta?sslmode=disable\"\n")
+                .unwrap();
+        config.check().unwrap();
+        let shown = format!("{config:?} {}", config.database.as_ref().unwrap());
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://wharf:***@db:5432/meta"),
+            "{shown}"
+        );
+
+        let config = Config::parse("database = \"mysql://u:hidden@db/x\"\n").unwrap();
+        let err = config.check().unwrap_err();
+        assert!(err.contains("not a PostgreSQL URL"), "{err}");
+        assert!(!err.contains("hidden"), "{err}");
+
+        let redacted = crate::storage::redact_url("postgresql://db/x?user=u&password=p4ss&a=b");
+        assert_eq!(redacted, "postgresql://db/x?user=u&password=***&a=b");
+        assert_eq!(
+            crate::storage::redact_url("postgres://u@db/x"),
+            "postgres://u@db/x"
+        );
+        assert_eq!(
+            crate::storage::redact_url("postgres://u:p@ss:w@db/x"),
+            "postgres://u:***@db/x"
+        );
     }
 
     #[test]

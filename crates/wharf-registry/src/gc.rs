@@ -15,9 +15,13 @@
 //! it shared, so a blob cannot be forgotten between "it exists" and "it is linked".
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use wharf_spec::Digest;
 
@@ -58,67 +62,171 @@ pub struct GcReport {
 }
 
 /// Serializes GC's blob sweep against blob commits and mounts: in this process with an
-/// `RwLock`, across processes (`wharf registry gc` beside `wharf serve`) with a file lock.
+/// `RwLock`, across processes with a file lock beside a SQLite database (`wharf registry gc`
+/// beside `wharf serve`), or with a PostgreSQL advisory lock when replicas share a database.
 pub struct GcLock {
     inner: RwLock<()>,
-    file: Option<PathBuf>,
+    across: Across,
 }
+
+/// How [`GcLock`] reaches other processes.
+enum Across {
+    /// Not at all (a registry assembled from parts, as tests do).
+    Nothing,
+    File(PathBuf),
+    /// `pg_advisory_lock[_shared]`, each hold on a connection of its own for its lifetime.
+    /// The pool is not the metadata's: a holder also runs queries, and holders taking every
+    /// metadata connection would wait forever for one more.
+    Advisory(AnyPool),
+}
+
+/// The PostgreSQL advisory lock's key: "wharf_gc" in ASCII, so it is recognisable in
+/// `pg_locks` (`objid` holds its low 32 bits, `classid` the high).
+pub const ADVISORY_KEY: i64 = 0x7768_6172_665f_6763;
 
 pub struct GcGuard<'a> {
     _shared: Option<RwLockReadGuard<'a, ()>>,
     _exclusive: Option<RwLockWriteGuard<'a, ()>>,
     _file: Option<std::fs::File>,
+    _advisory: Option<AdvisoryHold>,
+}
+
+/// A held advisory lock. Session-level locks outlive a transaction, so the connection must
+/// not go back to the pool still holding it: the drop unlocks, or closes the session.
+struct AdvisoryHold {
+    conn: Option<PoolConnection<Any>>,
+    exclusive: bool,
+    /// False while the lock is being asked for: if that is cancelled (the request went
+    /// away) or fails, the server may still grant it to the session, so the session is
+    /// closed instead of unlocked.
+    granted: bool,
+}
+
+impl Drop for AdvisoryHold {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if !self.granted {
+            drop(conn.detach());
+            return;
+        }
+        let unlock = match self.exclusive {
+            true => "SELECT pg_advisory_unlock($1)",
+            false => "SELECT pg_advisory_unlock_shared($1)",
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = sqlx::query(unlock)
+                        .bind(ADVISORY_KEY)
+                        .execute(&mut *conn)
+                        .await
+                    {
+                        tracing::warn!(%error, "cannot release the GC lock; closing its connection");
+                        // The server releases a closed session's locks.
+                        drop(conn.detach());
+                    }
+                });
+            }
+            Err(_) => drop(conn.detach()),
+        }
+    }
 }
 
 impl GcLock {
+    /// A lock for this process, and with `file` (a `flock`) for others on this machine.
     pub fn new(file: Option<PathBuf>) -> GcLock {
         GcLock {
             inner: RwLock::new(()),
-            file,
+            across: file.map_or(Across::Nothing, Across::File),
         }
+    }
+
+    /// A lock for this process and every process using the PostgreSQL database at `url`.
+    /// Connects when first taken.
+    pub fn advisory(url: &str) -> Result<GcLock, StorageError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .connect_lazy_with(options);
+        Ok(GcLock {
+            inner: RwLock::new(()),
+            across: Across::Advisory(pool),
+        })
     }
 
     pub async fn shared(&self) -> Result<GcGuard<'_>, StorageError> {
         let guard = self.inner.read().await;
+        let (file, advisory) = self.lock_across(false).await?;
         Ok(GcGuard {
             _shared: Some(guard),
             _exclusive: None,
-            _file: self.lock_file(false).await?,
+            _file: file,
+            _advisory: advisory,
         })
     }
 
     pub async fn exclusive(&self) -> Result<GcGuard<'_>, StorageError> {
         let guard = self.inner.write().await;
+        let (file, advisory) = self.lock_across(true).await?;
         Ok(GcGuard {
             _shared: None,
             _exclusive: Some(guard),
-            _file: self.lock_file(true).await?,
+            _file: file,
+            _advisory: advisory,
         })
     }
 
-    async fn lock_file(&self, exclusive: bool) -> Result<Option<std::fs::File>, StorageError> {
-        let Some(path) = self.file.clone() else {
-            return Ok(None);
-        };
-        let file = tokio::task::spawn_blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(StorageError::io(format!("open `{}`", path.display())))?;
-            let locked = if exclusive {
-                file.lock()
-            } else {
-                file.lock_shared()
-            };
-            locked.map_err(StorageError::io(format!("lock `{}`", path.display())))?;
-            Ok::<_, StorageError>(file)
-        })
-        .await
-        .map_err(|e| StorageError::io("lock")(std::io::Error::other(e)))??;
-        Ok(Some(file))
+    async fn lock_across(
+        &self,
+        exclusive: bool,
+    ) -> Result<(Option<std::fs::File>, Option<AdvisoryHold>), StorageError> {
+        match &self.across {
+            Across::Nothing => Ok((None, None)),
+            Across::File(path) => Ok((Some(lock_file(path.clone(), exclusive).await?), None)),
+            Across::Advisory(pool) => {
+                let mut hold = AdvisoryHold {
+                    conn: Some(pool.acquire().await?),
+                    exclusive,
+                    granted: false,
+                };
+                let lock = match exclusive {
+                    true => "SELECT pg_advisory_lock($1)",
+                    false => "SELECT pg_advisory_lock_shared($1)",
+                };
+                if let Some(conn) = hold.conn.as_mut() {
+                    sqlx::query(lock)
+                        .bind(ADVISORY_KEY)
+                        .execute(&mut **conn)
+                        .await?;
+                }
+                hold.granted = true;
+                Ok((None, Some(hold)))
+            }
+        }
     }
+}
+
+async fn lock_file(path: PathBuf, exclusive: bool) -> Result<std::fs::File, StorageError> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(StorageError::io(format!("open `{}`", path.display())))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(StorageError::io(format!("lock `{}`", path.display())))?;
+        Ok::<_, StorageError>(file)
+    })
+    .await
+    .map_err(|e| StorageError::io("lock")(std::io::Error::other(e)))?
 }
 
 impl Registry {

@@ -13,7 +13,7 @@ use wharf_spec::{Algorithm, Digest, Digester, Manifest, ManifestError, RawManife
 use crate::error::{Code, Error, Result};
 use crate::gc::GcLock;
 use crate::storage::{
-    Appended, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, UploadArea,
+    Appended, Backend, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, UploadArea,
 };
 
 /// The registry: metadata, blob store and upload area behind one set of operations.
@@ -104,15 +104,27 @@ pub fn range_header(received: u64) -> String {
 impl Registry {
     /// Opens (creating) a registry under `root`: `registry.db`, `blobs/`, `uploads/`.
     pub async fn open(root: &Path) -> Result<Registry, crate::StorageError> {
+        Registry::open_with(root, &Backend::Sqlite(root.join("registry.db"))).await
+    }
+
+    /// Opens (creating) a registry with its blobs and uploads under `root` and its metadata
+    /// in `backend`. Replicas that share a PostgreSQL database must share `root` too.
+    pub async fn open_with(
+        root: &Path,
+        backend: &Backend,
+    ) -> Result<Registry, crate::StorageError> {
         std::fs::create_dir_all(root).map_err(crate::StorageError::io(format!(
             "create `{}`",
             root.display()
         )))?;
-        let meta = Metadata::open(&root.join("registry.db")).await?;
+        let meta = Metadata::open(backend).await?;
         let blobs = Arc::new(ObjectBlobStore::local(&root.join("blobs"))?);
         let uploads = UploadArea::open(&root.join("uploads"))?;
         let mut registry = Registry::with_storage(meta, blobs, uploads);
-        registry.gc_lock = GcLock::new(Some(crate::gc::lock_path(root)));
+        registry.gc_lock = match backend {
+            Backend::Sqlite(_) => GcLock::new(Some(crate::gc::lock_path(root))),
+            Backend::Postgres(url) => GcLock::advisory(url)?,
+        };
         registry.record_missing_references().await?;
         Ok(registry)
     }
@@ -279,7 +291,7 @@ impl Registry {
         let id = parse_upload_id(id)?;
         let session = self.session(&id);
         let mut state = session.lock().await;
-        let received = self.record(name, &id).await?;
+        let (_held, received) = self.hold(name, &id).await?;
         let received = self
             .append_locked(&id, received, &mut state, range, body)
             .await?;
@@ -299,7 +311,7 @@ impl Registry {
         let id = parse_upload_id(id)?;
         let session = self.session(&id);
         let mut state = session.lock().await;
-        let received = self.record(name, &id).await?;
+        let (_held, received) = self.hold(name, &id).await?;
         let received = self
             .append_locked(&id, received, &mut state, range, body)
             .await?;
@@ -338,7 +350,7 @@ impl Registry {
         let id = parse_upload_id(id)?;
         let session = self.session(&id);
         let _state = session.lock().await;
-        self.record(name, &id).await?;
+        let _held = self.hold(name, &id).await?;
         self.drop_session(&id).await
     }
 
@@ -351,6 +363,23 @@ impl Registry {
             let _ = self.drop_session(&id).await;
         }
         result
+    }
+
+    /// Takes a session for this request against other processes (replicas sharing the
+    /// root; this process's requests already wait on the session's mutex) and returns its
+    /// length as of then. Another request busy with it is a chunk out of order: two writers
+    /// at one offset would leave bytes in the file that neither running hash saw.
+    async fn hold(&self, name: &str, id: &str) -> Result<(std::fs::File, u64)> {
+        let received = self.record(name, id).await?;
+        match self.uploads.lock(id).await? {
+            // Read again: another replica may have moved it on before we held it.
+            Some(file) => Ok((file, self.record(name, id).await?)),
+            None => Err(Error::new(
+                Code::RangeInvalid,
+                format!("another request is writing upload `{id}`: send its chunks one at a time"),
+            )
+            .with_header(axum::http::header::RANGE, range_header(received))),
+        }
     }
 
     async fn record(&self, name: &str, id: &str) -> Result<u64> {

@@ -4,6 +4,8 @@
 //! - [`registry::Registry`]: a real CNCF distribution registry (`docker-registry`) on
 //!   127.0.0.1 with its own storage, killed on drop. When the binary is missing the test
 //!   skips (prints why), unless `WHARF_REQUIRE_INTEROP=1`, where it panics;
+//! - [`postgres::Postgres`]: a private PostgreSQL server on 127.0.0.1, stopped on drop (or
+//!   when the test process exits); skipped like the registry when PostgreSQL is missing;
 //! - [`token::TokenIssuer`]: a token server for distribution's `auth: token`;
 //! - [`fake::FakeServer`]: a tiny HTTP server for failures a real registry will not produce;
 //! - [`proxy::FaultProxy`]: a counting TCP proxy that can cut a connection mid-request;
@@ -16,6 +18,7 @@ pub mod fake;
 pub mod fixtures;
 pub mod layer_tar;
 pub mod pki;
+pub mod postgres;
 pub mod proxy;
 pub mod registry;
 pub mod token;

@@ -393,6 +393,15 @@ pub struct ServeArgs {
     /// Close a connection on which nothing moves for this long (`60s`, `5m`; default 60s).
     #[arg(long, env = "WHARF_REGISTRY_CLIENT_TIMEOUT", value_name = "DURATION")]
     pub client_timeout: Option<String>,
+    /// Keep metadata in PostgreSQL (`postgres://USER:PASSWORD@HOST:PORT/DB`), shared by
+    /// replicas that also share `--root`; default: SQLite in the root.
+    #[arg(
+        long,
+        env = "WHARF_REGISTRY_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -419,6 +428,14 @@ pub struct GcArgs {
     /// Purge upload sessions idle longer than this (default 24h).
     #[arg(long, value_name = "DURATION")]
     pub upload_ttl: Option<String>,
+    /// The registry's PostgreSQL database, when `wharf serve` uses one (`--database`).
+    #[arg(
+        long,
+        env = "WHARF_REGISTRY_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -1,23 +1,119 @@
-//! Metadata in SQL through `sqlx`: SQLite embedded by default. Every query uses only SQL
-//! that PostgreSQL runs as well (`$n` parameters, `ON CONFLICT ... DO NOTHING`, no
-//! SQLite-only functions), so a PostgreSQL backend is a pool type and a migration away.
+//! Metadata in SQL through `sqlx`'s `Any` driver: SQLite embedded by default, PostgreSQL
+//! when several replicas share one database. Every query is written once, in SQL both run
+//! (`$n` parameters, `ON CONFLICT ... DO NOTHING`, no database-only functions, values of
+//! the types `Any` carries: i64, text, bytes); only the migrations differ per backend.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
 use super::now;
 use crate::error::StorageError;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Where the metadata lives.
+#[derive(Clone)]
+pub enum Backend {
+    /// A SQLite file (`ROOT/registry.db`), for one server.
+    Sqlite(PathBuf),
+    /// A `postgres://` URL, for replicas that share it (and a root).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Backend {
+    // By hand: the URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Backend::Postgres(url) => f.debug_tuple("Postgres").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+impl Backend {
+    /// The `database` setting (`None`: SQLite under `root`), checked.
+    pub fn from_setting(database: Option<&str>, root: &Path) -> Result<Backend, String> {
+        match database {
+            None => Ok(Backend::Sqlite(root.join("registry.db"))),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Backend::Postgres(url.to_string()))
+            }
+            Some(other) => Err(format!(
+                "`{}` is not a PostgreSQL URL: use `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, \
+                 or leave `database` unset for SQLite in the registry's root",
+                redact_url(other)
+            )),
+        }
+    }
+
+    /// What to call it in messages: the file, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(path) => format!("`{}`", path.display()),
+            Backend::Postgres(url) => format!("`{}`", redact_url(url)),
+        }
+    }
+}
+
+/// `url` with any password (in the user info or a `password=` parameter) replaced by `***`,
+/// for errors and logs.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let userinfo = rest..rest + at;
+            if let Some(colon) = out[userinfo.clone()].find(':') {
+                out.replace_range(rest + colon + 1..userinfo.end, "***");
+            }
+        }
+    }
+    if let Some(query) = out.find('?') {
+        let (head, params) = out.split_at(query + 1);
+        let params: Vec<String> = params
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", params.join("&"));
+    }
+    out
+}
+
+/// `sqlite:///ABSOLUTE/PATH?mode=rwc` with every byte but unreserved ones percent-encoded
+/// (sqlx's own `to_url_lossy` leaves `%` as is, which its parser then decodes), absolute so
+/// no first component is taken for a host. sqlx reads the path back as UTF-8 only.
+fn sqlite_url(path: &Path) -> Result<String, StorageError> {
+    let path = std::path::absolute(path)
+        .map_err(StorageError::io(format!("resolve `{}`", path.display())))?;
+    let mut url = String::from("sqlite://");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url.push_str("?mode=rwc");
+    Ok(url)
+}
 
 pub struct Metadata {
-    pub(super) pool: SqlitePool,
+    pub(super) pool: AnyPool,
+    backend: Backend,
     /// A blob link older than this many seconds is refreshed when a client reads it, so GC
     /// counts its grace period from the last time a client was told the blob exists.
     touch_after: AtomicI64,
@@ -64,25 +160,63 @@ pub struct NewManifest<'a> {
 }
 
 impl Metadata {
-    pub async fn open(path: &Path) -> Result<Self, StorageError> {
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(path)
-            .create_if_missing(true)
-            // WAL + NORMAL: a committed transaction survives a killed process; readers
-            // never wait for the writer.
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
+    /// Opens (creating, migrating) the metadata of `backend`.
+    pub async fn open(backend: &Backend) -> Result<Self, StorageError> {
+        sqlx::any::install_default_drivers();
+        let pool = match backend {
+            Backend::Sqlite(path) => {
+                // `Any` takes a URL; the pragmas below are per connection and not
+                // expressible in it.
+                let options = AnyConnectOptions::from_str(&sqlite_url(path)?)?;
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // busy_timeout first: switching to WAL waits for other connections.
+                            // WAL + NORMAL: a committed transaction survives a killed process;
+                            // readers never wait for the writer.
+                            conn.execute(
+                                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres(url) => {
+                let options = AnyConnectOptions::from_url(&url.parse().map_err(|e| {
+                    StorageError::Database(sqlx::Error::Configuration(
+                        format!("`{}`: {e}", redact_url(url)).into(),
+                    ))
+                })?)?;
+                // One connection first: a pool retries an unreachable server until its
+                // timeout and then reports only that; this reports why (refused, password).
+                options.connect().await?.close().await?;
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        let migrator = match backend {
+            Backend::Sqlite(_) => &SQLITE_MIGRATOR,
+            Backend::Postgres(_) => &POSTGRES_MIGRATOR,
+        };
+        // Replicas starting together are safe: the migrator takes a database lock.
+        migrator.run(&pool).await?;
         Ok(Metadata {
             pool,
+            backend: backend.clone(),
             touch_after: AtomicI64::new(DEFAULT_TOUCH_AFTER),
         })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     pub fn set_touch_after(&self, seconds: i64) {
@@ -271,6 +405,14 @@ impl Metadata {
         let now = now();
         let mut tx = self.pool.begin().await?;
         ensure_repository(&mut tx, m.repository, now).await?;
+        // A push of a manifest already stored refreshes it, so a GC deleting it concurrently
+        // either finishes first (and the insert below stores it again) or skips it.
+        sqlx::query("UPDATE manifests SET created_at = $1 WHERE repository = $2 AND digest = $3")
+            .bind(now)
+            .bind(m.repository)
+            .bind(m.digest)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO manifests \
              (repository, digest, media_type, content, subject, artifact_type, created_at) \
@@ -299,26 +441,41 @@ impl Metadata {
         // Checked again inside the transaction that records the references: GC deletes a
         // link only where no reference exists, so either it ran first (and we refuse) or it
         // sees our references (and keeps the links).
-        for digest in m.blobs {
-            let present =
-                sqlx::query("SELECT 1 FROM repository_blobs WHERE repository = $1 AND digest = $2")
-                    .bind(m.repository)
-                    .bind(digest)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if present.is_none() {
+        // On PostgreSQL (read committed) a plain SELECT would not wait for a GC transaction
+        // deleting the link, so the link is touched instead: the UPDATE waits for such a
+        // delete and then finds no row, or, when it comes first, the delete re-checks the
+        // touched row, finds it young and leaves it. In digest order, so two pushes that
+        // share blobs lock them in the same order and never deadlock.
+        let mut blobs: Vec<&String> = m.blobs.iter().collect();
+        blobs.sort();
+        blobs.dedup();
+        for digest in blobs {
+            let present = sqlx::query(
+                "UPDATE repository_blobs SET created_at = $1 WHERE repository = $2 AND digest = $3",
+            )
+            .bind(now)
+            .bind(m.repository)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+            if present.rows_affected() == 0 {
                 tx.rollback().await?;
                 return Ok(Err(digest.clone()));
             }
         }
-        for digest in m.children {
-            let present =
-                sqlx::query("SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2")
-                    .bind(m.repository)
-                    .bind(digest)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if present.is_none() {
+        let mut children: Vec<&String> = m.children.iter().collect();
+        children.sort();
+        children.dedup();
+        for digest in children {
+            let present = sqlx::query(
+                "UPDATE manifests SET created_at = $1 WHERE repository = $2 AND digest = $3",
+            )
+            .bind(now)
+            .bind(m.repository)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+            if present.rows_affected() == 0 {
                 tx.rollback().await?;
                 return Ok(Err(digest.clone()));
             }
@@ -515,7 +672,7 @@ impl Metadata {
 }
 
 async fn ensure_repository(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     name: &str,
     now: i64,
 ) -> Result<(), StorageError> {
@@ -527,4 +684,24 @@ async fn ensure_repository(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_files_keep_odd_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a %41 #b? ü");
+        std::fs::create_dir(&odd).unwrap();
+        let meta = Metadata::open(&Backend::Sqlite(odd.join("registry.db")))
+            .await
+            .unwrap();
+        meta.ping().await.unwrap();
+        assert!(odd.join("registry.db").is_file());
+        // WAL mode: the write-ahead log sits beside the file.
+        meta.link_blob("r", "sha256:00", 1).await.unwrap();
+        assert!(odd.join("registry.db-wal").is_file());
+    }
 }

@@ -4,7 +4,8 @@
 //!   default; S3 slots in as another `ObjectStore`).
 //! - [`UploadArea`]: the bytes of upload sessions in progress, as local files that are
 //!   appended to, hashed as they arrive, and handed to the blob store once verified.
-//! - [`Metadata`]: repositories, blob membership, manifests, tags and upload sessions in SQL.
+//! - [`Metadata`]: repositories, blob membership, manifests, tags and upload sessions in SQL
+//!   ([`Backend`]: SQLite in the root, or PostgreSQL shared by replicas).
 
 mod blobs;
 mod meta;
@@ -12,7 +13,9 @@ mod sweep;
 mod uploads;
 
 pub use blobs::{BlobStore, ByteStream, ObjectBlobStore};
-pub use meta::{ManifestRecord, Metadata, NewManifest, ReferrerRecord, UploadRecord};
+pub use meta::{
+    redact_url, Backend, ManifestRecord, Metadata, NewManifest, ReferrerRecord, UploadRecord,
+};
 pub use sweep::DeadBlob;
 pub use uploads::{Appended, UploadArea};
 

@@ -14,14 +14,28 @@ pub struct DeadBlob {
     pub size: u64,
 }
 
-/// A manifest is unreachable when no tag names it, no other manifest references it, and its
-/// subject (if any) is not in the repository: referrers live as long as their subject.
-const UNREACHABLE: &str = "m.created_at < $1 \
-     AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest) \
-     AND NOT EXISTS (SELECT 1 FROM manifest_references r \
-                     WHERE r.repository = m.repository AND r.digest = m.digest) \
-     AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s \
-                     WHERE s.repository = m.repository AND s.digest = m.subject))";
+/// A manifest `m` is unreachable when no tag names it, no other manifest references it, and
+/// its subject (if any) is not in the repository: referrers live as long as their subject.
+/// `m` is the table or alias the conditions apply to.
+fn unreachable(m: &str) -> String {
+    format!(
+        "{m}.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = {m}.repository AND t.digest = {m}.digest) \
+         AND NOT EXISTS (SELECT 1 FROM manifest_references r \
+                         WHERE r.repository = {m}.repository AND r.digest = {m}.digest) \
+         AND ({m}.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s \
+                         WHERE s.repository = {m}.repository AND s.digest = {m}.subject))"
+    )
+}
+
+/// A link `rb` no manifest of its repository references, not refreshed since `$1`.
+fn unreferenced_link(rb: &str) -> String {
+    format!(
+        "{rb}.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM manifest_references r \
+                         WHERE r.repository = {rb}.repository AND r.digest = {rb}.digest)"
+    )
+}
 
 impl Metadata {
     /// Untagged, unreferenced manifests created before `cutoff`.
@@ -30,7 +44,8 @@ impl Metadata {
         cutoff: i64,
     ) -> Result<Vec<(String, String)>, StorageError> {
         let rows = sqlx::query(&format!(
-            "SELECT m.repository, m.digest FROM manifests m WHERE {UNREACHABLE}"
+            "SELECT m.repository, m.digest FROM manifests m WHERE {}",
+            unreachable("m")
         ))
         .bind(cutoff)
         .fetch_all(&self.pool)
@@ -46,9 +61,11 @@ impl Metadata {
         cutoff: i64,
     ) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
+        // The conditions are on the deleted row itself, not a subquery: PostgreSQL re-checks
+        // those on the newest version of a row a concurrent push touched (and kept).
         let done = sqlx::query(&format!(
-            "DELETE FROM manifests WHERE repository = $2 AND digest = $3 AND EXISTS \
-             (SELECT 1 FROM manifests m WHERE m.repository = $2 AND m.digest = $3 AND {UNREACHABLE})"
+            "DELETE FROM manifests WHERE repository = $2 AND digest = $3 AND {}",
+            unreachable("manifests")
         ))
         .bind(cutoff)
         .bind(repository)
@@ -72,7 +89,8 @@ impl Metadata {
     /// that nobody pushed, mounted or was told about since `cutoff`.
     pub async fn unreferenced_links(&self, cutoff: i64) -> Result<u64, StorageError> {
         let row = sqlx::query(&format!(
-            "SELECT COUNT(*) FROM repository_blobs rb WHERE {UNREFERENCED_LINK}"
+            "SELECT COUNT(*) FROM repository_blobs rb WHERE {}",
+            unreferenced_link("rb")
         ))
         .bind(cutoff)
         .fetch_one(&self.pool)
@@ -81,10 +99,10 @@ impl Metadata {
     }
 
     pub async fn delete_unreferenced_links(&self, cutoff: i64) -> Result<u64, StorageError> {
+        // On the deleted row itself, as in `delete_unreachable_manifest`.
         let done = sqlx::query(&format!(
-            "DELETE FROM repository_blobs WHERE EXISTS (SELECT 1 FROM repository_blobs rb \
-             WHERE rb.repository = repository_blobs.repository \
-             AND rb.digest = repository_blobs.digest AND {UNREFERENCED_LINK})"
+            "DELETE FROM repository_blobs WHERE {}",
+            unreferenced_link("repository_blobs")
         ))
         .bind(cutoff)
         .execute(&self.pool)
@@ -120,7 +138,8 @@ impl Metadata {
         let rows = sqlx::query(&format!(
             "SELECT b.digest, b.size FROM blobs b WHERE b.created_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest \
-             AND NOT ({UNREFERENCED_LINK})) ORDER BY b.digest"
+             AND NOT ({})) ORDER BY b.digest",
+            unreferenced_link("rb")
         ))
         .bind(cutoff)
         .fetch_all(&self.pool)
@@ -182,13 +201,10 @@ impl Metadata {
 
     /// The bytes of all blobs the registry records.
     pub async fn stored_bytes(&self) -> Result<u64, StorageError> {
-        let row = sqlx::query("SELECT COALESCE(SUM(size), 0) FROM blobs")
+        // Cast: PostgreSQL sums BIGINTs as NUMERIC, a type `Any` cannot carry.
+        let row = sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs")
             .fetch_one(&self.pool)
             .await?;
         Ok(row.get::<i64, _>(0) as u64)
     }
 }
-
-const UNREFERENCED_LINK: &str = "rb.created_at < $1 \
-     AND NOT EXISTS (SELECT 1 FROM manifest_references r \
-                     WHERE r.repository = rb.repository AND r.digest = rb.digest)";

@@ -73,6 +73,25 @@ impl UploadArea {
         Ok(())
     }
 
+    /// An exclusive `flock` on a session's file, for as long as the returned file is open;
+    /// `None` when another process holds it (never waited for: that is a client sending
+    /// one session's chunks in parallel). Locks the inode, so a commit may rename the file.
+    pub async fn lock(&self, id: &str) -> Result<Option<std::fs::File>, StorageError> {
+        let path = self.path(id);
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(StorageError::io(format!("open `{}`", path.display())))?
+            .into_std()
+            .await;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(StorageError::io(format!("lock `{}`", path.display()))(e))
+            }
+        }
+    }
+
     pub async fn remove(&self, id: &str) -> Result<(), StorageError> {
         let path = self.path(id);
         match tokio::fs::remove_file(&path).await {

@@ -1,8 +1,6 @@
 use crate::harness::*;
 
-#[tokio::test]
-async fn base_and_health() {
-    let h = Harness::new().await;
+async fn base_and_health(h: Harness) {
     let r = h.get("/v2/").await.expect(200);
     assert_eq!(r.header("docker-distribution-api-version"), "registry/2.0");
     h.head("/v2/").await.expect(200);
@@ -11,9 +9,7 @@ async fn base_and_health() {
     assert_eq!(r.header("docker-distribution-api-version"), "registry/2.0");
 }
 
-#[tokio::test]
-async fn monolithic_upload_then_head_get_and_ranges() {
-    let h = Harness::new().await;
+async fn monolithic_upload_then_head_get_and_ranges(h: Harness) {
     let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let digest = sha256(&blob);
     let r = h
@@ -85,9 +81,7 @@ async fn monolithic_upload_then_head_get_and_ranges() {
     );
 }
 
-#[tokio::test]
-async fn chunked_upload_with_content_range() {
-    let h = Harness::new().await;
+async fn chunked_upload_with_content_range(h: Harness) {
     let r = h
         .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
         .await
@@ -178,9 +172,7 @@ async fn chunked_upload_with_content_range() {
     assert!(files(&h.root().join("uploads")).is_empty());
 }
 
-#[tokio::test]
-async fn a_digest_mismatch_leaves_nothing_visible() {
-    let h = Harness::new().await;
+async fn a_digest_mismatch_leaves_nothing_visible(h: Harness) {
     let claimed = sha256(b"what the client claims");
     h.send(
         "POST",
@@ -198,9 +190,7 @@ async fn a_digest_mismatch_leaves_nothing_visible() {
     assert!(files(&h.root().join("blobs")).is_empty());
 }
 
-#[tokio::test]
-async fn upload_cancel_and_unknown_ids() {
-    let h = Harness::new().await;
+async fn upload_cancel_and_unknown_ids(h: Harness) {
     let r = h
         .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
         .await
@@ -234,9 +224,7 @@ async fn upload_cancel_and_unknown_ids() {
     assert!(files(&h.root().join("uploads")).len() == 1);
 }
 
-#[tokio::test]
-async fn an_upload_session_survives_a_restart() {
-    let mut h = Harness::new().await;
+async fn an_upload_session_survives_a_restart(mut h: Harness) {
     let r = h
         .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
         .await
@@ -260,9 +248,7 @@ async fn an_upload_session_survives_a_restart() {
     );
 }
 
-#[tokio::test]
-async fn bad_names_and_digests() {
-    let h = Harness::new().await;
+async fn bad_names_and_digests(h: Harness) {
     let long = "a".repeat(300);
     for name in ["../x", "A/b", "a//b", "x/..", "-x", long.as_str(), "a%2Fb"] {
         for path in ["blobs/uploads/", "tags/list"] {
@@ -305,9 +291,7 @@ async fn bad_names_and_digests() {
     assert!(files(&h.root().join("uploads")).is_empty());
 }
 
-#[tokio::test]
-async fn cross_repository_mount() {
-    let h = Harness::new().await;
+async fn cross_repository_mount(h: Harness) {
     let digest = h.push_blob("source", b"shared layer").await;
     let r = h
         .send(
@@ -363,9 +347,7 @@ async fn cross_repository_mount() {
         .error(404, "BLOB_UNKNOWN");
 }
 
-#[tokio::test]
-async fn manifests_by_tag_and_digest() {
-    let h = Harness::new().await;
+async fn manifests_by_tag_and_digest(h: Harness) {
     let (manifest, digest) = h.push_image("app", "v1", "one").await;
     let r = h.get("/v2/app/manifests/v1").await.expect(200);
     assert_eq!(r.body, manifest, "exact bytes");
@@ -469,9 +451,7 @@ async fn manifests_by_tag_and_digest() {
         .error(404, "MANIFEST_UNKNOWN");
 }
 
-#[tokio::test]
-async fn invalid_manifests_are_refused() {
-    let h = Harness::new().await;
+async fn invalid_manifests_are_refused(h: Harness) {
     let put = |body: Vec<u8>, content_type: &'static str| {
         let h = &h;
         async move {
@@ -508,9 +488,7 @@ async fn invalid_manifests_are_refused() {
         .error(404, "NAME_UNKNOWN");
 }
 
-#[tokio::test]
-async fn subject_is_echoed() {
-    let h = Harness::new().await;
+async fn subject_is_echoed(h: Harness) {
     let (manifest, digest) = h.push_image("app", "v1", "base").await;
     let referrer = h
         .image_manifest("app", "sig", Some((&digest, manifest.len())))
@@ -539,9 +517,7 @@ async fn subject_is_echoed() {
     .expect(201);
 }
 
-#[tokio::test]
-async fn tags_and_catalog_page_with_link() {
-    let h = Harness::new().await;
+async fn tags_and_catalog_page_with_link(h: Harness) {
     let (manifest, _) = h.push_image("app", "c", "x").await;
     for tag in ["a", "d", "b", "B"] {
         h.send(
@@ -600,3 +576,19 @@ async fn tags_and_catalog_page_with_link() {
         serde_json::json!(["lib/alpha", "lib/zeta"])
     );
 }
+
+// Every test above runs on SQLite and on PostgreSQL (`sqlite::NAME`, `postgres::NAME`).
+backends!(
+    base_and_health,
+    monolithic_upload_then_head_get_and_ranges,
+    chunked_upload_with_content_range,
+    a_digest_mismatch_leaves_nothing_visible,
+    upload_cancel_and_unknown_ids,
+    an_upload_session_survives_a_restart,
+    bad_names_and_digests,
+    cross_repository_mount,
+    manifests_by_tag_and_digest,
+    invalid_manifests_are_refused,
+    subject_is_echoed,
+    tags_and_catalog_page_with_link,
+);

@@ -41,9 +41,7 @@ async fn age() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
 }
 
-#[tokio::test]
-async fn gc_removes_what_nothing_references_and_keeps_the_rest() {
-    let h = Harness::new().await;
+async fn gc_removes_what_nothing_references_and_keeps_the_rest(h: Harness) {
     let (kept, kept_digest) = h.push_image("app", "v1", "kept").await;
     let (untagged, untagged_digest) = h.push_image("app", "v2", "replaced").await;
     let (current, _) = h.push_image("app", "v2", "current").await;
@@ -172,9 +170,8 @@ async fn gc_removes_what_nothing_references_and_keeps_the_rest() {
 /// pull in a loop while GC runs continuously with a short grace period. No client may see
 /// `BLOB_UNKNOWN` or `MANIFEST_BLOB_UNKNOWN` for content it pushed or was told exists; once
 /// they stop, GC leaves exactly the blobs the last images name.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn gc_while_clients_push_and_pull() {
-    let h = Arc::new(Harness::new().await);
+async fn gc_while_clients_push_and_pull(h: Harness) {
+    let h = Arc::new(h);
     h.registry.set_gc_grace(Duration::from_secs(2));
     let stop_at = Instant::now() + Duration::from_secs(5);
     let base = b"a base layer every image shares".to_vec();
@@ -271,3 +268,10 @@ async fn gc_while_clients_push_and_pull() {
         }
     }
 }
+
+// Every test above runs on SQLite and on PostgreSQL (`sqlite::NAME`, `postgres::NAME`).
+backends!(
+    gc_removes_what_nothing_references_and_keeps_the_rest,
+    ; multi_thread:
+    gc_while_clients_push_and_pull,
+);

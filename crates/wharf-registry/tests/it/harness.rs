@@ -6,12 +6,23 @@ use axum::http::{HeaderMap, Request};
 use axum::Router;
 use sha2::{Digest as _, Sha256, Sha512};
 use tower::ServiceExt;
+use wharf_registry::storage::Backend;
 use wharf_registry::Registry;
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub app: Router,
     pub registry: Arc<Registry>,
+    /// The PostgreSQL URL of the metadata; `None`: SQLite in the root.
+    pub database: Option<String>,
+}
+
+/// Where a harness keeps its metadata.
+#[derive(Debug, Clone, Copy)]
+pub enum Db {
+    Sqlite,
+    /// A fresh database in the test process's private PostgreSQL server.
+    Postgres,
 }
 
 pub struct Reply {
@@ -72,17 +83,36 @@ pub fn sha512(bytes: &[u8]) -> String {
 
 impl Harness {
     pub async fn new() -> Harness {
+        Harness::on(Db::Sqlite).await.unwrap()
+    }
+
+    /// A registry with its metadata in `db`; `None` when PostgreSQL is not installed (the
+    /// caller skips; the reason is printed).
+    pub async fn on(db: Db) -> Option<Harness> {
+        let database = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(wharf_testkit::postgres::Postgres::shared()?.new_database()),
+        };
         let dir = tempfile::tempdir().unwrap();
-        let (app, registry) = Self::open(&dir.path().join("registry")).await;
-        Harness { dir, app, registry }
+        let root = dir.path().join("registry");
+        let (app, registry) = Self::open(&root, database.as_deref()).await;
+        // The backend is the one asked for: PostgreSQL leaves no SQLite file behind.
+        assert_eq!(root.join("registry.db").exists(), database.is_none());
+        Some(Harness {
+            dir,
+            app,
+            registry,
+            database,
+        })
     }
 
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("registry")
     }
 
-    pub async fn open(root: &Path) -> (Router, Arc<Registry>) {
-        let registry = Arc::new(Registry::open(root).await.unwrap());
+    pub async fn open(root: &Path, database: Option<&str>) -> (Router, Arc<Registry>) {
+        let backend = Backend::from_setting(database, root).unwrap();
+        let registry = Arc::new(Registry::open_with(root, &backend).await.unwrap());
         (wharf_registry::router(registry.clone()), registry)
     }
 
@@ -104,13 +134,31 @@ impl Harness {
             registry.clone(),
             wharf_registry::Gate::new(Some(auth), false),
         );
-        Harness { dir, app, registry }
+        Harness {
+            dir,
+            app,
+            registry,
+            database: None,
+        }
     }
 
-    /// Drops the server state and opens the same directory again, as a restart does.
+    /// A second registry on the same root and database, beside this one (a replica).
+    pub async fn replica(&self) -> Harness {
+        let (app, registry) = Self::open(&self.root(), self.database.as_deref()).await;
+        Harness {
+            // Its own temp dir only keeps the struct whole; `root()` is not used on it.
+            dir: tempfile::tempdir().unwrap(),
+            app,
+            registry,
+            database: self.database.clone(),
+        }
+    }
+
+    /// Drops the server state and opens the same directory (and database) again, as a
+    /// restart does.
     pub async fn restart(&mut self) {
         self.app = Router::new();
-        (self.app, self.registry) = Self::open(&self.root()).await;
+        (self.app, self.registry) = Self::open(&self.root(), self.database.as_deref()).await;
     }
 
     pub async fn send(
@@ -120,23 +168,7 @@ impl Harness {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Body::from(body.to_vec())).unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        send_to(&self.app, method, uri, headers, body).await
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
@@ -275,4 +307,31 @@ pub fn files(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// One request through `app` (for a task that cannot borrow a [`Harness`]).
+pub async fn send_to(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Body::from(body.to_vec())).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }

@@ -3,9 +3,7 @@
 
 use crate::harness::*;
 
-#[tokio::test]
-async fn put_by_digest_with_several_tags() {
-    let h = Harness::new().await;
+async fn put_by_digest_with_several_tags(h: Harness) {
     let manifest = h.image_manifest("app", "tagged", None).await;
     let digest = sha256(&manifest);
     let r = h
@@ -45,9 +43,7 @@ async fn put_by_digest_with_several_tags() {
         .error(404, "MANIFEST_UNKNOWN");
 }
 
-#[tokio::test]
-async fn upload_sessions_advertise_a_chunk_length() {
-    let h = Harness::new().await;
+async fn upload_sessions_advertise_a_chunk_length(h: Harness) {
     let r = h
         .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
         .await
@@ -61,9 +57,7 @@ async fn upload_sessions_advertise_a_chunk_length() {
         .expect(202);
 }
 
-#[tokio::test]
-async fn accept_negotiation_serves_the_stored_type_or_nothing() {
-    let h = Harness::new().await;
+async fn accept_negotiation_serves_the_stored_type_or_nothing(h: Harness) {
     let (manifest, digest) = h.push_image("app", "v1", "negotiated").await;
     let get = |accept: &'static str| {
         let h = &h;
@@ -124,9 +118,7 @@ fn artifact_json(subject: (&str, usize), artifact_type: &str, blob: (&str, usize
     .unwrap()
 }
 
-#[tokio::test]
-async fn referrers_list_manifests_by_subject_with_a_filter() {
-    let h = Harness::new().await;
+async fn referrers_list_manifests_by_subject_with_a_filter(h: Harness) {
     let (manifest, digest) = h.push_image("app", "v1", "subject").await;
     h.push_blob("app", b"{}").await;
     let sig = h.push_blob("app", b"a signature").await;
@@ -202,9 +194,7 @@ async fn referrers_list_manifests_by_subject_with_a_filter() {
         .error(400, "DIGEST_INVALID");
 }
 
-#[tokio::test]
-async fn metrics_count_requests_bytes_uploads_and_storage() {
-    let h = Harness::new().await;
+async fn metrics_count_requests_bytes_uploads_and_storage(h: Harness) {
     h.push_image("app", "v1", "measured").await;
     h.get("/v2/app/manifests/v1").await.expect(200);
     h.get("/v2/app/manifests/nope").await.expect(404);
@@ -237,3 +227,12 @@ async fn metrics_count_requests_bytes_uploads_and_storage() {
     // No repository name appears.
     assert!(!text.contains("app"), "{text}");
 }
+
+// Every test above runs on SQLite and on PostgreSQL (`sqlite::NAME`, `postgres::NAME`).
+backends!(
+    put_by_digest_with_several_tags,
+    upload_sessions_advertise_a_chunk_length,
+    accept_negotiation_serves_the_stored_type_or_nothing,
+    referrers_list_manifests_by_subject_with_a_filter,
+    metrics_count_requests_bytes_uploads_and_storage,
+);

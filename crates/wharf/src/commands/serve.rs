@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use wharf_registry::auth::Auth;
-use wharf_registry::config::{AuthConfig, LogFormat, TlsConfig};
+use wharf_registry::config::{AuthConfig, DatabaseUrl, LogFormat, TlsConfig};
+use wharf_registry::storage::Backend;
 use wharf_registry::{Config, Gate, Registry};
 
 use wharf_registry::gc::{GcOptions, GcReport};
@@ -43,10 +44,11 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let backend = backend(&config, &root)?;
     runtime.block_on(async {
-        let registry = Registry::open(&root)
+        let registry = Registry::open_with(&root, &backend)
             .await
-            .with_context(|| format!("cannot open the registry at `{}`", root.display()))?;
+            .with_context(|| open_failed(&root, &backend))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on `{addr}`"))?;
@@ -54,8 +56,12 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
         let shutdown = wharf_registry::shutdown_signal();
         let scheme = if tls.is_some() { "https" } else { "http" };
         // One parseable line: tests (and scripts using `--addr 127.0.0.1:0`) read the port here.
+        let metadata = match &backend {
+            Backend::Sqlite(_) => String::new(),
+            Backend::Postgres(_) => format!(", metadata in {}", backend.describe()),
+        };
         eprintln!(
-            "wharf serve: listening on {scheme}://{addr} (data in `{}`)",
+            "wharf serve: listening on {scheme}://{addr} (data in `{}`{metadata})",
             root.display()
         );
         let gate = Gate::new(auth, tls.is_some());
@@ -103,7 +109,16 @@ pub fn gc(root: Option<PathBuf>, args: &GcArgs) -> Result<ExitCode> {
         config.gc.upload_ttl = ttl;
     }
     config.gc.delete_untagged |= args.delete_untagged;
-    if !root.join("registry.db").exists() {
+    if let Some(url) = &args.database {
+        config.database = Some(DatabaseUrl(url.clone()));
+    }
+    let backend = backend(&config, &root)?;
+    // With PostgreSQL the root holds no database file, but a registry made its uploads dir.
+    let marker = match backend {
+        Backend::Sqlite(_) => root.join("registry.db"),
+        Backend::Postgres(_) => root.join("uploads"),
+    };
+    if !marker.exists() {
         anyhow::bail!(
             "no registry at `{}`\nhint: pass the directory `wharf serve` uses with `--root`",
             root.display()
@@ -116,9 +131,9 @@ pub fn gc(root: Option<PathBuf>, args: &GcArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
-        let registry = Registry::open(&root)
+        let registry = Registry::open_with(&root, &backend)
             .await
-            .with_context(|| format!("cannot open the registry at `{}`", root.display()))?;
+            .with_context(|| open_failed(&root, &backend))?;
         registry
             .collect_garbage(&options)
             .await
@@ -126,6 +141,24 @@ pub fn gc(root: Option<PathBuf>, args: &GcArgs) -> Result<ExitCode> {
     })?;
     println!("{}", describe(&report, args.dry_run));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the metadata lives: the `database` setting, or SQLite in `root`.
+fn backend(config: &Config, root: &std::path::Path) -> Result<Backend> {
+    Backend::from_setting(config.database.as_ref().map(|d| d.as_str()), root)
+        .map_err(|e| anyhow::anyhow!("`--database`: {e}"))
+}
+
+/// Names the root and, for PostgreSQL, the URL without its password.
+fn open_failed(root: &std::path::Path, backend: &Backend) -> String {
+    match backend {
+        Backend::Sqlite(_) => format!("cannot open the registry at `{}`", root.display()),
+        Backend::Postgres(_) => format!(
+            "cannot open the registry at `{}` with its metadata in {}",
+            root.display(),
+            backend.describe()
+        ),
+    }
 }
 
 fn gc_options(config: &Config) -> GcOptions {
@@ -195,6 +228,9 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
             anyhow::bail!("`--client-timeout`: must be longer than 0");
         }
         config.client_timeout = Some(timeout);
+    }
+    if let Some(url) = &args.database {
+        config.database = Some(DatabaseUrl(url.clone()));
     }
     if let Some(format) = args.log_format {
         config.log_format = Some(match format {

@@ -22,6 +22,7 @@ mod reference;
 mod remote;
 mod serve;
 mod serve_auth;
+mod serve_pg;
 mod tag_rmi;
 mod unpack;
 mod usage;
