@@ -10,8 +10,8 @@
 
 use std::path::Path;
 
-use wharf_layer::build::{self, diff, BuildOptions, LayerSource};
-use wharf_spec::{Algorithm, Descriptor, Platform, Reference};
+use wharf_layer::build::{self, diff, LayerSource};
+use wharf_spec::{Algorithm, Descriptor, Reference};
 use wharf_store::{LayerInfo, Store};
 
 use crate::append::NewLayer;
@@ -20,15 +20,9 @@ use crate::compose::{created_at, Composed, Draft, SCRATCH};
 use crate::error::Result;
 use crate::unpack::TmpTree;
 
-#[derive(Debug, Clone, Default)]
-pub struct CommitOptions {
-    /// Which image of a multi-platform BASE; for `scratch`, the new image's platform.
-    pub platform: Option<Platform>,
-    /// Compression and normalization of the new layer.
-    pub layer: BuildOptions,
-    /// `SOURCE_DATE_EPOCH`: the history's and config's `created`, and the mtime clamp.
-    pub source_date_epoch: Option<u64>,
-}
+/// The same choices as `append`: platform, layer compression and normalization,
+/// `SOURCE_DATE_EPOCH`.
+pub type CommitOptions = crate::append::AppendOptions;
 
 #[derive(Debug, Clone)]
 pub struct Committed {

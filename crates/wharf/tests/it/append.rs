@@ -319,20 +319,31 @@ fn bad_input_is_refused_and_nothing_is_stored() {
             ],
         ),
     ];
+    let report = refused_and_nothing_stored(&w, &before, &cases);
+    w.settings().bind(|| insta::assert_snapshot!(report));
+}
+
+/// Runs each `(name, args)` case: it must fail with nothing on stdout and leave the store
+/// as `before` with no staging debris. Returns every case's stderr, for a snapshot.
+pub fn refused_and_nothing_stored(
+    w: &Wharf,
+    before: &StoreState,
+    cases: &[(&str, Vec<&str>)],
+) -> String {
     let mut report = String::new();
-    for (name, args) in &cases {
+    for (name, args) in cases {
         let out = w.run(args);
         assert_ne!(out.code, 0, "{name}: {}", out.stdout);
         assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
         report += &format!("--- {name}\n{}", out.stderr);
-        assert_eq!(w.state(), before, "{name}");
+        assert_eq!(w.state(), *before, "{name}");
         assert!(
             w.staging_debris().is_empty(),
             "{name}: {:?}",
             w.staging_debris()
         );
     }
-    w.settings().bind(|| insta::assert_snapshot!(report));
+    report
 }
 
 /// A static busybox (Debian's busybox-static) to build runnable images from; None (the

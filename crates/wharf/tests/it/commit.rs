@@ -257,19 +257,7 @@ fn commit_bad_input_is_refused_and_nothing_is_stored() {
             vec!["commit", "base:1", s(&rootfs), "--owner", "0", "-t", "x:1"],
         ),
     ];
-    let mut report = String::new();
-    for (name, args) in &cases {
-        let out = w.run(args);
-        assert_ne!(out.code, 0, "{name}: {}", out.stdout);
-        assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
-        report += &format!("--- {name}\n{}", out.stderr);
-        assert_eq!(w.state(), before, "{name}");
-        assert!(
-            w.staging_debris().is_empty(),
-            "{name}: {:?}",
-            w.staging_debris()
-        );
-    }
+    let report = crate::append::refused_and_nothing_stored(&w, &before, &cases);
     w.settings().bind(|| insta::assert_snapshot!(report));
     // The DIR was only read.
     assert_eq!(

@@ -533,7 +533,7 @@ fn registry_gc_removes_untagged_images_beside_a_running_server() {
 }
 
 /// One raw HTTP/1.1 request: (status, head, body).
-fn http(
+pub(crate) fn http(
     host: &str,
     method: &str,
     path: &str,

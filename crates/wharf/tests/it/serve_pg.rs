@@ -2,40 +2,12 @@
 //! PostgreSQL database (a private server per test), with skopeo and `wharf pull` as clients
 //! and `wharf registry gc` beside them. Skips when skopeo or PostgreSQL is missing.
 
-use std::io::{Read, Write};
-
 use sha2::{Digest as _, Sha256};
 use wharf_testkit::postgres::Postgres;
 
 use crate::harness::*;
 use crate::serve::{layout, run, Server};
-
-/// One raw HTTP/1.1 request: (status, head, body).
-fn http(
-    host: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String, Vec<u8>) {
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head, raw[split + 4..].to_vec())
-}
+use crate::serve_auth::http;
 
 fn header<'a>(head: &'a str, name: &str) -> &'a str {
     head.lines()
