@@ -446,38 +446,10 @@ impl Metadata {
         // delete and then finds no row, or, when it comes first, the delete re-checks the
         // touched row, finds it young and leaves it. In digest order, so two pushes that
         // share blobs lock them in the same order and never deadlock.
-        let mut blobs: Vec<&String> = m.blobs.iter().collect();
-        blobs.sort();
-        blobs.dedup();
-        for digest in blobs {
-            let present = sqlx::query(
-                "UPDATE repository_blobs SET created_at = $1 WHERE repository = $2 AND digest = $3",
-            )
-            .bind(now)
-            .bind(m.repository)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
-            if present.rows_affected() == 0 {
+        for (table, digests) in [("repository_blobs", m.blobs), ("manifests", m.children)] {
+            if let Some(missing) = touch_rows(&mut tx, table, m.repository, digests, now).await? {
                 tx.rollback().await?;
-                return Ok(Err(digest.clone()));
-            }
-        }
-        let mut children: Vec<&String> = m.children.iter().collect();
-        children.sort();
-        children.dedup();
-        for digest in children {
-            let present = sqlx::query(
-                "UPDATE manifests SET created_at = $1 WHERE repository = $2 AND digest = $3",
-            )
-            .bind(now)
-            .bind(m.repository)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
-            if present.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(Err(digest.clone()));
+                return Ok(Err(missing));
             }
         }
         for tag in m.tags {
@@ -669,6 +641,34 @@ impl Metadata {
         .await?;
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
+}
+
+/// Sets `created_at` on `repository`'s rows of `table` (`repository_blobs` or
+/// `manifests`) for each of `digests`, in digest order; returns the first digest with no
+/// row. (`table` is one of those two names, never input.)
+async fn touch_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    repository: &str,
+    digests: &[String],
+    now: i64,
+) -> Result<Option<String>, StorageError> {
+    let mut digests: Vec<&String> = digests.iter().collect();
+    digests.sort();
+    digests.dedup();
+    let sql = format!("UPDATE {table} SET created_at = $1 WHERE repository = $2 AND digest = $3");
+    for digest in digests {
+        let present = sqlx::query(&sql)
+            .bind(now)
+            .bind(repository)
+            .bind(digest)
+            .execute(&mut **tx)
+            .await?;
+        if present.rows_affected() == 0 {
+            return Ok(Some(digest.clone()));
+        }
+    }
+    Ok(None)
 }
 
 async fn ensure_repository(

@@ -360,6 +360,14 @@ pub fn static_busybox() -> Option<&'static Path> {
     None
 }
 
+/// The static busybox when a Docker Engine answers too; None: the test skips.
+pub fn docker_and_busybox() -> Option<&'static Path> {
+    if !have_tool("docker") || !have_docker() {
+        return None;
+    }
+    static_busybox()
+}
+
 /// Builds `name` with wharf alone: a busybox root appended on `scratch`, a marker file
 /// appended on top, the entrypoint set with `mutate` to print the marker. Runs `wharf`
 /// through `wharf` (any harness's command builder).
@@ -402,10 +410,7 @@ pub fn busybox_marker_image(
 /// Docker runs what `append` made, loaded from `wharf save` in both formats.
 #[test]
 fn docker_runs_an_appended_image() {
-    if !have_tool("docker") || !have_docker() {
-        return;
-    }
-    let Some(busybox) = static_busybox() else {
+    let Some(busybox) = docker_and_busybox() else {
         return;
     };
     let w = Wharf::new();
@@ -429,10 +434,7 @@ fn docker_runs_an_appended_image() {
 #[test]
 fn docker_pulls_and_runs_an_appended_image_wharf_pushed() {
     let registry = wharf_testkit::registry_or_skip!(wharf_testkit::registry::Auth::None);
-    if !have_tool("docker") || !have_docker() {
-        return;
-    }
-    let Some(busybox) = static_busybox() else {
+    let Some(busybox) = docker_and_busybox() else {
         return;
     };
     let w = Wharf::new();

@@ -273,10 +273,7 @@ fn commit_bad_input_is_refused_and_nothing_is_stored() {
 /// (the host's static busybox), unpacked, edited, committed.
 #[test]
 fn docker_runs_a_committed_image() {
-    if !have_tool("docker") || !have_docker() {
-        return;
-    }
-    let Some(busybox) = crate::append::static_busybox() else {
+    let Some(busybox) = crate::append::docker_and_busybox() else {
         return;
     };
     let w = Wharf::new();
