@@ -52,8 +52,8 @@ YML
 docker-registry serve "$work/registry.yml" >"$work/distribution.log" 2>&1 &
 dpid=$!; pids+=("$dpid")
 wport=$(free_port)
-# distribution's access log is off; wharf's goes to a file (it has no switch yet).
-"$wharf" serve --addr "127.0.0.1:$wport" --root "$work/wharf" 2>"$work/wharf.log" &
+# Both servers' access logs are off.
+"$wharf" serve --addr "127.0.0.1:$wport" --root "$work/wharf" --access-log false 2>"$work/wharf.log" &
 wpid=$!; pids+=("$wpid")
 wait_port "$dport"; wait_port "$wport"
 

@@ -9,6 +9,7 @@
 //! database = "postgres://wharf:secret@db.internal:5432/wharf"
 //! log-format = "json"            # or "text"
 //! client-timeout = "60s"         # close connections idle this long (default 60s)
+//! access-log = true              # a line per request on stderr (default true)
 //!
 //! [tls]
 //! cert = "cert.pem"
@@ -64,6 +65,8 @@ pub struct Config {
     /// clients); default [`crate::idle::DEFAULT_CLIENT_TIMEOUT`].
     #[serde(default, deserialize_with = "optional_duration")]
     pub client_timeout: Option<Duration>,
+    /// Log every request (default true).
+    pub access_log: Option<bool>,
     pub tls: Option<TlsConfig>,
     pub auth: Option<AuthConfig>,
     #[serde(default)]

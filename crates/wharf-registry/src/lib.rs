@@ -38,32 +38,56 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = idle::IdleTimeout::new(listener, idle::DEFAULT_CLIENT_TIMEOUT);
-    axum::serve(listener, router(registry))
+    axum::serve(listener, routes::with_access_log(router(registry)))
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-/// Serves `registry` behind `gate` on `listener`, over TLS when `tls` is given, until
-/// `shutdown` resolves; requests in flight finish. A connection on which nothing moves
-/// for `client_timeout` is closed ([`idle`]).
+/// How [`serve_with`] serves.
+#[derive(Clone)]
+pub struct Serving {
+    /// HTTPS with this configuration; None: plain HTTP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// A connection on which nothing moves for this long is closed ([`idle`]).
+    pub client_timeout: Duration,
+    /// Log every request (tracing at INFO).
+    pub access_log: bool,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            tls: None,
+            client_timeout: idle::DEFAULT_CLIENT_TIMEOUT,
+            access_log: true,
+        }
+    }
+}
+
+/// Serves `registry` behind `gate` on `listener` as `serving` says, until `shutdown`
+/// resolves; requests in flight finish.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
     gate: Gate,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-    client_timeout: Duration,
+    serving: Serving,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router_with(registry, gate);
-    match tls {
+    let mut app = router_with(registry, gate);
+    if serving.access_log {
+        app = routes::with_access_log(app);
+    }
+    match serving.tls {
         None => {
-            axum::serve(idle::IdleTimeout::new(listener, client_timeout), app)
+            let listener = idle::IdleTimeout::new(listener, serving.client_timeout);
+            axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
-            axum::serve(idle::IdleTimeout::new(listener, client_timeout), app)
+            let listener = idle::IdleTimeout::new(listener, serving.client_timeout);
+            axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }

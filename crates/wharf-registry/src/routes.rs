@@ -38,7 +38,7 @@ const CHUNK_MIN_LENGTH: u64 = 1 << 20;
 /// Upper bound for `n` on listings: one page is one response held in memory.
 const MAX_PAGE: u32 = 10_000;
 
-/// The registry's HTTP application without auth: `/v2/...`, `/healthz`, access logs.
+/// The registry's HTTP application without auth: `/v2/...`, `/healthz`, `/metrics`.
 pub fn router(registry: Arc<Registry>) -> Router {
     router_with(registry, Gate::open())
 }
@@ -64,11 +64,16 @@ pub fn router_with(registry: Arc<Registry>, gate: Gate) -> Router {
         .merge(exposition)
         .layer(axum::middleware::map_response(api_version))
         .layer(axum::middleware::from_fn_with_state(metrics, track))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+}
+
+/// `app` with an access log: one span per request and a line per response (tracing, at
+/// INFO), in the format `wharf serve --log-format` chooses.
+pub fn with_access_log(app: Router) -> Router {
+    app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
 }
 
 async fn api_version(mut response: Response) -> Response {

@@ -393,6 +393,9 @@ pub struct ServeArgs {
     /// Close a connection on which nothing moves for this long (`60s`, `5m`; default 60s).
     #[arg(long, env = "WHARF_REGISTRY_CLIENT_TIMEOUT", value_name = "DURATION")]
     pub client_timeout: Option<String>,
+    /// Log every request on stderr (`true`, the default, or `false`).
+    #[arg(long, env = "WHARF_REGISTRY_ACCESS_LOG", value_name = "BOOL")]
+    pub access_log: Option<bool>,
     /// Keep metadata in PostgreSQL (`postgres://USER:PASSWORD@HOST:PORT/DB`), shared by
     /// replicas that also share `--root`; default: SQLite in the root.
     #[arg(

@@ -70,10 +70,14 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
         if let Some(interval) = config.gc.interval {
             wharf_registry::gc::spawn_periodic(registry.clone(), interval, gc_options(&config));
         }
-        let client_timeout = config
-            .client_timeout
-            .unwrap_or(wharf_registry::idle::DEFAULT_CLIENT_TIMEOUT);
-        wharf_registry::serve_with(listener, registry, gate, tls, client_timeout, shutdown)
+        let serving = wharf_registry::Serving {
+            tls,
+            client_timeout: config
+                .client_timeout
+                .unwrap_or(wharf_registry::idle::DEFAULT_CLIENT_TIMEOUT),
+            access_log: config.access_log.unwrap_or(true),
+        };
+        wharf_registry::serve_with(listener, registry, gate, serving, shutdown)
             .await
             .context("the registry server failed")?;
         eprintln!("wharf serve: stopped");
@@ -229,6 +233,9 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
         }
         config.client_timeout = Some(timeout);
     }
+    if let Some(on) = args.access_log {
+        config.access_log = Some(on);
+    }
     if let Some(url) = &args.database {
         config.database = Some(DatabaseUrl(url.clone()));
     }
@@ -242,8 +249,11 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
 }
 
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    // Colours only for a terminal: a log file or journal gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(tracing::Level::INFO)
         .with_target(false);
     match format {

@@ -734,3 +734,33 @@ fn stalled_clients_time_out_and_slow_moving_ones_are_served() {
     assert!(out.contains("`--client-timeout`"), "{out}");
     assert!(server.stop().success());
 }
+
+/// The access log is on by default (a line per request on stderr) and off with
+/// `--access-log false` or `access-log = false` in the config file.
+#[test]
+fn the_access_log_can_be_switched_off() {
+    let w = Wharf::new();
+    let root = w.path("registry");
+    let logged = |args: &[&str]| {
+        let mut all = vec!["--root", s(&root)];
+        all.extend_from_slice(args);
+        let server = Server::start_with(&all);
+        assert_eq!(http_get_auth(&server.host, "/v2/", None).0, 200);
+        let log = server.log.clone();
+        assert!(server.stop().success());
+        let text = log.lock().unwrap().clone();
+        text
+    };
+    let on = logged(&[]);
+    assert!(on.contains("uri=/v2/"), "{on}");
+    assert!(
+        !on.contains('\u{1b}'),
+        "no colour codes off a terminal: {on:?}"
+    );
+    let off = logged(&["--access-log", "false"]);
+    assert!(!off.contains("uri=/v2/"), "{off}");
+    assert!(off.contains("wharf serve: stopped"), "{off}");
+    let config = w.write("quiet.toml", b"access-log = false\n");
+    let off = logged(&["--config", s(&config)]);
+    assert!(!off.contains("uri=/v2/"), "{off}");
+}
