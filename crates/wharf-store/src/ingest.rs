@@ -550,6 +550,20 @@ fn finished_error() -> StoreError {
     io_err("write", PathBuf::new())(io::Error::other("the ingest is already finished"))
 }
 
+/// Every this many bytes, the kernel is asked to start writing the blob's file out, so
+/// the `fsync` before commit finds little left to do: without it a pull's largest layer
+/// waited 85 ms in that `fsync` after its last byte arrived, now the disk works while the
+/// network does.
+const WRITE_BEHIND: u64 = 8 << 20;
+
+/// Starts writeback of `file`'s dirty pages without waiting for it (a hint: an error
+/// only means the final `fsync` does all the work).
+fn start_writeback(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is open (borrowed).
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(Target::Known {
@@ -572,7 +586,11 @@ impl Write for Ingest {
             .ok_or_else(|| io::Error::other("ingest already finished"))?;
         let n = out.write(buf)?;
         self.digester.update(&buf[..n]);
+        let before = self.written;
         self.written += n as u64;
+        if self.written / WRITE_BEHIND != before / WRITE_BEHIND {
+            start_writeback(out.get_ref());
+        }
         Ok(n)
     }
 
