@@ -25,6 +25,22 @@ pub struct AppendOptions {
     pub source_date_epoch: Option<u64>,
 }
 
+impl AppendOptions {
+    /// What every new layer on `draft` shares: the draft goes OCI for zstd layers (Docker's
+    /// media types have none); returns the history's `created` and the layer options with
+    /// `SOURCE_DATE_EPOCH` as the mtime clamp unless one was given.
+    pub(crate) fn prepare(&self, draft: &mut Draft) -> (String, BuildOptions) {
+        if self.layer.compression == wharf_layer::Compression::Zstd {
+            draft.convert_to_oci();
+        }
+        let mut layer_options = self.layer.clone();
+        if layer_options.normalize.source_date_epoch.is_none() {
+            layer_options.normalize.source_date_epoch = self.source_date_epoch;
+        }
+        (created_at(self.source_date_epoch), layer_options)
+    }
+}
+
 /// One layer `append` added.
 #[derive(Debug, Clone)]
 pub struct NewLayer {
@@ -126,14 +142,7 @@ pub fn append(
     }
     let _guard = store.lock_shared()?;
     let mut draft = Draft::from_base(store, base, options.platform.as_ref())?;
-    if options.layer.compression == wharf_layer::Compression::Zstd {
-        draft.convert_to_oci();
-    }
-    let created = created_at(options.source_date_epoch);
-    let mut layer_options = options.layer.clone();
-    if layer_options.normalize.source_date_epoch.is_none() {
-        layer_options.normalize.source_date_epoch = options.source_date_epoch;
-    }
+    let (created, layer_options) = options.prepare(&mut draft);
     let mut staged = Vec::new();
     let mut infos = Vec::new();
     let mut layers = Vec::new();

@@ -16,7 +16,7 @@ use wharf_store::{LayerInfo, Store};
 
 use crate::append::NewLayer;
 use crate::catalog;
-use crate::compose::{created_at, Composed, Draft, SCRATCH};
+use crate::compose::{Composed, Draft, SCRATCH};
 use crate::error::Result;
 use crate::unpack::TmpTree;
 
@@ -72,14 +72,7 @@ pub fn commit(
         }
         (draft, lower)
     };
-    if options.layer.compression == wharf_layer::Compression::Zstd {
-        draft.convert_to_oci();
-    }
-    let created = created_at(options.source_date_epoch);
-    let mut layer_options = options.layer.clone();
-    if layer_options.normalize.source_date_epoch.is_none() {
-        layer_options.normalize.source_date_epoch = options.source_date_epoch;
-    }
+    let (created, layer_options) = options.prepare(&mut draft);
 
     let ingest = store.ingest_unknown(Algorithm::Sha256)?;
     let (ingest, built) = diff::diff_layer(&lower.path, dir, &layer_options, ingest)?;
