@@ -484,15 +484,18 @@ impl Registry {
                 format!("manifest unknown to repository `{name}`"),
             )
         };
-        let digest = match reference {
-            ManifestRef::Digest(d) => d.to_string(),
-            ManifestRef::Tag(tag) => match self.meta.tag(name, tag).await? {
-                Some(d) => d,
-                None => return Err(self.unknown_or(name, unknown()).await?),
-            },
+        let found = match reference {
+            ManifestRef::Digest(d) => {
+                let digest = d.to_string();
+                self.meta
+                    .manifest(name, &digest)
+                    .await?
+                    .map(|m| (digest, m))
+            }
+            ManifestRef::Tag(tag) => self.meta.manifest_by_tag(name, tag).await?,
         };
-        match self.meta.manifest(name, &digest).await? {
-            Some(m) => Ok(StoredManifest {
+        match found {
+            Some((digest, m)) => Ok(StoredManifest {
                 digest,
                 media_type: m.media_type,
                 content: m.content,

@@ -528,6 +528,34 @@ impl Metadata {
         }))
     }
 
+    /// The manifest `tag` points at in `repository`, with its digest: one query, as a
+    /// `GET` by tag is the registry's hottest read.
+    pub async fn manifest_by_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<(String, ManifestRecord)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.content, m.subject FROM tags t \
+             JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest \
+             WHERE t.repository = $1 AND t.name = $2",
+        )
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| {
+            (
+                r.get(0),
+                ManifestRecord {
+                    media_type: r.get(1),
+                    content: r.get(2),
+                    subject: r.get(3),
+                },
+            )
+        }))
+    }
+
     /// Manifests in `repository` whose `subject` is `digest`, in digest order.
     pub async fn referrers(
         &self,
@@ -562,15 +590,6 @@ impl Metadata {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
-    }
-
-    pub async fn tag(&self, repository: &str, tag: &str) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT digest FROM tags WHERE repository = $1 AND name = $2")
-            .bind(repository)
-            .bind(tag)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.get(0)))
     }
 
     pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, StorageError> {
