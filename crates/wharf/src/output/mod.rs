@@ -2,6 +2,7 @@
 //! prints it. Only this crate knows about terminals.
 
 pub mod human;
+pub mod layers;
 pub mod progress;
 pub mod push;
 pub mod table;
