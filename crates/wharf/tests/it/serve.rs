@@ -123,6 +123,39 @@ pub(crate) fn layout(w: &Wharf, name: &str) -> (std::path::PathBuf, TestImage) {
     (dir, img)
 }
 
+/// skopeo copies the layout's `v1` to `remote` (`docker://...`, plain HTTP).
+pub(crate) fn skopeo_push(src: &Path, remote: &str) {
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", s(src)),
+            remote,
+        ],
+    );
+}
+
+/// skopeo copies `remote` back into the layout `out`: the same blob files as the layout
+/// `src`, and the manifest's exact bytes.
+pub(crate) fn skopeo_reads_back(remote: &str, src: &Path, out: &Path, manifest: &[u8]) {
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            remote,
+            &format!("oci:{}:v1", s(out)),
+        ],
+    );
+    assert_eq!(blob_files(out), blob_files(src));
+    let raw = run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", "--raw", remote],
+    );
+    assert_eq!(raw.as_bytes(), manifest);
+}
+
 pub(crate) fn blob_files(layout: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
@@ -168,31 +201,8 @@ fn skopeo_copies_into_wharf_serve_and_back_byte_identical() {
     let server = Server::start(&w.path("registry"));
     let (src, img) = layout(&w, "app");
     let remote = format!("docker://{}/team/app:v1", server.host);
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", s(&src)),
-            &remote,
-        ],
-    );
-    let out = w.path("out");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &remote,
-            &format!("oci:{}:v1", s(&out)),
-        ],
-    );
-    assert_eq!(blob_files(&out), blob_files(&src));
-    let inspect = run(
-        "skopeo",
-        &["inspect", "--tls-verify=false", "--raw", &remote],
-    );
-    assert_eq!(inspect.as_bytes(), img.manifest.as_slice());
+    skopeo_push(&src, &remote);
+    skopeo_reads_back(&remote, &src, &w.path("out"), &img.manifest);
 
     // A multi-platform index with `--all`: the index digest survives the round trip.
     let multi = multi_platform();
@@ -245,15 +255,7 @@ fn wharf_pulls_from_wharf_serve() {
     let server = Server::start(&w.path("registry"));
     let (src, img) = layout(&w, "pulled");
     let remote = format!("{}/team/pulled:v1", server.host);
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", s(&src)),
-            &format!("docker://{remote}"),
-        ],
-    );
+    skopeo_push(&src, &format!("docker://{remote}"));
     w.ok(&["pull", &remote]);
     let images = w.ok(&["images", "--no-trunc"]);
     assert!(

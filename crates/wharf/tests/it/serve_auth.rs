@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use crate::harness::*;
 use crate::pull::Env;
-use crate::serve::{blob_files, layout, run, Server};
+use crate::serve::{blob_files, layout, run, skopeo_push, skopeo_reads_back, Server};
 
 const ALICE: (&str, &str) = ("alice", "alice-Secret-8k2");
 const BOB: (&str, &str) = ("bob", "bob-Secret-5j1");
@@ -458,15 +458,7 @@ fn registry_gc_removes_untagged_images_beside_a_running_server() {
     let host = server.host.clone();
     let (src, _) = layout(&w, "collected");
     let remote = format!("docker://{host}/gc/app:v1");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", s(&src)),
-            &remote,
-        ],
-    );
+    skopeo_push(&src, &remote);
     // Untag it: with `--delete-untagged` the image and its blobs are garbage.
     let (status, _) = {
         let mut stream = std::net::TcpStream::connect(&host).unwrap();
@@ -579,15 +571,7 @@ fn kill_9_during_uploads_keeps_committed_content_and_resumable_sessions() {
     let host = server.host.clone();
     let (src, img) = layout(&w, "durable");
     let remote = format!("docker://{host}/crash/app:v1");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", s(&src)),
-            &remote,
-        ],
-    );
+    skopeo_push(&src, &remote);
 
     // An upload with one acknowledged chunk, then a chunk that is cut off mid-body.
     let blob: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
@@ -618,22 +602,7 @@ fn kill_9_during_uploads_keeps_committed_content_and_resumable_sessions() {
     let host = server.host.clone();
     let remote = format!("docker://{host}/crash/app:v1");
     // Committed content is intact, byte for byte.
-    let out = w.path("after");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &remote,
-            &format!("oci:{}:v1", s(&out)),
-        ],
-    );
-    assert_eq!(blob_files(&out), blob_files(&src));
-    let raw = run(
-        "skopeo",
-        &["inspect", "--tls-verify=false", "--raw", &remote],
-    );
-    assert_eq!(raw.as_bytes(), img.manifest.as_slice());
+    skopeo_reads_back(&remote, &src, &w.path("after"), &img.manifest);
     // The session resumes from its last acknowledged byte and completes.
     let (status, head, _) = http(&host, "GET", &location, &[], b"");
     assert_eq!(status, 204, "{head}");

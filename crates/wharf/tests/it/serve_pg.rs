@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256};
 use wharf_testkit::postgres::Postgres;
 
 use crate::harness::*;
-use crate::serve::{layout, run, Server};
+use crate::serve::{layout, run, skopeo_push, Server};
 use crate::serve_auth::http;
 
 fn header<'a>(head: &'a str, name: &str) -> &'a str {
@@ -45,15 +45,7 @@ fn replicas_share_a_root_and_a_postgres_database() {
 
     // Pushed to A, read from B: skopeo sees the exact manifest, wharf pulls the image.
     let (src, img) = layout(&w, "app");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", s(&src)),
-            &format!("docker://{}/team/app:v1", a.host),
-        ],
-    );
+    skopeo_push(&src, &format!("docker://{}/team/app:v1", a.host));
     let raw = run(
         "skopeo",
         &[
