@@ -120,13 +120,7 @@ impl Metadata {
         .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| DeadBlob {
-                digest: r.get(0),
-                size: r.get::<i64, _>(1) as u64,
-            })
-            .collect())
+        Ok(rows.iter().map(dead_blob).collect())
     }
 
     /// What [`Metadata::dead_blobs`] would return once the unreferenced links are gone
@@ -144,13 +138,7 @@ impl Metadata {
         .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| DeadBlob {
-                digest: r.get(0),
-                size: r.get::<i64, _>(1) as u64,
-            })
-            .collect())
+        Ok(rows.iter().map(dead_blob).collect())
     }
 
     /// Forgets a blob if still nothing links it; true when the caller must delete its bytes.
@@ -206,5 +194,13 @@ impl Metadata {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.get::<i64, _>(0) as u64)
+    }
+}
+
+/// A `(digest, size)` row of the dead-blob queries.
+fn dead_blob(row: &sqlx::any::AnyRow) -> DeadBlob {
+    DeadBlob {
+        digest: row.get(0),
+        size: row.get::<i64, _>(1) as u64,
     }
 }
