@@ -10,13 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-[ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+. bench/lib.sh
+need_time
 
-# WHARF_BIN=path skips the release build (e.g. to time a build made elsewhere).
-if [ -z "${WHARF_BIN:-}" ]; then
-  cargo build --release -q -p wharf
-fi
-wharf=${WHARF_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/wharf}
+wharf=$(wharf_binary)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

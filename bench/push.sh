@@ -10,19 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
-[ -d "$images/debian-python" ] || { echo "no $images/debian-python: benchmarks need ../shared/images" >&2; exit 1; }
-for tool in skopeo docker-registry; do
-  command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
-done
-[ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+. bench/lib.sh
+need_image debian-python
+need skopeo docker-registry
+need_time
 
-# WHARF_BIN=path skips the release build (numbers from another build say so).
-if [ -n "${WHARF_BIN:-}" ]; then
-  wharf=$WHARF_BIN
-else
-  CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} cargo build --release -q -p wharf
-  wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
-fi
+wharf=$(wharf_binary)
 work=$(mktemp -d)
 # The registries are started inside `$(...)` subshells, so their pids cannot be collected
 # here: stop them by their config files' paths instead.

@@ -16,18 +16,11 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 runs=${2:-5}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
-[ -d "$images/debian-minbase" ] || { echo "no $images/debian-minbase: benchmarks need ../shared/images" >&2; exit 1; }
-for tool in skopeo docker-registry wrk ab curl python3; do
-  command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 1; }
-done
+. bench/lib.sh
+need_image debian-minbase
+need skopeo docker-registry wrk ab curl python3
 
-# WHARF_BIN: measure an already built binary instead of building a release one.
-if [ -n "${WHARF_BIN:-}" ]; then
-  wharf=$WHARF_BIN
-else
-  CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} cargo build --release -q -p wharf
-  wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
-fi
+wharf=$(wharf_binary)
 work=$(mktemp -d)
 pids=()
 # A server may be paused (SIGSTOP) when the script stops: resume it so it can die.

@@ -11,13 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
-[ -d "$images/debian-python" ] || { echo "no $images/debian-python: benchmarks need ../shared/images" >&2; exit 1; }
-command -v umoci >/dev/null || { echo "umoci is not installed" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+. bench/lib.sh
+need_image debian-python
+need umoci
+need_time
 [ "$(id -u)" = 0 ] || echo "note: not root: wharf applies layers directly (no snapshots), umoci runs --rootless" >&2
 
-cargo build --release -q -p wharf
-wharf=${CARGO_TARGET_DIR:-$PWD/target}/release/wharf
+wharf=$(wharf_binary)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 store=$work/store

@@ -1,0 +1,29 @@
+# Sourced by the bench scripts (from the repository root): checks and the binary to time.
+
+# Every named tool is on PATH, else a clear exit.
+need() {
+  for tool; do
+    command -v "$tool" >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 1; }
+  done
+}
+
+# GNU time, for wall time and peak RSS.
+need_time() {
+  [ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+}
+
+# The image directory $images/NAME exists.
+need_image() {
+  [ -d "$images/$1" ] || { echo "no $images/$1: benchmarks need ../shared/images" >&2; exit 1; }
+}
+
+# The wharf to measure: $WHARF_BIN (a build made elsewhere), else a release build of this
+# checkout (in $CARGO_TARGET_DIR, default target/).
+wharf_binary() {
+  if [ -n "${WHARF_BIN:-}" ]; then
+    echo "$WHARF_BIN"
+  else
+    CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target} cargo build --release -q -p wharf >&2
+    echo "${CARGO_TARGET_DIR:-$PWD/target}/release/wharf"
+  fi
+}
