@@ -5,6 +5,7 @@ pub mod apply;
 pub mod build;
 pub mod chain;
 pub mod compression;
+mod read_ahead;
 
 pub use chain::chain_id;
 pub use compression::{decompress, detect, diff_id, Compression, DiffId};

@@ -50,7 +50,7 @@ fn apply_layers(root: &Path, layers: &[Vec<u8>]) -> Result<Vec<String>, ApplyErr
         ApplyOptions::for_this_process(WhiteoutMode::Apply),
     );
     for layer in layers {
-        applier.begin_layer();
+        applier.begin_layer()?;
         apply::apply_tar(&layer[..], &mut applier, None)?;
     }
     Ok(applier.finish()?.iter().map(ToString::to_string).collect())
@@ -75,7 +75,7 @@ fn apply_through_snapshots(base: &Path, root: &Path, layers: &[Vec<u8>]) {
             "no cross-layer links here"
         );
         record.finish().unwrap();
-        merged.begin_layer();
+        merged.begin_layer().unwrap();
         tree::apply_snapshot(&Root::open(&snap).unwrap(), &mut merged).unwrap();
     }
     merged.finish().unwrap();

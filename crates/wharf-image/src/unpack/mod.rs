@@ -141,7 +141,7 @@ fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Resu
         report.reused = ensured.reused;
         report.warnings = ensured.warnings;
         for dir in &ensured.dirs {
-            applier.begin_layer();
+            applier.begin_layer().map_err(applied)?;
             let snapshot = Root::open(dir)
                 .map_err(ImageError::io(format!("open snapshot `{}`", dir.display())))?;
             apply::tree::apply_snapshot(&snapshot, &mut applier)
@@ -149,7 +149,7 @@ fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Resu
         }
     } else {
         for (layer, diff_id) in layers.iter().zip(diff_ids) {
-            applier.begin_layer();
+            applier.begin_layer().map_err(applied)?;
             let blob = store.open_blob(&layer.digest)?;
             apply::apply_tar(
                 BufReader::with_capacity(1 << 20, blob),
@@ -159,11 +159,15 @@ fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Resu
             .map_err(|e| layer_error(&layer.digest, e))?;
         }
     }
-    let warnings = applier
-        .finish()
-        .map_err(|e| ImageError::Invalid(e.to_string()))?;
+    let warnings = applier.finish().map_err(applied)?;
     report
         .warnings
         .extend(warnings.iter().map(ToString::to_string));
     Ok(report)
+}
+
+/// A failure found while finishing a layer (copies on worker threads, directory times):
+/// the error names the entry.
+fn applied(e: apply::ApplyError) -> ImageError {
+    ImageError::Invalid(e.to_string())
 }

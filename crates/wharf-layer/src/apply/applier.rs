@@ -9,12 +9,12 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
-use rustix::fs::Timespec;
-use rustix::fs::{
-    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Stat, Timestamps, Uid, XattrFlags,
-};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, XattrFlags};
 
+use super::attrs::{io_err, op, times, Attrs, Failure};
+use super::copier::{self, CopyJob, CopyPool};
 use super::entry::{Entry, Kind, Meta};
 use super::path::RelPath;
 use super::root::{self, file_type, remove_all_at, stat_at, Root};
@@ -62,11 +62,14 @@ pub enum Content<'a> {
     None,
     Reader(&'a mut dyn Read),
     /// A file of a snapshot: copied, or hard linked with `link_files`; `key` (device,
-    /// inode) keeps hard-link groups together across snapshots.
+    /// inode) keeps hard-link groups together across snapshots. `file`, when the caller
+    /// has it open already, spares opening it again for a copy.
     Snapshot {
         dir: BorrowedFd<'a>,
         name: &'a [u8],
         key: Option<(u64, u64)>,
+        file: Option<OwnedFd>,
+        size: u64,
     },
 }
 
@@ -74,7 +77,7 @@ pub struct Applier {
     root: Root,
     options: ApplyOptions,
     /// The last parent directory opened: entries come grouped by directory.
-    parent_cache: Option<(RelPath, OwnedFd)>,
+    parent_cache: Option<(RelPath, Arc<OwnedFd>)>,
     /// Paths the current layer wrote: whiteouts and opaque markers only hide lower ones.
     layer_paths: HashSet<RelPath>,
     dir_times: Vec<(RelPath, i64, u32)>,
@@ -85,8 +88,10 @@ pub struct Applier {
     copied: HashMap<(u64, u64), (RelPath, (u64, u64))>,
     /// Hard links whose target is not in this root (a lower layer's, in Record mode).
     unresolved: Vec<(RelPath, RelPath)>,
-    warnings: Vec<Warning>,
-    owners_warned: bool,
+    /// Owners, modes, xattrs, and the warnings of this thread's entries.
+    attrs: Attrs,
+    /// Started at the first snapshot file to copy.
+    copier: Option<CopyPool>,
     buf: Vec<u8>,
 }
 
@@ -101,8 +106,8 @@ impl Applier {
             dir_modes: HashMap::new(),
             copied: HashMap::new(),
             unresolved: Vec::new(),
-            warnings: Vec::new(),
-            owners_warned: false,
+            attrs: Attrs::new(options),
+            copier: None,
             buf: vec![0; 1 << 20],
         }
     }
@@ -111,13 +116,35 @@ impl Applier {
         &self.root
     }
 
-    /// Starts the next layer: whiteouts of the next layer may hide this one's entries.
-    pub fn begin_layer(&mut self) {
+    /// Starts the next layer: whiteouts of the next layer may hide this one's entries,
+    /// so this one's copies are finished first.
+    pub fn begin_layer(&mut self) -> Result<(), ApplyError> {
+        self.finish_copies()?;
         self.layer_paths.clear();
+        Ok(())
+    }
+
+    /// Snapshot files are hard linked rather than copied.
+    pub fn links_files(&self) -> bool {
+        self.options.link_files
     }
 
     pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
+        &self.attrs.warnings
+    }
+
+    /// Waits for the copies on worker threads, taking their warnings.
+    fn finish_copies(&mut self) -> Result<(), ApplyError> {
+        if let Some(pool) = &self.copier {
+            let warnings = pool.wait()?;
+            for warning in warnings {
+                if warning == Warning::OwnersSkipped && self.attrs.warnings.contains(&warning) {
+                    continue;
+                }
+                self.attrs.warnings.push(warning);
+            }
+        }
+        Ok(())
     }
 
     /// Hard links left for the caller to resolve against lower layers (Record mode).
@@ -127,6 +154,8 @@ impl Applier {
 
     /// Sets directory mtimes (deepest last-written first) and returns the warnings.
     pub fn finish(mut self) -> Result<Vec<Warning>, ApplyError> {
+        self.finish_copies()?;
+        self.copier = None;
         self.parent_cache = None;
         let mut done = HashSet::new();
         for (path, secs, nsec) in std::mem::take(&mut self.dir_times).into_iter().rev() {
@@ -159,7 +188,7 @@ impl Applier {
             rfs::fchmod(&fd, Mode::from_raw_mode(mode))
                 .map_err(|e| io_err(&path, "set mode", e.into()))?;
         }
-        Ok(self.warnings)
+        Ok(self.attrs.warnings)
     }
 
     pub fn apply(&mut self, entry: &Entry, content: Content<'_>) -> Result<(), ApplyError> {
@@ -169,13 +198,7 @@ impl Applier {
             _ if entry.path.is_root() => self.root_entry(entry),
             _ => self.create(entry, content),
         };
-        result.map_err(|e| match e {
-            Failure::Io(op, source) => io_err(&entry.path, op, source),
-            Failure::Refused(reason) => ApplyError::Entry {
-                path: entry.path.to_string(),
-                reason,
-            },
-        })
+        result.map_err(|e| e.at(&entry.path))
     }
 
     /// The root itself (`./` in a tar) can only take a directory's attributes.
@@ -197,7 +220,7 @@ impl Applier {
         Ok(())
     }
 
-    fn parent(&mut self, parent: &RelPath) -> Result<BorrowedFd<'_>, Failure> {
+    fn parent(&mut self, parent: &RelPath) -> Result<Arc<OwnedFd>, Failure> {
         let hit = matches!(&self.parent_cache, Some((p, _)) if p == parent);
         if !hit {
             let record = self.options.whiteouts == WhiteoutMode::Record;
@@ -217,12 +240,12 @@ impl Applier {
                     }
                     _ => Failure::Io("open parent directory", e),
                 })?;
-            self.parent_cache = Some((parent.clone(), fd));
+            self.parent_cache = Some((parent.clone(), Arc::new(fd)));
         }
         Ok(self
             .parent_cache
             .as_ref()
-            .map(|(_, fd)| fd.as_fd())
+            .map(|(_, fd)| Arc::clone(fd))
             .expect("cached above"))
     }
 
@@ -236,10 +259,6 @@ impl Applier {
         let name = name.to_vec();
         self.layer_paths.insert(entry.path.clone());
         let parent = self.parent(&parent_path)?;
-        // Duplicated so the borrow of `self` ends; the cache keeps the original.
-        let parent: OwnedFd = parent
-            .try_clone_to_owned()
-            .map_err(op("duplicate descriptor"))?;
         let existing = stat_at(&parent, &name).map_err(op("inspect"))?;
         let existing_type = existing.as_ref().map(file_type);
         match &entry.kind {
@@ -294,8 +313,9 @@ impl Applier {
                 }
                 rfs::symlinkat(target.as_slice(), &parent, name.as_slice())
                     .map_err(|e| Failure::Io("create symlink", e.into()))?;
-                self.set_owner_at(&parent, &name, &entry.meta)?;
-                self.set_xattrs_by_path(&parent, &name, &entry.path, &entry.meta);
+                self.attrs.set_owner_at(&parent, &name, &entry.meta)?;
+                self.attrs
+                    .set_xattrs_by_path(&parent, &name, &entry.path, &entry.meta);
                 rfs::utimensat(
                     &parent,
                     name.as_slice(),
@@ -314,7 +334,7 @@ impl Applier {
                     _ => (FileType::Fifo, 0),
                 };
                 if file_type != FileType::Fifo && !self.options.privileged {
-                    self.warnings.push(Warning::DeviceSkipped {
+                    self.attrs.warnings.push(Warning::DeviceSkipped {
                         path: entry.path.to_string(),
                     });
                     return Ok(());
@@ -330,7 +350,7 @@ impl Applier {
                     dev,
                 )
                 .map_err(|e| Failure::Io("create device node", e.into()))?;
-                self.set_owner_at(&parent, &name, &entry.meta)?;
+                self.attrs.set_owner_at(&parent, &name, &entry.meta)?;
                 // The node was just made by us and is not a symlink: chmodat cannot stray.
                 rfs::chmodat(
                     &parent,
@@ -339,7 +359,8 @@ impl Applier {
                     AtFlags::empty(),
                 )
                 .map_err(|e| Failure::Io("set mode", e.into()))?;
-                self.set_xattrs_by_path(&parent, &name, &entry.path, &entry.meta);
+                self.attrs
+                    .set_xattrs_by_path(&parent, &name, &entry.path, &entry.meta);
                 rfs::utimensat(
                     &parent,
                     name.as_slice(),
@@ -361,7 +382,7 @@ impl Applier {
 
     fn create_file(
         &mut self,
-        parent: &OwnedFd,
+        parent: &Arc<OwnedFd>,
         name: &[u8],
         entry: &Entry,
         existing: Option<Stat>,
@@ -371,6 +392,8 @@ impl Applier {
             dir,
             name: src_name,
             key,
+            file,
+            size,
         } = content
         {
             if let Some(key) = key {
@@ -382,36 +405,48 @@ impl Applier {
                 if existing.is_some() {
                     self.replace(parent, name)?;
                 }
-                rfs::linkat(dir, src_name, parent, name, AtFlags::empty())
+                rfs::linkat(dir, src_name, &**parent, name, AtFlags::empty())
                     .map_err(|e| Failure::Io("link from snapshot", e.into()))?;
                 return Ok(());
             }
-            let src = rfs::openat(
-                dir,
-                src_name,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| Failure::Io("open snapshot file", e.into()))?;
+            let src = match file {
+                Some(file) => file,
+                None => rfs::openat(
+                    dir,
+                    src_name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| Failure::Io("open snapshot file", e.into()))?,
+            };
             if existing.is_some() {
                 self.replace(parent, name)?;
             }
-            let out = self.new_file(parent, name)?;
-            copy_file(&src, &out, &mut self.buf).map_err(op("copy"))?;
-            self.set_attributes(&out, &entry.path, &entry.meta)?;
+            let Some(key) = key else {
+                // Nothing else in this layer refers to it: a worker copies it.
+                return self.copy_elsewhere(CopyJob {
+                    parent: Arc::clone(parent),
+                    name: name.to_vec(),
+                    src,
+                    size,
+                    path: entry.path.clone(),
+                    meta: entry.meta.clone(),
+                });
+            };
+            let out = copier::create_new(parent, name)?;
+            copier::copy_file(&src, &out, size, &mut self.buf).map_err(op("copy"))?;
+            self.attrs.set_attributes(&out, &entry.path, &entry.meta)?;
             rfs::futimens(&out, &times(entry.meta.mtime, entry.meta.mtime_nsec))
                 .map_err(|e| Failure::Io("set mtime", e.into()))?;
-            if let Some(key) = key {
-                let st = rfs::fstat(&out).map_err(|e| Failure::Io("inspect", e.into()))?;
-                self.copied
-                    .insert(key, (entry.path.clone(), (st.st_dev, st.st_ino)));
-            }
+            let st = rfs::fstat(&out).map_err(|e| Failure::Io("inspect", e.into()))?;
+            self.copied
+                .insert(key, (entry.path.clone(), (st.st_dev, st.st_ino)));
             return Ok(());
         }
         if existing.is_some() {
             self.replace(parent, name)?;
         }
-        let out = self.new_file(parent, name)?;
+        let out = copier::create_new(parent, name)?;
         if let Content::Reader(reader) = content {
             let mut file = File::from(out.try_clone().map_err(op("duplicate descriptor"))?);
             loop {
@@ -424,20 +459,19 @@ impl Applier {
                 file.write_all(&self.buf[..n]).map_err(op("write"))?;
             }
         }
-        self.set_attributes(&out, &entry.path, &entry.meta)?;
+        self.attrs.set_attributes(&out, &entry.path, &entry.meta)?;
         rfs::futimens(&out, &times(entry.meta.mtime, entry.meta.mtime_nsec))
             .map_err(|e| Failure::Io("set mtime", e.into()))?;
         Ok(())
     }
 
-    fn new_file(&mut self, parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, Failure> {
-        rfs::openat(
-            parent,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| Failure::Io("create file", e.into()))
+    fn copy_elsewhere(&mut self, job: CopyJob) -> Result<(), Failure> {
+        if self.copier.is_none() {
+            let pool = CopyPool::new(self.options).map_err(op("start copy workers"))?;
+            self.copier = Some(pool);
+        }
+        let pool = self.copier.as_ref().expect("started above");
+        pool.submit(job).map_err(Failure::Applied)
     }
 
     /// A snapshot file whose inode was already written elsewhere in this root joins that
@@ -535,10 +569,7 @@ impl Applier {
                 remove_all_at(dir.as_fd(), name).map_err(op("remove whited-out entry"))?;
             }
             WhiteoutMode::Record => {
-                let parent = self
-                    .parent(&parent_path)?
-                    .try_clone_to_owned()
-                    .map_err(op("duplicate descriptor"))?;
+                let parent = self.parent(&parent_path)?;
                 if stat_at(&parent, name).map_err(op("inspect"))?.is_some() {
                     remove_all_at(parent.as_fd(), name).map_err(op("remove"))?;
                 }
@@ -609,151 +640,12 @@ impl Applier {
         let locks_out = meta.mode & 0o700 != 0o700;
         if self.options.privileged || !locks_out {
             self.dir_modes.remove(path);
-            return self.set_attributes(fd, path, meta);
+            return self.attrs.set_attributes(fd, path, meta);
         }
         self.dir_modes.insert(path.clone(), meta.mode);
         let mut open = meta.clone();
         open.mode |= 0o700;
-        self.set_attributes(fd, path, &open)
-    }
-
-    /// Owner first (a chown clears setuid/setgid), then mode, then xattrs.
-    fn set_attributes(&mut self, fd: &OwnedFd, path: &RelPath, meta: &Meta) -> Result<(), Failure> {
-        if self.owner_applies(meta) {
-            rfs::fchown(fd, Some(uid(meta.uid)?), Some(gid(meta.gid)?))
-                .map_err(|e| Failure::Io("set owner", e.into()))?;
-        }
-        rfs::fchmod(fd, Mode::from_raw_mode(meta.mode))
-            .map_err(|e| Failure::Io("set mode", e.into()))?;
-        for (name, value) in &meta.xattrs {
-            if !self.xattr_allowed(path, name) {
-                continue;
-            }
-            let key = root::c_string(name).map_err(op("set xattr"))?;
-            if let Err(e) = rfs::fsetxattr(fd, key.as_c_str(), value, XattrFlags::empty()) {
-                self.xattr_failed(path, name, e.into());
-            }
-        }
-        Ok(())
-    }
-
-    fn set_owner_at(&mut self, parent: &OwnedFd, name: &[u8], meta: &Meta) -> Result<(), Failure> {
-        if self.owner_applies(meta) {
-            rfs::chownat(
-                parent,
-                name,
-                Some(uid(meta.uid)?),
-                Some(gid(meta.gid)?),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| Failure::Io("set owner", e.into()))?;
-        }
-        Ok(())
-    }
-
-    /// Xattrs of symlinks and device nodes, which cannot be opened for `fsetxattr`.
-    fn set_xattrs_by_path(&mut self, parent: &OwnedFd, name: &[u8], path: &RelPath, meta: &Meta) {
-        for (key, value) in &meta.xattrs {
-            if !self.xattr_allowed(path, key) {
-                continue;
-            }
-            let result = root::c_string(key).and_then(|k| {
-                let target = root::c_string(&root::proc_path(parent.as_fd(), name))?;
-                rfs::lsetxattr(target.as_c_str(), k.as_c_str(), value, XattrFlags::empty())
-                    .map_err(io::Error::from)
-            });
-            if let Err(e) = result {
-                self.xattr_failed(path, key, e);
-            }
-        }
-    }
-
-    fn owner_applies(&mut self, meta: &Meta) -> bool {
-        if self.options.privileged {
-            return true;
-        }
-        let me = (
-            rustix::process::geteuid().as_raw() as u64,
-            rustix::process::getegid().as_raw() as u64,
-        );
-        if (meta.uid, meta.gid) != me && !self.owners_warned {
-            self.owners_warned = true;
-            self.warnings.push(Warning::OwnersSkipped);
-        }
-        false
-    }
-
-    /// `user.*` always; `trusted.*` and `security.capability` only as root; nothing else
-    /// (SELinux labels and ACLs belong to the host, not the image).
-    fn xattr_allowed(&mut self, path: &RelPath, name: &[u8]) -> bool {
-        let allowed = name.starts_with(b"user.")
-            || (self.options.privileged
-                && (name.starts_with(b"trusted.") || name == b"security.capability"));
-        if !allowed {
-            self.warnings.push(Warning::XattrSkipped {
-                path: path.to_string(),
-                name: String::from_utf8_lossy(name).into_owned(),
-                reason: if self.options.privileged {
-                    "wharf applies only `user.*`, `trusted.*` and `security.capability`".into()
-                } else {
-                    "not running as root".into()
-                },
-            });
-        }
-        allowed
-    }
-
-    fn xattr_failed(&mut self, path: &RelPath, name: &[u8], error: io::Error) {
-        self.warnings.push(Warning::XattrSkipped {
-            path: path.to_string(),
-            name: String::from_utf8_lossy(name).into_owned(),
-            reason: error.to_string(),
-        });
-    }
-}
-
-/// How one entry failed, before it is given the entry's path.
-enum Failure {
-    Io(&'static str, io::Error),
-    Refused(String),
-}
-
-fn op(what: &'static str) -> impl FnOnce(io::Error) -> Failure {
-    move |e| Failure::Io(what, e)
-}
-
-fn io_err(path: &RelPath, op: &'static str, source: io::Error) -> ApplyError {
-    ApplyError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
-}
-
-fn uid(id: u64) -> Result<Uid, Failure> {
-    u32::try_from(id)
-        .ok()
-        .filter(|&id| id != u32::MAX)
-        .map(Uid::from_raw)
-        .ok_or_else(|| Failure::Refused(format!("uid {id} is out of range")))
-}
-
-fn gid(id: u64) -> Result<Gid, Failure> {
-    u32::try_from(id)
-        .ok()
-        .filter(|&id| id != u32::MAX)
-        .map(Gid::from_raw)
-        .ok_or_else(|| Failure::Refused(format!("gid {id} is out of range")))
-}
-
-fn times(secs: i64, nsec: u32) -> Timestamps {
-    let t = Timespec {
-        tv_sec: secs,
-        tv_nsec: nsec.min(999_999_999) as _,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
+        self.attrs.set_attributes(fd, path, &open)
     }
 }
 
@@ -776,32 +668,5 @@ fn set_marker(fd: &OwnedFd, name: &str, value: Option<&[u8]>) -> io::Result<()> 
             Ok(()) | Err(rustix::io::Errno::NODATA) => Ok(()),
             Err(e) => Err(e.into()),
         },
-    }
-}
-
-/// In-kernel copy (`copy_file_range`, a reflink where the filesystem can), falling back
-/// to read/write across filesystems that refuse it.
-fn copy_file(src: &OwnedFd, dst: &OwnedFd, buf: &mut [u8]) -> io::Result<()> {
-    loop {
-        match rfs::copy_file_range(src, None, dst, None, 1 << 30) {
-            Ok(0) => return Ok(()),
-            Ok(_) => continue,
-            Err(
-                rustix::io::Errno::XDEV
-                | rustix::io::Errno::INVAL
-                | rustix::io::Errno::NOSYS
-                | rustix::io::Errno::OPNOTSUPP,
-            ) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut input = File::from(src.try_clone()?);
-    let mut output = File::from(dst.try_clone()?);
-    loop {
-        let n = input.read(buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        output.write_all(&buf[..n])?;
     }
 }

@@ -13,6 +13,8 @@
 //! `tar::Archive::unpack` is never used: it follows symlinks an earlier entry planted.
 
 pub mod applier;
+mod attrs;
+mod copier;
 pub mod entry;
 pub mod export;
 pub mod path;
@@ -22,6 +24,8 @@ pub mod tree;
 use std::io::{self, Read};
 
 use wharf_spec::{Algorithm, Digest, HashingReader};
+
+use crate::read_ahead;
 
 pub use applier::{Applier, ApplyOptions, Content, WhiteoutMode};
 pub use entry::{Entry, EntryError, Kind, Meta};
@@ -88,15 +92,46 @@ pub struct Applied {
 /// Applies one layer stream (compressed or not) with `applier`, hashing the decompressed
 /// bytes in the same pass; with `expected`, a different diff_id is an error.
 ///
-/// A tar that ends without its two zero blocks is accepted, as Docker does.
-pub fn apply_tar<R: Read>(
+/// The stream is decompressed and hashed on a thread of its own, ahead of the entries
+/// being applied here. A tar that ends without its two zero blocks is accepted, as
+/// Docker does.
+pub fn apply_tar<R: Read + Send>(
     reader: R,
     applier: &mut Applier,
     expected: Option<&Digest>,
 ) -> Result<Applied, ApplyError> {
-    let (_, decoded) = crate::decompress(reader).map_err(ApplyError::Read)?;
-    let hashing = HashingReader::new(decoded, Algorithm::Sha256);
-    let mut archive = tar::Archive::new(hashing);
+    std::thread::scope(|scope| {
+        let (pipe, producer) = read_ahead::pipe();
+        let decoder = scope.spawn(move || -> io::Result<(Digest, u64)> {
+            let (_, decoded) = crate::decompress(reader)?;
+            let mut hashing = HashingReader::new(decoded, Algorithm::Sha256);
+            producer.fill_from(&mut hashing)?;
+            Ok(hashing.finish())
+        });
+        let entries = apply_entries(pipe, applier)?;
+        let (diff_id, size) = decoder
+            .join()
+            .map_err(|_| ApplyError::Read(io::Error::other("the layer decoder panicked")))?
+            .map_err(ApplyError::Read)?;
+        if let Some(expected) = expected {
+            if &diff_id != expected {
+                return Err(ApplyError::DiffIdMismatch {
+                    expected: expected.clone(),
+                    actual: diff_id,
+                });
+            }
+        }
+        Ok(Applied {
+            diff_id,
+            size,
+            entries,
+        })
+    })
+}
+
+/// Applies the entries of the tar `stream` and reads it to its end; the count applied.
+fn apply_entries(stream: read_ahead::Pipe, applier: &mut Applier) -> Result<u64, ApplyError> {
+    let mut archive = tar::Archive::new(stream);
     let mut entries = 0;
     for item in archive.entries().map_err(ApplyError::Read)? {
         let mut item = item.map_err(ApplyError::Read)?;
@@ -114,18 +149,5 @@ pub fn apply_tar<R: Read>(
     // The padding after the end-of-archive blocks is part of the diff_id too.
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(ApplyError::Read)?;
-    let (diff_id, size) = rest.finish();
-    if let Some(expected) = expected {
-        if &diff_id != expected {
-            return Err(ApplyError::DiffIdMismatch {
-                expected: expected.clone(),
-                actual: diff_id,
-            });
-        }
-    }
-    Ok(Applied {
-        diff_id,
-        size,
-        entries,
-    })
+    Ok(entries)
 }

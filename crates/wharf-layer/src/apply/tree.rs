@@ -74,14 +74,21 @@ fn walk(
                 applier.apply(&entry, Content::None)?;
             }
             FileType::RegularFile => {
-                let fd = rfs::openat(
-                    dir,
-                    name.as_slice(),
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| read_err(&child, e.into()))?;
-                let (xattrs, _, _) = read_xattrs_fd(&fd).map_err(|e| read_err(&child, e))?;
+                // A hard link takes the inode with its xattrs; a copy needs them, and
+                // reads its bytes from the descriptor opened for them.
+                let (file, xattrs) = if applier.links_files() {
+                    (None, Xattrs::new())
+                } else {
+                    let fd = rfs::openat(
+                        dir,
+                        name.as_slice(),
+                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| read_err(&child, e.into()))?;
+                    let (xattrs, _, _) = read_xattrs_fd(&fd).map_err(|e| read_err(&child, e))?;
+                    (Some(fd), xattrs)
+                };
                 let entry = Entry {
                     path: child,
                     kind: Kind::File,
@@ -94,6 +101,8 @@ fn walk(
                         dir,
                         name: &name,
                         key,
+                        file,
+                        size: st.st_size as u64,
                     },
                 )?;
             }
