@@ -12,7 +12,7 @@ runs=${1:-7}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 . bench/lib.sh
 need_image debian-python
-need skopeo docker-registry
+need skopeo docker-registry curl
 need_time
 
 wharf=$(wharf_binary)
@@ -60,7 +60,21 @@ measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
   cat "$work/t" >>"$work/$name.times"
 }
 
+# A reference for how much of a push is the registry's own work: curl uploading only the
+# largest layer (POST, one streamed PATCH, PUT), no client work to speak of.
+largest=$(ls -S "$images/debian-python/blobs/sha256/" | head -1)
+cat >"$work/floor.sh" <<SH
+set -e
+loc=\$(curl -sf -i -X POST "http://$b/v2/\$1/blobs/uploads/" | tr -d '\r' | awk 'tolower(\$1)=="location:" {print \$2}')
+case \$loc in http*) ;; *) loc=http://$b\$loc ;; esac
+loc=\$(curl -sf -i -X PATCH -H 'Content-Type: application/octet-stream' -T "$images/debian-python/blobs/sha256/$largest" "\$loc" | tr -d '\r' | awk 'tolower(\$1)=="location:" {print \$2}')
+case \$loc in http*) ;; *) loc=http://$b\$loc ;; esac
+case \$loc in *\?*) sep='&' ;; *) sep='?' ;; esac
+curl -sf -o /dev/null -X PUT "\$loc\${sep}digest=sha256:$largest"
+SH
+
 for i in $(seq "$runs"); do
+  measure floor bash "$work/floor.sh" "floor-$i"
   measure push-wharf "$wharf" --root "$work/store" push debian-python:bookworm "$b/push-wharf-$i:bookworm"
   measure push-skopeo skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$b/push-skopeo-$i:bookworm"
   measure copy-wharf "$wharf" copy "docker://$a/debian-python:bookworm" "docker://$b/copy-wharf-$i:bookworm"
@@ -79,4 +93,7 @@ for what, target in (("push", 1.6), ("copy", 1.5)):
     for name, (t, rss) in ((f"{what}-wharf", w), (f"{what}-skopeo", s)):
         print(f"{name:<14}{t:>10.3f}{rss:>14.1f}")
     print(f"{what}: wharf is {s[0] / w[0]:.2f}x faster than skopeo (target {target}x); peak memory {w[1] / s[1]:.2f}x skopeo's")
+floor = row("floor")[0]
+print(f"reference: curl uploading only the largest layer (POST, one PATCH, PUT) takes {floor:.3f} s; "
+      f"the whole push takes wharf {row('push-wharf')[0] / floor:.2f}x and skopeo {row('push-skopeo')[0] / floor:.2f}x that")
 PY

@@ -22,7 +22,7 @@ use super::path::RelPath;
 use super::{ApplyError, Warning};
 
 /// Jobs waiting at most: bounds the open descriptors and memory the walk runs ahead by.
-const QUEUED_MAX: usize = 256;
+const QUEUED_MAX: usize = 64;
 
 /// One file to make: `name` in `parent`, with the bytes of `src` and `meta`'s attributes.
 pub(super) struct CopyJob {
