@@ -170,7 +170,11 @@ impl Transport {
             user_agent: config.user_agent.clone(),
             connect_timeout: config.connect_timeout,
             read_timeout: config.read_timeout,
-            resolve: config.resolve.iter().map(|(h, a)| (h.clone(), *a)).collect(),
+            resolve: config
+                .resolve
+                .iter()
+                .map(|(h, a)| (h.clone(), *a))
+                .collect(),
         };
         let lenient = build_client(&secure_config, &ca_certs, true).map_err(ClientError::Setup)?;
         Ok(Transport {

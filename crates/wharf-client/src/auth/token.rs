@@ -122,8 +122,7 @@ pub(crate) async fn fetch(
             }
             transport
                 .send_plain(&registry, "token request", || {
-                    http.request(Method::POST, realm_url.clone())
-                        .form(&form)
+                    http.request(Method::POST, realm_url.clone()).form(&form)
                 })
                 .await?
         }
