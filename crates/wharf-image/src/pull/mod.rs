@@ -7,7 +7,7 @@
 //! 3. [`fetch`]: every blob the store lacks is streamed into its verifying ingest,
 //!    several at once (never more than the client's download slots), resuming any partial
 //!    ingest a broken or killed earlier pull left. Beside them, each image's config is
-//!    fetched and checked, and the configs and manifests are staged.
+//!    fetched and checked; the configs and manifests are staged after the layers.
 //! 4. [`record`]: one `Store::commit` publishes the blobs and names the image.
 //!
 //! The store's shared lock is held throughout, so gc cannot delete what the pull relies on.
@@ -115,13 +115,12 @@ pub async fn pull(
         .try_collect::<Vec<fetch::Fetched>>();
     // The configs are fetched (and checked) beside the layers, and asked for first, so
     // they take a download slot before the layers do.
-    let (documents, fetched) = futures_util::try_join!(
-        plan::stage_documents(store, client, &reference, &plan),
-        downloads
-    )?;
+    let (documents, fetched) =
+        futures_util::future::try_join(plan::fetch_documents(client, &reference, &plan), downloads)
+            .await?;
     let bytes_downloaded = fetched.iter().map(|f| f.received).sum();
     let mut staged: Vec<StagedBlob> = fetched.into_iter().filter_map(|f| f.staged).collect();
-    staged.extend(documents);
+    staged.extend(plan::stage_documents(store, documents).await?);
 
     let target = record::commit(store, &reference, &plan, staged).await?;
     for layer in &layers {

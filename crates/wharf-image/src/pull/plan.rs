@@ -261,17 +261,19 @@ pub(super) async fn missing_blobs(
     .await?
 }
 
-/// Fetches and checks every config, then stages the exact bytes of each config and
-/// manifest (and the index, when all of its platforms are pulled). Runs beside the layer
-/// downloads: nothing here is needed before the commit, and a config request no longer
-/// delays the first layer request by a round trip.
-pub(super) async fn stage_documents(
-    store: &Store,
+/// A config or manifest to stage: its exact bytes and digest.
+pub(super) type Document = (Bytes, Digest);
+
+/// Fetches and checks every config, and lists the exact bytes of each config and manifest
+/// (and the index, when all of its platforms are pulled) to stage. Runs beside the layer
+/// downloads, so a config request no longer delays the first layer request by a round
+/// trip; nothing is written here, so a pull killed meanwhile leaves no temp files.
+pub(super) async fn fetch_documents(
     client: &Client,
     reference: &Reference,
     plan: &Plan,
-) -> Result<Vec<StagedBlob>> {
-    let mut documents: Vec<(Bytes, Digest)> = Vec::new();
+) -> Result<Vec<Document>> {
+    let mut documents: Vec<Document> = Vec::new();
     for image in &plan.images {
         // Configs are small (the client refuses more than 4 MiB) and needed whole to check.
         let config = client
@@ -290,6 +292,14 @@ pub(super) async fn stage_documents(
             plan.top.digest.clone(),
         ));
     }
+    Ok(documents)
+}
+
+/// Stages the documents [`fetch_documents`] returned.
+pub(super) async fn stage_documents(
+    store: &Store,
+    documents: Vec<Document>,
+) -> Result<Vec<StagedBlob>> {
     blocking(store, move |store| {
         documents
             .iter()

@@ -55,7 +55,7 @@ pub(super) async fn commit(
             .map(|d| d.digest.clone())
     });
     let remember = crate::push::remember_pulled(store, reference, seen.collect());
-    let (committed, ()) = futures_util::join!(commit, remember);
+    let (committed, ()) = futures_util::future::join(commit, remember).await;
     committed??;
     Ok(images)
 }
