@@ -3,7 +3,7 @@
 //! never go to another host, and retries with backoff.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,8 +20,13 @@ use crate::retry::{is_retryable_error, is_retryable_status, RetryPolicy};
 const MAX_REDIRECTS: usize = 10;
 
 pub(crate) struct Transport {
-    /// Checks certificates against the system's roots and the configured CAs.
-    secure: reqwest::Client,
+    /// Checks certificates against the system's roots and the configured CAs. Built on
+    /// first use: loading and parsing the system's roots (hundreds of PEM files) costs a
+    /// few milliseconds and a few hundred KiB that a pull from a plain-HTTP registry
+    /// never needs. The configured CA files are checked up front all the same.
+    secure: OnceLock<std::result::Result<reqwest::Client, String>>,
+    ca_certs: Vec<reqwest::Certificate>,
+    config: SecureConfig,
     /// Accepts any certificate: only for hosts allowed plain HTTP anyway (Docker's
     /// "insecure registry" semantics).
     lenient: reqwest::Client,
@@ -83,13 +88,18 @@ enum Sent {
     Failed(reqwest::Error),
 }
 
-fn build_client(config: &ClientConfig, lenient: bool) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(config.user_agent.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(config.connect_timeout)
-        .read_timeout(config.read_timeout)
-        .pool_idle_timeout(Duration::from_secs(60));
+/// What the lazily built secure client needs from the [`ClientConfig`].
+struct SecureConfig {
+    user_agent: String,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    resolve: Vec<(String, std::net::SocketAddr)>,
+}
+
+/// Reads and parses every configured CA file, so a bad one is reported when the client
+/// is made, not at its first HTTPS request.
+fn load_ca_certs(config: &ClientConfig) -> Result<Vec<reqwest::Certificate>> {
+    let mut out = Vec::new();
     for path in &config.ca_certs {
         let pem = std::fs::read(path).map_err(|e| ClientError::Config {
             path: path.clone(),
@@ -106,9 +116,24 @@ fn build_client(config: &ClientConfig, lenient: bool) -> Result<reqwest::Client>
                 reason: "holds no PEM certificate".into(),
             });
         }
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
+fn build_client(
+    config: &SecureConfig,
+    ca_certs: &[reqwest::Certificate],
+    lenient: bool,
+) -> std::result::Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(config.user_agent.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
+        .pool_idle_timeout(Duration::from_secs(60));
+    for cert in ca_certs {
+        builder = builder.add_root_certificate(cert.clone());
     }
     for (host, addr) in &config.resolve {
         builder = builder.resolve(host, *addr);
@@ -121,7 +146,7 @@ fn build_client(config: &ClientConfig, lenient: bool) -> Result<reqwest::Client>
     }
     builder
         .build()
-        .map_err(|e| ClientError::Setup(format!("cannot build the HTTP client: {}", describe(e))))
+        .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))
 }
 
 fn host_port(url: &Url) -> String {
@@ -140,9 +165,23 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 
 impl Transport {
     pub fn new(config: &ClientConfig) -> Result<Transport> {
+        let ca_certs = load_ca_certs(config)?;
+        let secure_config = SecureConfig {
+            user_agent: config.user_agent.clone(),
+            connect_timeout: config.connect_timeout,
+            read_timeout: config.read_timeout,
+            resolve: config
+                .resolve
+                .iter()
+                .map(|(h, a)| (h.clone(), *a))
+                .collect(),
+        };
+        let lenient = build_client(&secure_config, &ca_certs, true).map_err(ClientError::Setup)?;
         Ok(Transport {
-            secure: build_client(config, false)?,
-            lenient: build_client(config, true)?,
+            secure: OnceLock::new(),
+            ca_certs,
+            config: secure_config,
+            lenient,
             insecure: config.insecure.clone(),
             schemes: Mutex::new(HashMap::new()),
             retry: config.retry.clone(),
@@ -162,12 +201,14 @@ impl Transport {
 
     /// The HTTP client for a `host[:port]`: certificate checks are skipped only where plain
     /// HTTP would be allowed anyway.
-    pub fn http_for(&self, host: &str) -> &reqwest::Client {
+    pub fn http_for(&self, host: &str) -> Result<&reqwest::Client> {
         if allows_plain_http(host, &self.insecure) {
-            &self.lenient
-        } else {
-            &self.secure
+            return Ok(&self.lenient);
         }
+        self.secure
+            .get_or_init(|| build_client(&self.config, &self.ca_certs, false))
+            .as_ref()
+            .map_err(|reason| ClientError::Setup(reason.clone()))
     }
 
     /// `scheme://host[/prefix]/v2/` for an endpoint. A loopback or insecure endpoint is
@@ -266,7 +307,7 @@ impl Transport {
             // object storage (another host, or another scheme or port) gets none.
             let same = same_origin(&url, &call.url);
             let mut request = self
-                .http_for(&host_port(&url))
+                .http_for(&host_port(&url))?
                 .request(method.clone(), url.clone())
                 .headers(call.headers.clone());
             let authorization = match same {

@@ -42,6 +42,8 @@ pub struct Ingest {
     digester: Box<Digester>,
     written: u64,
     offset: u64,
+    /// End of the file's preallocated space (see [`PREALLOCATE`]).
+    allocated: u64,
     target: Option<Target>,
 }
 
@@ -204,6 +206,7 @@ impl Store {
             digester: Box::new(digester),
             written: offset,
             offset,
+            allocated: offset,
             target: Some(Target::Known {
                 expected: expected.clone(),
                 expected_size,
@@ -280,6 +283,7 @@ impl Store {
             digester: Box::new(Digester::new(algorithm)),
             written: 0,
             offset: 0,
+            allocated: 0,
             target: Some(Target::Unknown { path: tmp.path }),
         })
     }
@@ -462,6 +466,7 @@ impl Ingest {
         *self.digester = Digester::new(self.digester.algorithm());
         self.written = 0;
         self.offset = 0;
+        self.allocated = 0;
         Ok(())
     }
 
@@ -564,26 +569,54 @@ fn start_writeback(file: &File) {
     let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
+/// How far ahead of the bytes written a blob of known size gets its disk space reserved
+/// (`fallocate`, size unchanged). Writing into reserved space spares ext4 its per-block
+/// delayed-allocation work in the writing thread: a debian-python pull's CPU fell from
+/// 76 to 69 ms. Bounded, so a descriptor that lies about its size reserves at most this
+/// much beyond what actually arrived.
+const PREALLOCATE: u64 = 64 << 20;
+
+/// Reserves `len` bytes of disk at `offset` without changing the file's size, so the
+/// length of a partial file is still exactly the bytes written (what a resume starts
+/// from). A hint: a file system without `fallocate` just allocates as the writes come.
+fn preallocate(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: fallocate only reads its integer arguments; the fd is open (borrowed).
+    let _ = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+}
+
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut reserve = None;
         if let Some(Target::Known {
             expected,
             expected_size: Some(max),
             ..
         }) = &self.target
         {
-            if self.written + buf.len() as u64 > *max {
+            let end = self.written + buf.len() as u64;
+            if end > *max {
                 // Fail at once rather than store an unbounded stream that can only mismatch.
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("blob `{expected}` is longer than its declared {max} bytes"),
                 ));
             }
+            if end > self.allocated {
+                reserve = Some((self.written + PREALLOCATE).min(*max));
+            }
         }
         let out = self
             .out
             .as_mut()
             .ok_or_else(|| io::Error::other("ingest already finished"))?;
+        if let Some(until) = reserve.filter(|&u| u > self.allocated) {
+            preallocate(out.get_ref(), self.allocated, until - self.allocated);
+            self.allocated = until;
+        }
         let n = out.write(buf)?;
         self.digester.update(&buf[..n]);
         let before = self.written;

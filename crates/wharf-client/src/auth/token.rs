@@ -106,6 +106,7 @@ pub(crate) async fn fetch(
     }
 
     let scopes: Vec<&str> = scope.iter().collect();
+    let http = transport.http_for(&realm_host)?;
     let started = Instant::now();
     let response = match credential.map(|c| &c.secret) {
         Some(Secret::IdentityToken(refresh)) => {
@@ -121,10 +122,7 @@ pub(crate) async fn fetch(
             }
             transport
                 .send_plain(&registry, "token request", || {
-                    transport
-                        .http_for(&realm_host)
-                        .request(Method::POST, realm_url.clone())
-                        .form(&form)
+                    http.request(Method::POST, realm_url.clone()).form(&form)
                 })
                 .await?
         }
@@ -135,10 +133,7 @@ pub(crate) async fn fetch(
             let basic = credential.and_then(Credential::basic_pair);
             transport
                 .send_plain(&registry, "token request", || {
-                    let mut req = transport
-                        .http_for(&realm_host)
-                        .get(realm_url.clone())
-                        .query(&query);
+                    let mut req = http.get(realm_url.clone()).query(&query);
                     if let Some((user, password)) = basic {
                         req = req.basic_auth(user, Some(password));
                     }

@@ -3,11 +3,11 @@
 //! 1. [`plan`]: when the store has the name, one `HEAD` to learn what the reference names
 //!    now; when the store already has that image under this name with all its blobs, stop
 //!    there (up to date).
-//! 2. Otherwise fetch the manifest (an index narrows to one platform, or to all of them),
-//!    then each image's config.
+//! 2. Otherwise fetch the manifest (an index narrows to one platform, or to all of them).
 //! 3. [`fetch`]: every blob the store lacks is streamed into its verifying ingest,
 //!    several at once (never more than the client's download slots), resuming any partial
-//!    ingest a broken or killed earlier pull left.
+//!    ingest a broken or killed earlier pull left. Beside them, each image's config is
+//!    fetched and checked; the configs and manifests are staged after the layers.
 //! 4. [`record`]: one `Store::commit` publishes the blobs and names the image.
 //!
 //! The store's shared lock is held throughout, so gc cannot delete what the pull relies on.
@@ -109,14 +109,18 @@ pub async fn pull(
 
     // Blob ingests are opened only when a slot is near, so buffers stay bounded.
     let slots = client.config().max_concurrent_downloads.max(1);
-    let fetched: Vec<fetch::Fetched> = stream::iter(layers.iter())
+    let downloads = stream::iter(layers.iter())
         .map(|layer| fetch::blob(store, client, &reference, layer, events))
         .buffer_unordered(slots)
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<fetch::Fetched>>();
+    // The configs are fetched (and checked) beside the layers, and asked for first, so
+    // they take a download slot before the layers do.
+    let (documents, fetched) =
+        futures_util::future::try_join(plan::fetch_documents(client, &reference, &plan), downloads)
+            .await?;
     let bytes_downloaded = fetched.iter().map(|f| f.received).sum();
     let mut staged: Vec<StagedBlob> = fetched.into_iter().filter_map(|f| f.staged).collect();
-    staged.extend(plan::stage_documents(store, &plan).await?);
+    staged.extend(plan::stage_documents(store, documents).await?);
 
     let target = record::commit(store, &reference, &plan, staged).await?;
     for layer in &layers {

@@ -30,8 +30,6 @@ pub(super) struct PlannedImage {
     pub descriptor: Descriptor,
     pub manifest: RawManifest,
     pub parsed: ImageManifest,
-    /// Configs are small (the client refuses more than 4 MiB) and needed whole to check.
-    pub config: Bytes,
 }
 
 /// The digest `reference` names now: its own digest, else one `HEAD`. `None` when the
@@ -157,7 +155,8 @@ fn is_complete(store: &Store, target: &Descriptor) -> Result<bool> {
     Ok(true)
 }
 
-/// Fetches the manifest (and, for an index, the platform's manifests) and each config.
+/// Fetches the manifest (and, for an index, the platform's manifests). The configs come
+/// later, with [`stage_documents`], while the layers download.
 pub(super) async fn resolve(
     client: &Client,
     reference: &Reference,
@@ -167,15 +166,7 @@ pub(super) async fn resolve(
     let mut images = Vec::new();
     let index = match top.index() {
         None => {
-            images.push(
-                planned(
-                    client,
-                    reference,
-                    top.descriptor.clone(),
-                    top.manifest.clone(),
-                )
-                .await?,
-            );
+            images.push(planned(top.descriptor.clone(), top.manifest.clone())?);
             None
         }
         Some(index) => {
@@ -193,7 +184,7 @@ pub(super) async fn resolve(
                     )));
                 }
                 let fetched = client.fetch_manifest(reference, &descriptor).await?;
-                images.push(planned(client, reference, descriptor, fetched.manifest).await?);
+                images.push(planned(descriptor, fetched.manifest)?);
             }
             Some(top.manifest.clone())
         }
@@ -206,12 +197,7 @@ pub(super) async fn resolve(
     })
 }
 
-async fn planned(
-    client: &Client,
-    reference: &Reference,
-    descriptor: Descriptor,
-    manifest: RawManifest,
-) -> Result<PlannedImage> {
+fn planned(descriptor: Descriptor, manifest: RawManifest) -> Result<PlannedImage> {
     let parsed = match manifest.manifest() {
         Manifest::Image(m) => m.clone(),
         Manifest::Index(_) => {
@@ -221,13 +207,10 @@ async fn planned(
             )))
         }
     };
-    let config = client.fetch_blob_bytes(reference, &parsed.config).await?;
-    check_config(&parsed, &config)?;
     Ok(PlannedImage {
         descriptor,
         manifest,
         parsed,
-        config,
     })
 }
 
@@ -278,12 +261,26 @@ pub(super) async fn missing_blobs(
     .await?
 }
 
-/// Stages the exact bytes of every config and manifest (and the index, when all of its
-/// platforms are pulled).
-pub(super) async fn stage_documents(store: &Store, plan: &Plan) -> Result<Vec<StagedBlob>> {
-    let mut documents: Vec<(Bytes, Digest)> = Vec::new();
+/// A config or manifest to stage: its exact bytes and digest.
+pub(super) type Document = (Bytes, Digest);
+
+/// Fetches and checks every config, and lists the exact bytes of each config and manifest
+/// (and the index, when all of its platforms are pulled) to stage. Runs beside the layer
+/// downloads, so a config request no longer delays the first layer request by a round
+/// trip; nothing is written here, so a pull killed meanwhile leaves no temp files.
+pub(super) async fn fetch_documents(
+    client: &Client,
+    reference: &Reference,
+    plan: &Plan,
+) -> Result<Vec<Document>> {
+    let mut documents: Vec<Document> = Vec::new();
     for image in &plan.images {
-        documents.push((image.config.clone(), image.parsed.config.digest.clone()));
+        // Configs are small (the client refuses more than 4 MiB) and needed whole to check.
+        let config = client
+            .fetch_blob_bytes(reference, &image.parsed.config)
+            .await?;
+        check_config(&image.parsed, &config)?;
+        documents.push((config, image.parsed.config.digest.clone()));
         documents.push((
             Bytes::copy_from_slice(image.manifest.bytes()),
             image.descriptor.digest.clone(),
@@ -295,6 +292,14 @@ pub(super) async fn stage_documents(store: &Store, plan: &Plan) -> Result<Vec<St
             plan.top.digest.clone(),
         ));
     }
+    Ok(documents)
+}
+
+/// Stages the documents [`fetch_documents`] returned.
+pub(super) async fn stage_documents(
+    store: &Store,
+    documents: Vec<Document>,
+) -> Result<Vec<StagedBlob>> {
     blocking(store, move |store| {
         documents
             .iter()

@@ -40,20 +40,23 @@ pub(super) async fn commit(
         (None, _) => (plan.top.clone(), None),
     };
     let name = reference.clone();
-    blocking(store, move |store| {
+    let commit = blocking(store, move |store| {
         store.commit(staged, |index| {
             set_name(index, &target, &name, index_digest);
             Ok(())
         })
-    })
-    .await??;
-    // Where these blobs live, so a push to another repository there can mount them.
+    });
+    // Where these blobs live, so a push to another repository there can mount them. That
+    // is true of the registry whether or not our commit succeeds, so the hint is written
+    // beside the commit (on another blocking thread), not after it.
     let seen = plan.images.iter().flat_map(|i| {
         std::iter::once(&i.parsed.config)
             .chain(&i.parsed.layers)
             .map(|d| d.digest.clone())
     });
-    crate::push::remember_pulled(store, reference, seen.collect()).await;
+    let remember = crate::push::remember_pulled(store, reference, seen.collect());
+    let (committed, ()) = futures_util::future::join(commit, remember).await;
+    committed??;
     Ok(images)
 }
 
