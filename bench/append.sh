@@ -50,7 +50,7 @@ measure() { # name, command...: appends "seconds max_rss_kb" to $work/name
   local name=$1; shift
   rm -rf "$work/store"
   sync; sleep 0.3
-  /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   cat "$work/t" >>"$work/$name"
 }
 

@@ -7,7 +7,7 @@ need() {
   done
 }
 
-# GNU time, for wall time and peak RSS.
+# GNU time, for peak RSS (bench/timed.py adds a finer wall clock around it).
 need_time() {
   [ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
 }

@@ -22,7 +22,7 @@ measure() { # name, command...: appends "seconds max_rss_kb" to $work/name
   # Start each run with no dirty pages from the previous one, so neither tool pays for
   # the other's writeback.
   sync; sleep 0.3
-  /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   cat "$work/t" >>"$work/$name"
 }
 

@@ -56,7 +56,7 @@ measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
   # skopeo run as root keeps its cache in /var/lib/containers/cache whatever $HOME says.
   rm -rf "$work/home" "$work/store/.wharf/blob-info.json" /var/lib/containers/cache/blob-info-cache-v1.*
   sync; sleep 0.3
-  HOME=$work/home /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  HOME=$work/home python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   cat "$work/t" >>"$work/$name.times"
 }
 

@@ -31,7 +31,7 @@ minbase=docker.io/library/debian-minbase:bookworm
 measure() { # name, command...: appends "seconds" to $work/name
   local name=$1; shift
   sync; sleep 0.3
-  /usr/bin/time -f "%e" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   cat "$work/t" >>"$work/$name"
 }
 
@@ -55,7 +55,7 @@ umoci unpack "${rootless[@]}" --image "$store:$minbase" "$work/out-umoci-minbase
 python3 - "$work" <<'PY'
 import hashlib, os, stat, statistics, sys
 work = sys.argv[1]
-med = {n: statistics.median(float(l) for l in open(f"{work}/{n}"))
+med = {n: statistics.median(float(l.split()[0]) for l in open(f"{work}/{n}"))
        for n in ("wharf-python", "umoci-python", "wharf-minbase-shared", "wharf-minbase-link")}
 print(f"{'run':<34}{'median s':>10}")
 for n, t in med.items():
