@@ -137,12 +137,7 @@ impl Applier {
     fn finish_copies(&mut self) -> Result<(), ApplyError> {
         if let Some(pool) = &self.copier {
             let warnings = pool.wait()?;
-            for warning in warnings {
-                if warning == Warning::OwnersSkipped && self.attrs.warnings.contains(&warning) {
-                    continue;
-                }
-                self.attrs.warnings.push(warning);
-            }
+            copier::merge_warnings(&mut self.attrs.warnings, warnings);
         }
         Ok(())
     }

@@ -172,7 +172,7 @@ fn work(shared: &Shared, options: ApplyOptions) {
 }
 
 /// "Owners were not applied" is said once, however many workers found it.
-fn merge_warnings(into: &mut Vec<Warning>, new: Vec<Warning>) {
+pub(super) fn merge_warnings(into: &mut Vec<Warning>, new: Vec<Warning>) {
     for warning in new {
         if warning == Warning::OwnersSkipped && into.contains(&warning) {
             continue;
