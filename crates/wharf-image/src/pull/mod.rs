@@ -107,9 +107,13 @@ pub async fn pull(
         events(PullEvent::LayerWaiting(layer.digest.clone()));
     }
 
-    // Blob ingests are opened only when a slot is near, so buffers stay bounded.
+    // Blob ingests are opened only when a slot is near, so buffers stay bounded. The
+    // largest layers start first: the pull lasts at least as long as its largest
+    // download, and small ones fill the slots beside it (longest-first scheduling).
     let slots = client.config().max_concurrent_downloads.max(1);
-    let downloads = stream::iter(layers.iter())
+    let mut by_size: Vec<&Descriptor> = layers.iter().collect();
+    by_size.sort_by_key(|layer| std::cmp::Reverse(layer.size));
+    let downloads = stream::iter(by_size)
         .map(|layer| fetch::blob(store, client, &reference, layer, events))
         .buffer_unordered(slots)
         .try_collect::<Vec<fetch::Fetched>>();

@@ -214,6 +214,28 @@ fn a_shared_base_layer_already_exists() {
     });
 }
 
+/// One download slot: the layers are fetched largest first (the pull lasts at least as
+/// long as its largest download), whatever their order in the manifest.
+#[test]
+fn the_largest_layers_download_first() {
+    let registry = registry_or_skip!(Auth::None);
+    let layers = vec![data(3_000, 81), data(60_000, 82), data(20_000, 83)];
+    let app = image_from_layers("linux/amd64", layers, 80);
+    push(&registry, "sizes:1", &app);
+    let env = Env::new();
+    let before = registry.log().len();
+    let name = format!("{}/sizes:1", registry.host);
+    env.ok(&["pull", "--max-concurrent-downloads", "1", &name]);
+    let since = registry.log()[before..].to_string();
+    let served_at = |i: usize| {
+        since
+            .find(&format!("/blobs/{} ", layer_digest(&app, i)))
+            .unwrap_or_else(|| panic!("layer {i} was not fetched: {since}"))
+    };
+    assert!(served_at(1) < served_at(2), "{since}");
+    assert!(served_at(2) < served_at(0), "{since}");
+}
+
 #[test]
 fn platforms_of_an_index() {
     let registry = registry_or_skip!(Auth::None);
