@@ -44,6 +44,8 @@ pub struct Ingest {
     offset: u64,
     /// End of the file's preallocated space (see [`PREALLOCATE`]).
     allocated: u64,
+    /// Where the next write-behind range starts (see [`WRITE_BEHIND`]).
+    written_back: u64,
     target: Option<Target>,
 }
 
@@ -207,6 +209,7 @@ impl Store {
             written: offset,
             offset,
             allocated: offset,
+            written_back: offset,
             target: Some(Target::Known {
                 expected: expected.clone(),
                 expected_size,
@@ -284,6 +287,7 @@ impl Store {
             written: 0,
             offset: 0,
             allocated: 0,
+            written_back: 0,
             target: Some(Target::Unknown { path: tmp.path }),
         })
     }
@@ -467,6 +471,7 @@ impl Ingest {
         self.written = 0;
         self.offset = 0;
         self.allocated = 0;
+        self.written_back = 0;
         Ok(())
     }
 
@@ -555,18 +560,26 @@ fn finished_error() -> StoreError {
     io_err("write", PathBuf::new())(io::Error::other("the ingest is already finished"))
 }
 
-/// Every this many bytes, the kernel is asked to start writing the blob's file out, so
-/// the `fsync` before commit finds little left to do: without it a pull's largest layer
-/// waited 85 ms in that `fsync` after its last byte arrived, now the disk works while the
-/// network does.
-const WRITE_BEHIND: u64 = 8 << 20;
+/// Every this many bytes handed to the kernel, it is asked to start writing that range
+/// out, so the disk works while the network does and the `fsync` before commit finds
+/// little left to do. Without it a pull's largest layer waited 85 ms in that `fsync`
+/// after its last byte arrived. On a disk slower than the network the disk bounds the
+/// whole pull, so it should start early: every 8 MiB left it idle for the first 8 MiB,
+/// and every 2 MiB (range by range) made a debian-python pull 10 ms faster there (median
+/// of 15, 216 -> 206 ms).
+const WRITE_BEHIND: u64 = 2 << 20;
 
-/// Starts writeback of `file`'s dirty pages without waiting for it (a hint: an error
-/// only means the final `fsync` does all the work).
-fn start_writeback(file: &File) {
+/// Starts writeback of `len` bytes of `file` at `offset` without waiting for it (a hint:
+/// an error only means the final `fsync` does all the work).
+fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
     // SAFETY: sync_file_range only reads its integer arguments; the fd is open (borrowed).
-    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
 }
 
 /// How far ahead of the bytes written a blob of known size gets its disk space reserved
@@ -619,10 +632,16 @@ impl Write for Ingest {
         }
         let n = out.write(buf)?;
         self.digester.update(&buf[..n]);
-        let before = self.written;
         self.written += n as u64;
-        if self.written / WRITE_BEHIND != before / WRITE_BEHIND {
-            start_writeback(out.get_ref());
+        // What the kernel has: the written bytes but those still in our buffer.
+        let in_file = self.written - out.buffer().len() as u64;
+        if in_file >= self.written_back + WRITE_BEHIND {
+            start_writeback(
+                out.get_ref(),
+                self.written_back,
+                in_file - self.written_back,
+            );
+            self.written_back = in_file;
         }
         Ok(n)
     }

@@ -80,6 +80,37 @@ fn interrupted_ingest_resumes_from_the_partial_file() {
 }
 
 #[test]
+fn small_and_large_writes_across_write_behind_ranges_and_a_resume() {
+    // Buffered small writes and unbuffered large ones alternate, so the ranges handed to
+    // the kernel's writeback start and end inside writes and inside the buffer.
+    let (_t, store) = new_store();
+    let bytes = data(7, (7 << 20) + 123);
+    let digest = Digest::sha256_of(&bytes);
+    let size = Some(bytes.len() as u64);
+    let write_in_pieces = |w: &mut wharf_store::Ingest, from: usize, to: usize| {
+        let mut at = from;
+        for piece in [4093, 700 << 10, 1, 333_333].iter().cycle() {
+            if at == to {
+                break;
+            }
+            let end = (at + piece).min(to);
+            w.write_all(&bytes[at..end]).unwrap();
+            at = end;
+        }
+    };
+    let cut = (3 << 20) + 4321;
+    let mut w = writer(store.ingest(&digest, size).unwrap());
+    write_in_pieces(&mut w, 0, cut);
+    drop(w);
+    let mut w = writer(store.ingest(&digest, size).unwrap());
+    assert_eq!(w.offset(), cut as u64);
+    write_in_pieces(&mut w, cut, bytes.len());
+    let staged = w.finish().unwrap();
+    store.commit(vec![staged], |_| Ok(())).unwrap();
+    assert_eq!(store.read_blob(&digest, u64::MAX).unwrap(), bytes);
+}
+
+#[test]
 fn resume_with_unknown_size_and_restart() {
     let (_t, store) = new_store();
     let bytes = data(3, 10_000);
