@@ -149,6 +149,32 @@ fn build_client(
         .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))
 }
 
+/// Whether a request failed because nothing answered at all (refused, timed out), as
+/// opposed to an answer that was not what was asked for (plain HTTP to a TLS hello).
+fn unreachable(error: &reqwest::Error) -> bool {
+    if error.is_timeout() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionRefused
+                    | TimedOut
+                    | HostUnreachable
+                    | NetworkUnreachable
+                    | AddrNotAvailable
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn host_port(url: &Url) -> String {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -213,7 +239,7 @@ impl Transport {
 
     /// `scheme://host[/prefix]/v2/` for an endpoint. A loopback or insecure endpoint is
     /// asked over HTTPS first and falls back to plain HTTP, as Docker does; the answer is
-    /// remembered once one of them worked.
+    /// remembered once something answered.
     pub async fn base_url(&self, endpoint: &Endpoint) -> Result<Url> {
         let scheme = match endpoint.scheme {
             Some(s) => s,
@@ -229,22 +255,24 @@ impl Transport {
         if let Some(s) = self.schemes.lock().unwrap().get(&key) {
             return s;
         }
-        for scheme in ["https", "http"] {
-            let url = format!("{scheme}://{key}/v2/");
-            let ping = self
-                .lenient
-                .get(&url)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await;
-            if ping.is_ok() {
-                tracing::debug!(host = %endpoint.host, scheme, "registry scheme");
-                self.schemes.lock().unwrap().insert(key, scheme);
-                return scheme;
-            }
-        }
-        // Neither answered: say plain HTTP, whose error the request will then report.
-        "http"
+        let ping = self
+            .lenient
+            .get(format!("https://{key}/v2/"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let scheme = match &ping {
+            Ok(_) => "https",
+            // Something listens but does not speak TLS: plain HTTP, without a second ping
+            // to confirm it (the request itself will tell).
+            Err(e) if !unreachable(e) => "http",
+            // Nothing answered: say plain HTTP, whose error the request will then report,
+            // and ask again next time.
+            Err(_) => return "http",
+        };
+        tracing::debug!(host = %endpoint.host, scheme, "registry scheme");
+        self.schemes.lock().unwrap().insert(key, scheme);
+        scheme
     }
 
     /// Sends a registry request with auth, redirects and retries. Any status comes back as

@@ -148,3 +148,38 @@ async fn a_missing_manifest_is_a_clear_not_found() {
     assert!(err.is_not_found(), "{err:?}");
     assert!(err.to_string().contains("ghost:latest"), "{err}");
 }
+
+#[tokio::test]
+async fn a_plain_http_loopback_registry_costs_no_extra_ping() {
+    let registry = registry_or_skip!(Auth::None);
+    let img = image("linux/amd64", &[500], 3);
+    let tagged = reference(&registry.host, "team/ping:v1");
+    push_image(&client(), &tagged, &img).await;
+
+    // A new client knows nothing of the registry: HTTPS is tried first (as Docker does) and
+    // refused by this plain-HTTP one; the manifest request itself then goes over HTTP,
+    // with no `GET /v2/` ping to confirm that HTTP works.
+    let before = registry.log().len();
+    let resolved = client().resolve(&tagged).await.unwrap();
+    assert_eq!(resolved.descriptor.digest, *img.manifest.digest());
+    // The access log is written after the response: wait for the manifest's line.
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = registry.log()[before..].to_string();
+        if log.contains("/manifests/v1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // GETs only: a late line of the push above can only be a HEAD, POST, PATCH or PUT.
+    let requests: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split('"').nth(1))
+        .filter(|r| r.starts_with("GET "))
+        .collect();
+    assert_eq!(
+        requests,
+        ["GET /v2/team/ping/manifests/v1 HTTP/1.1"],
+        "{log}"
+    );
+}
