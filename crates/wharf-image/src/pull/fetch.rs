@@ -106,13 +106,19 @@ async fn download(
     let writer = tokio::task::spawn_blocking(move || write_all(ingest, rx));
     let mut received = 0u64;
     let mut failure = None;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        // The queue's slot first, then the next chunk: a chunk pins its hyper read buffer,
+        // so none should wait in hand for the slot (that kept one more buffer alive).
+        let Ok(slot) = tx.reserve().await else {
+            break; // The writer failed; its error is reported below.
+        };
+        let Some(chunk) = stream.next().await else {
+            break;
+        };
         match chunk {
             Ok(bytes) => {
                 let len = bytes.len() as u64;
-                if tx.send(bytes).await.is_err() {
-                    break; // The writer failed; its error is reported below.
-                }
+                slot.send(bytes);
                 done += len;
                 received += len;
                 events(PullEvent::LayerDownloading {
