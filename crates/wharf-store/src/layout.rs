@@ -82,23 +82,25 @@ impl Store {
         // Creation happens under the index lock so that a concurrent open() can never
         // replace an index.json another process has just committed to.
         let _lock = IndexLock::acquire(&store)?;
-        let mut created = false;
+        // A new name in the root that no directory fsync has covered yet.
+        let mut unsynced = false;
         match store.check_layout() {
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 let body = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
                 store.write_atomic(&store.layout_path(), body.as_bytes(), false)?;
-                created = true;
+                unsynced = true;
             }
             other => other?,
         }
         match store.read_index() {
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                // Fsyncs the root, which covers `oci-layout` too.
                 store.write_index(&wharf_spec::ImageIndex::empty())?;
-                created = true;
+                unsynced = false;
             }
             other => drop(other?),
         }
-        if created {
+        if unsynced {
             fsync_dir(store.root())?;
         }
         Ok(store)
