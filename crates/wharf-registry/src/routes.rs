@@ -331,7 +331,7 @@ async fn handle(
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (Route::Manifest(name, reference), m @ (Method::GET | Method::HEAD)) => {
-            let reference = ManifestRef::parse(reference)?;
+            let reference = ManifestRef::lookup(reference)?;
             let manifest = registry.manifest(name, &reference).await?;
             if matches!(reference, ManifestRef::Tag(_))
                 && !accepts(&request.headers, &manifest.media_type)
@@ -372,7 +372,7 @@ async fn handle(
         }
         (Route::Manifest(name, reference), Method::DELETE) => {
             registry
-                .delete_manifest(name, &ManifestRef::parse(reference)?)
+                .delete_manifest(name, &ManifestRef::lookup(reference)?)
                 .await?;
             Ok(empty(StatusCode::ACCEPTED))
         }

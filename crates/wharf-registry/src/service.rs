@@ -49,6 +49,19 @@ impl ManifestRef {
             .map(|()| ManifestRef::Tag(reference.to_string()))
             .map_err(|e| Error::new(Code::ManifestInvalid, e.to_string()))
     }
+
+    /// A reference to look up (`GET`, `HEAD`, `DELETE`). One that is neither a tag nor a
+    /// digest names no manifest, so it is answered like any other such reference: 404
+    /// `MANIFEST_UNKNOWN` (as distribution does, and the conformance suite expects),
+    /// with a message that says why. Only a push is told its reference is malformed.
+    pub fn lookup(reference: &str) -> Result<Self> {
+        Self::parse(reference).map_err(|e| {
+            Error::new(
+                Code::ManifestUnknown,
+                format!("manifest `{reference}` is unknown: {}", e.message),
+            )
+        })
+    }
 }
 
 pub struct StoredManifest {

@@ -279,12 +279,14 @@ async fn bad_names_and_digests(h: Harness) {
     )
     .await
     .error(400, "DIGEST_INVALID");
+    // A manifest reference that is neither a tag nor a digest names nothing: 404 (see
+    // `references_that_name_no_manifest`).
     h.get("/v2/x/manifests/sha256:nothex")
         .await
-        .error(400, "DIGEST_INVALID");
+        .error(404, "MANIFEST_UNKNOWN");
     h.get("/v2/x/manifests/bad$tag")
         .await
-        .error(400, "MANIFEST_INVALID");
+        .error(404, "MANIFEST_UNKNOWN");
     h.send("PUT", "/v2/x/blobs/uploads/", &[], b"")
         .await
         .error(405, "UNSUPPORTED");
@@ -451,6 +453,54 @@ async fn manifests_by_tag_and_digest(h: Harness) {
         .error(404, "MANIFEST_UNKNOWN");
 }
 
+/// distribution's conformance suite reads and deletes `.INVALID_MANIFEST_NAME` and expects
+/// 404: a reference that cannot be a tag or a digest names no manifest. Only a push is told
+/// (400) that its reference is malformed.
+async fn references_that_name_no_manifest(h: Harness) {
+    let (manifest, _) = h.push_image("app", "v1", "refs").await;
+    for reference in [
+        ".INVALID_MANIFEST_NAME",
+        "-dash",
+        "sha256:nothex",
+        "md5:abc",
+    ] {
+        let uri = format!("/v2/app/manifests/{reference}");
+        let r = h.get(&uri).await.error(404, "MANIFEST_UNKNOWN");
+        let message = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(&format!("`{reference}`")), "{message}");
+        assert_eq!(h.head(&uri).await.status, 404);
+        h.send("DELETE", &uri, &[], b"")
+            .await
+            .error(404, "MANIFEST_UNKNOWN");
+    }
+    let r = h
+        .send(
+            "PUT",
+            "/v2/app/manifests/.INVALID_MANIFEST_NAME",
+            &[("content-type", OCI_MANIFEST)],
+            &manifest,
+        )
+        .await
+        .error(400, "MANIFEST_INVALID");
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("`.INVALID_MANIFEST_NAME`"), "{message}");
+    h.send(
+        "PUT",
+        "/v2/app/manifests/sha256:nothex",
+        &[("content-type", OCI_MANIFEST)],
+        &manifest,
+    )
+    .await
+    .error(400, "DIGEST_INVALID");
+    h.get("/v2/app/manifests/v1").await.expect(200);
+}
+
 async fn invalid_manifests_are_refused(h: Harness) {
     let put = |body: Vec<u8>, content_type: &'static str| {
         let h = &h;
@@ -588,6 +638,7 @@ backends!(
     bad_names_and_digests,
     cross_repository_mount,
     manifests_by_tag_and_digest,
+    references_that_name_no_manifest,
     invalid_manifests_are_refused,
     subject_is_echoed,
     tags_and_catalog_page_with_link,
