@@ -306,7 +306,7 @@ async fn handle(
             ))
         }
         (Route::Upload(name, id), Method::PATCH) => {
-            let range = content_range(&request.headers)?;
+            let range = chunk_range(&request.headers)?;
             let status = registry.append(name, id, range, byte_stream(body)).await?;
             Ok(upload_response(
                 StatusCode::ACCEPTED,
@@ -320,7 +320,7 @@ async fn handle(
                 Error::new(Code::DigestInvalid, "completing an upload needs `?digest=`")
             })?;
             let digest = parse_digest(digest)?;
-            let range = content_range(&request.headers)?;
+            let range = chunk_range(&request.headers)?;
             registry
                 .finish(name, id, &digest, range, byte_stream(body))
                 .await?;
@@ -469,6 +469,36 @@ fn byte_range(value: &str, size: u64) -> Result<Option<std::ops::Range<u64>>> {
     Ok(Some(start..end + 1))
 }
 
+/// The `Content-Range` of an upload chunk. One whose length disagrees with the request's
+/// `Content-Length` is refused from the headers alone, before a byte of the body is read
+/// (`SIZE_INVALID`, as distribution answers); a body without `Content-Length` is held to
+/// the range as it streams (`Registry::append`).
+fn chunk_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
+    let range = content_range(headers)?;
+    if let (Some((start, end)), Some(length)) = (range, content_length(headers)) {
+        // `end < start` is out of order, answered 416 by the service before any read.
+        let announced = end.checked_sub(start).map(|n| n.saturating_add(1));
+        if announced.is_some_and(|announced| announced != length) {
+            return Err(Error::new(
+                Code::SizeInvalid,
+                format!(
+                    "`Content-Range: {start}-{end}` announces {} bytes but `Content-Length` is {length}: \
+                     send the chunk's exact range; nothing was written",
+                    announced.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(range)
+}
+
+/// The request's `Content-Length`, when it has a valid one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+}
+
 /// `Content-Range: <start>-<end>` of a chunk (also accepted: a `bytes ` prefix, a `/total`).
 fn content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
     let Some(value) = headers.get(header::CONTENT_RANGE) else {
@@ -534,10 +564,7 @@ async fn put_manifest(
         )
         .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    let declared = request
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = content_length(&request.headers);
     if declared.is_some_and(|len| len > MAX_MANIFEST_SIZE) {
         return Err(too_large());
     }

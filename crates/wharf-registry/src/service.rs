@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use futures_util::StreamExt;
 use tokio::sync::Mutex as AsyncMutex;
 use wharf_spec::reference::{validate_repository_path, validate_tag};
 use wharf_spec::{Algorithm, Digest, Digester, Manifest, ManifestError, RawManifest};
@@ -107,6 +108,36 @@ fn upload_unknown(id: &str) -> Error {
             "upload `{id}` is unknown to this repository (finished, cancelled or never started)"
         ),
     )
+}
+
+/// A body that went past the length its `Content-Range` announced.
+#[derive(Debug, thiserror::Error)]
+#[error("the body is longer than the {0} bytes its `Content-Range` announced")]
+struct Overlong(u64);
+
+impl Overlong {
+    fn of(error: &std::io::Error) -> Option<&Overlong> {
+        error.get_ref()?.downcast_ref()
+    }
+}
+
+/// `body`, failing as soon as it goes past `limit` bytes: a chunk longer than its
+/// `Content-Range` (sent without `Content-Length`) is refused when it says so, not after
+/// all of it reached the disk. The failure cuts the session back like a broken body.
+fn at_most(body: ByteStream, limit: u64) -> ByteStream {
+    let mut seen = 0u64;
+    body.map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                Overlong(limit),
+            ));
+        }
+        Ok(chunk)
+    })
+    .boxed()
 }
 
 /// The spec's `Range` value for `received` bytes: `0-<last byte>` (`0-0` when empty).
@@ -420,10 +451,12 @@ impl Registry {
             )
             .with_header(axum::http::header::RANGE, range_header(received))
         };
+        let mut body = body;
         if let Some((start, end)) = range {
             if start != received || end < start {
                 return Err(out_of_order(received));
             }
+            body = at_most(body, (end - start).saturating_add(1));
         }
         let mut digester = match state.take() {
             Some(s) if s.received == received => s.digester,
@@ -437,6 +470,15 @@ impl Registry {
             Appended::Done(n) => n,
             Appended::Broken(e) => {
                 *state = Some(HashState { received, digester });
+                if let (Some((start, end)), Some(overlong)) = (range, Overlong::of(&e)) {
+                    return Err(Error::new(
+                        Code::SizeInvalid,
+                        format!(
+                            "`Content-Range: {start}-{end}` announces {} bytes but the body held more; nothing was written",
+                            overlong.0
+                        ),
+                    ));
+                }
                 return Err(Error::new(
                     Code::BlobUploadInvalid,
                     format!("the request body broke off: {e}"),

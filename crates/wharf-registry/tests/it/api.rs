@@ -1,3 +1,5 @@
+use futures_util::StreamExt;
+
 use crate::harness::*;
 
 async fn base_and_health(h: Harness) {
@@ -170,6 +172,132 @@ async fn chunked_upload_with_content_range(h: Harness) {
         b"hello, world"
     );
     assert!(files(&h.root().join("uploads")).is_empty());
+}
+
+/// A chunk whose `Content-Range` and `Content-Length` disagree is answered from its headers:
+/// over a real connection the client gets its 400 without sending a byte of the (claimed
+/// 1 GiB) body, and the session stays as it was. Both for `PATCH` and for a closing `PUT`.
+async fn a_chunk_whose_range_disagrees_with_its_length_is_refused_before_its_body(h: Harness) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = h.app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let r = h
+        .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
+        .await
+        .expect(202);
+    let location = r.header("location").to_string();
+    let uuid = r.header("docker-upload-uuid").to_string();
+    h.send("PATCH", &location, &[("content-range", "0-4")], b"hello")
+        .await
+        .expect(202);
+    let digest = sha256(b"hello");
+    for target in [location.clone(), format!("{location}?digest={digest}")] {
+        let method = if target.contains('?') { "PUT" } else { "PATCH" };
+        let (status, body) = headers_only(
+            addr,
+            &format!(
+                "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Range: 5-104\r\n\
+                 Content-Length: 1073741824\r\nContent-Type: application/octet-stream\r\n\r\n"
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{method}: {body}");
+        assert!(body.contains("SIZE_INVALID"), "{body}");
+        assert!(
+            body.contains("100 bytes") && body.contains("1073741824"),
+            "{body}"
+        );
+        let r = h.get(&location).await.expect(204);
+        assert_eq!(r.header("range"), "0-4");
+        let file = h.root().join("uploads").join(&uuid);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 5);
+    }
+    server.abort();
+}
+
+/// Sends a request's head and nothing more; returns the status and body of the answer,
+/// which must come without the body having been sent.
+async fn headers_only(addr: std::net::SocketAddr, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let read = async {
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            text.extend_from_slice(&buf[..n]);
+            let whole = String::from_utf8_lossy(&text).into_owned();
+            if let Some((head, body)) = whole.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_string)
+                    })
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+                if body.len() >= length || n == 0 {
+                    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+                    return (status, body.to_string());
+                }
+            }
+            assert!(
+                n > 0,
+                "connection closed: {}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("no answer before the body was sent: the server waited for it")
+}
+
+/// Without `Content-Length` (a streamed body), a chunk is held to its `Content-Range` as it
+/// arrives: the answer comes once the body goes past it, not when the body ends.
+async fn a_streamed_chunk_longer_than_its_range_is_cut_off(h: Harness) {
+    use tower::ServiceExt;
+    let r = h
+        .send("POST", "/v2/repo/blobs/uploads/", &[], b"")
+        .await
+        .expect(202);
+    let location = r.header("location").to_string();
+    // Ten bytes for a five-byte range, then a body that never ends.
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        b"0123456789",
+    ))])
+    .chain(futures_util::stream::pending());
+    let request = axum::http::Request::builder()
+        .method("PATCH")
+        .uri(&location)
+        .header("content-range", "0-4")
+        .body(axum::body::Body::from_stream(chunks))
+        .unwrap();
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        h.app.clone().oneshot(request),
+    )
+    .await
+    .expect("the server read on past the chunk's range")
+    .unwrap();
+    assert_eq!(response.status(), 400);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("SIZE_INVALID") && body.contains("5 bytes"),
+        "{body}"
+    );
+    assert_eq!(h.get(&location).await.expect(204).header("range"), "0-0");
+    h.send("PATCH", &location, &[("content-range", "0-4")], b"01234")
+        .await
+        .expect(202);
 }
 
 async fn a_digest_mismatch_leaves_nothing_visible(h: Harness) {
@@ -632,6 +760,8 @@ backends!(
     base_and_health,
     monolithic_upload_then_head_get_and_ranges,
     chunked_upload_with_content_range,
+    a_chunk_whose_range_disagrees_with_its_length_is_refused_before_its_body,
+    a_streamed_chunk_longer_than_its_range_is_cut_off,
     a_digest_mismatch_leaves_nothing_visible,
     upload_cancel_and_unknown_ids,
     an_upload_session_survives_a_restart,
