@@ -105,6 +105,12 @@ pub enum ManifestError {
     MediaTypeMismatch { declared: String, given: String },
     #[error("manifest has neither `config`/`layers` nor `manifests`: cannot tell what it is")]
     Unrecognized,
+    #[error("ambiguous manifest: a document of type `{media_type}` must not have `{field}`, which only {other} has; it could be read as either (CVE-2021-41190)")]
+    Ambiguous {
+        media_type: String,
+        field: &'static str,
+        other: &'static str,
+    },
     #[error("invalid manifest: {0}")]
     Invalid(String),
 }
@@ -125,8 +131,29 @@ struct Probe {
     schema_version: Option<u32>,
     media_type: Option<String>,
     config: Option<serde_json::Value>,
+    layers: Option<serde_json::Value>,
     manifests: Option<serde_json::Value>,
     fs_layers: Option<serde_json::Value>,
+}
+
+impl Probe {
+    /// A field of the other kind of document in `manifest`, which makes it ambiguous: the
+    /// same bytes (and digest) would read as an image manifest or as an index depending on
+    /// the type a transport claims. The image-spec's advice since 1.0.2, and what containerd
+    /// and the Docker Engine refuse on pull.
+    fn ambiguity(&self, manifest: &Manifest, media_type: &str) -> Result<(), ManifestError> {
+        let (field, other) = match manifest {
+            Manifest::Image(_) if self.manifests.is_some() => ("manifests", "an index"),
+            Manifest::Index(_) if self.config.is_some() => ("config", "an image manifest"),
+            Manifest::Index(_) if self.layers.is_some() => ("layers", "an image manifest"),
+            _ => return Ok(()),
+        };
+        Err(ManifestError::Ambiguous {
+            media_type: media_type.to_string(),
+            field,
+            other,
+        })
+    }
 }
 
 impl RawManifest {
@@ -199,6 +226,7 @@ impl RawManifest {
             ),
             _ => return Err(ManifestError::UnsupportedMediaType(media_type)),
         };
+        probe.ambiguity(&manifest, &media_type)?;
         let digest = Digest::of_bytes(algorithm, &bytes);
         Ok(RawManifest {
             bytes,
@@ -326,6 +354,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("schema1"), "{err}");
+    }
+
+    #[test]
+    fn ambiguous_documents_are_refused() {
+        let manifest: serde_json::Value = serde_json::from_slice(&oci_manifest(None)).unwrap();
+        let entry = serde_json::json!([{"mediaType": media_type::OCI_MANIFEST, "digest": LAYER, "size": 3}]);
+        // An image manifest (declared, claimed by the transport, or by shape) with `manifests`.
+        let mut with_manifests = manifest.clone();
+        with_manifests["manifests"] = entry.clone();
+        let mut declared = with_manifests.clone();
+        declared["mediaType"] = media_type::OCI_MANIFEST.into();
+        let mut docker = with_manifests.clone();
+        docker["mediaType"] = media_type::DOCKER_MANIFEST.into();
+        // An index with `config` or `layers`.
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": entry});
+        let mut with_config = index.clone();
+        with_config["config"] = manifest["config"].clone();
+        let mut with_layers = index.clone();
+        with_layers["layers"] = manifest["layers"].clone();
+        let mut list_with_layers = with_layers.clone();
+        list_with_layers["mediaType"] = media_type::DOCKER_MANIFEST_LIST.into();
+        let cases: Vec<(serde_json::Value, Option<&str>, &str)> = vec![
+            // Typed by nobody: the shape says index first, and it has `config`.
+            (with_manifests.clone(), None, "`config`"),
+            (
+                with_manifests,
+                Some(media_type::OCI_MANIFEST),
+                "`manifests`",
+            ),
+            (declared, None, "`manifests`"),
+            (docker, None, "`manifests`"),
+            (with_config, None, "`config`"),
+            (with_layers, Some(media_type::OCI_INDEX), "`layers`"),
+            (list_with_layers, None, "`layers`"),
+        ];
+        for (doc, given, field) in cases {
+            let err = RawManifest::parse(serde_json::to_vec(&doc).unwrap(), given).unwrap_err();
+            assert!(
+                matches!(err, ManifestError::Ambiguous { .. }),
+                "{doc}: {err}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains(field) && message.contains("ambiguous"),
+                "{message}"
+            );
+        }
+        // Unambiguous documents still parse; `null` is no field at all.
+        let mut plain = manifest.clone();
+        plain["manifests"] = serde_json::Value::Null;
+        RawManifest::parse(serde_json::to_vec(&plain).unwrap(), None).unwrap();
+        RawManifest::parse(serde_json::to_vec(&index).unwrap(), None).unwrap();
     }
 
     #[test]

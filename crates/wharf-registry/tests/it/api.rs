@@ -666,6 +666,55 @@ async fn invalid_manifests_are_refused(h: Harness) {
         .error(404, "NAME_UNKNOWN");
 }
 
+/// CVE-2021-41190: a document that reads as an image manifest or as an index depending on
+/// the type claimed for it is refused, whatever its blobs, and nothing is stored.
+async fn ambiguous_manifests_are_refused(h: Harness) {
+    let (manifest, digest) = h.push_image("app", "v1", "plain").await;
+    let entry =
+        serde_json::json!([{"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len()}]);
+    let mut image: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let mut index =
+        serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entry});
+    index["layers"] = image["layers"].clone();
+    image["manifests"] = entry;
+    for (doc, content_type, field) in [
+        (&image, OCI_MANIFEST, "`manifests`"),
+        (&index, OCI_INDEX, "`layers`"),
+    ] {
+        let r = h
+            .send(
+                "PUT",
+                "/v2/app/manifests/ambiguous",
+                &[("content-type", content_type)],
+                &serde_json::to_vec(doc).unwrap(),
+            )
+            .await
+            .error(400, "MANIFEST_INVALID");
+        let message = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains("ambiguous") && message.contains(field),
+            "{message}"
+        );
+    }
+    // A body whose `mediaType` contradicts its Content-Type is the same confusion.
+    let mut declared_index: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    declared_index["mediaType"] = OCI_INDEX.into();
+    h.send(
+        "PUT",
+        "/v2/app/manifests/ambiguous",
+        &[("content-type", OCI_MANIFEST)],
+        &serde_json::to_vec(&declared_index).unwrap(),
+    )
+    .await
+    .error(400, "MANIFEST_INVALID");
+    h.get("/v2/app/manifests/ambiguous")
+        .await
+        .error(404, "MANIFEST_UNKNOWN");
+}
+
 async fn subject_is_echoed(h: Harness) {
     let (manifest, digest) = h.push_image("app", "v1", "base").await;
     let referrer = h
@@ -770,6 +819,7 @@ backends!(
     manifests_by_tag_and_digest,
     references_that_name_no_manifest,
     invalid_manifests_are_refused,
+    ambiguous_manifests_are_refused,
     subject_is_echoed,
     tags_and_catalog_page_with_link,
 );
