@@ -63,6 +63,7 @@ pub fn router_with(registry: Arc<Registry>, gate: Gate) -> Router {
         .merge(tokens)
         .merge(exposition)
         .layer(axum::middleware::map_response(api_version))
+        .layer(axum::middleware::map_response(no_sniff))
         .layer(axum::middleware::from_fn_with_state(metrics, track))
 }
 
@@ -80,6 +81,16 @@ async fn api_version(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+    response
+}
+
+/// Every answer is to be read as the type it declares, never sniffed: a browser that
+/// guessed HTML in a blob or a manifest would run it as a page of the registry's origin.
+async fn no_sniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -572,7 +583,14 @@ async fn put_manifest(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string());
+        // Media types are case-insensitive; parameters are ignored, as the spec says.
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
     let mut body = byte_stream(body);
     while let Some(chunk) = body.next().await {

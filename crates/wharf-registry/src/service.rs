@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use tokio::sync::Mutex as AsyncMutex;
+use wharf_spec::media_type::{self, Kind};
 use wharf_spec::reference::{validate_repository_path, validate_tag};
 use wharf_spec::{Algorithm, Digest, Digester, Manifest, ManifestError, RawManifest};
 
@@ -108,6 +109,23 @@ fn upload_unknown(id: &str) -> Error {
             "upload `{id}` is unknown to this repository (finished, cancelled or never started)"
         ),
     )
+}
+
+/// Refuses `media_type` unless it is an image manifest or index type (OCI or Docker
+/// schema2). The stored type is served back as the manifest's `Content-Type`, so anything
+/// else (`text/html`, `image/svg+xml`) would be a page on the registry's origin.
+fn check_manifest_type(media_type: &str, what: &str) -> Result<()> {
+    match media_type::kind(media_type) {
+        // Schema1 goes on to the parser, which says what to do about it.
+        Kind::Manifest | Kind::Index | Kind::Schema1 => Ok(()),
+        _ => Err(Error::new(
+            Code::ManifestInvalid,
+            format!(
+                "{what} is `{media_type}`, which is not a manifest media type: push manifests as `{}`",
+                media_type::MANIFEST_ACCEPT.join("`, `")
+            ),
+        )),
+    }
 }
 
 /// A body that went past the length its `Content-Range` announced.
@@ -590,11 +608,19 @@ impl Registry {
             ManifestRef::Digest(d) => d.algorithm(),
             ManifestRef::Tag(_) => Algorithm::Sha256,
         };
+        // A generic `Content-Type` (`application/json`) claims nothing: the body's
+        // `mediaType` or shape decides, and that is checked below.
+        if let Some(claimed) = content_type.filter(|t| !t.is_empty() && !media_type::is_generic(t))
+        {
+            check_manifest_type(claimed, "the request's `Content-Type`")?;
+        }
         let raw = RawManifest::parse_with(bytes, content_type, algorithm).map_err(|e| match e {
             ManifestError::TooLarge { .. } => Error::new(Code::SizeInvalid, e.to_string())
                 .with_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE),
             _ => Error::new(Code::ManifestInvalid, e.to_string()),
         })?;
+        // The body's `mediaType` (or, without one, the type its shape says).
+        check_manifest_type(raw.media_type(), "the manifest's `mediaType`")?;
         if let ManifestRef::Digest(d) = reference {
             if d != raw.digest() {
                 return Err(Error::new(

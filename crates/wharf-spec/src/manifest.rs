@@ -175,7 +175,7 @@ impl RawManifest {
         }
         let probe: Probe =
             serde_json::from_slice(&bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
-        let given_type = given_type.filter(|t| !t.is_empty() && !is_generic_json(t));
+        let given_type = given_type.filter(|t| !t.is_empty() && !media_type::is_generic(t));
         if let Some(t) = given_type.filter(|t| media_type::kind(t) == Kind::Schema1) {
             return Err(ManifestError::Schema1(t.to_string()));
         }
@@ -284,13 +284,6 @@ impl RawManifest {
         };
         d
     }
-}
-
-fn is_generic_json(t: &str) -> bool {
-    matches!(
-        t,
-        "application/json" | "application/octet-stream" | "text/plain"
-    )
 }
 
 #[cfg(test)]

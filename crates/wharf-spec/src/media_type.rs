@@ -72,6 +72,15 @@ pub fn kind(media_type: &str) -> Kind {
     }
 }
 
+/// A type that says nothing about what a document is (what generic HTTP clients and
+/// servers send): the document's own `mediaType`, or its shape, decides.
+pub fn is_generic(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        "application/json" | "application/octet-stream" | "text/plain"
+    )
+}
+
 /// Foreign (Docker) and non-distributable (OCI) layers are not pushed to registries.
 pub fn is_non_distributable(media_type: &str) -> bool {
     matches!(

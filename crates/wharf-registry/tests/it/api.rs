@@ -666,6 +666,102 @@ async fn invalid_manifests_are_refused(h: Harness) {
         .error(404, "NAME_UNKNOWN");
 }
 
+/// Only manifest and index types are stored: the type is served back as `Content-Type`, and
+/// a `text/html` or `image/svg+xml` "manifest" would be a page on the registry's origin.
+async fn only_manifest_media_types_are_accepted(h: Harness) {
+    let typed = h.image_manifest("app", "typed", None).await;
+    let mut untyped: serde_json::Value = serde_json::from_slice(&typed).unwrap();
+    untyped.as_object_mut().unwrap().remove("mediaType");
+    let untyped = serde_json::to_vec(&untyped).unwrap();
+    let declaring = |media_type: &str| {
+        let mut m: serde_json::Value = serde_json::from_slice(&typed).unwrap();
+        m["mediaType"] = media_type.into();
+        serde_json::to_vec(&m).unwrap()
+    };
+    let cases = [
+        // Content-Type alone (the body has no `mediaType`).
+        (untyped.clone(), "text/html", "text/html"),
+        (untyped.clone(), "image/svg+xml", "image/svg+xml"),
+        (untyped.clone(), "Text/HTML; charset=utf-8", "text/html"),
+        // The body's `mediaType`, with the same or a generic Content-Type.
+        (declaring("text/html"), "text/html", "text/html"),
+        (
+            declaring("image/svg+xml"),
+            "application/json",
+            "image/svg+xml",
+        ),
+        (
+            declaring("application/vnd.example+json"),
+            "",
+            "application/vnd.example+json",
+        ),
+    ];
+    for (body, content_type, named) in cases {
+        let headers: &[(&str, &str)] = match content_type {
+            "" => &[],
+            _ => &[("content-type", content_type)],
+        };
+        let r = h
+            .send("PUT", "/v2/app/manifests/page", headers, &body)
+            .await
+            .error(400, "MANIFEST_INVALID");
+        let message = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains(&format!("`{named}`")) && message.contains(OCI_MANIFEST),
+            "{content_type}: {message}"
+        );
+    }
+    h.get("/v2/app/manifests/page")
+        .await
+        .error(404, "MANIFEST_UNKNOWN");
+    // A generic Content-Type claims nothing: the body's shape decides, and that is served.
+    h.send(
+        "PUT",
+        "/v2/app/manifests/generic",
+        &[("content-type", "application/json")],
+        &untyped,
+    )
+    .await
+    .expect(201);
+    let r = h.get("/v2/app/manifests/generic").await.expect(200);
+    assert_eq!(r.header("content-type"), OCI_MANIFEST);
+    assert_eq!(r.body, untyped);
+}
+
+/// Every answer says `X-Content-Type-Options: nosniff`: blobs, manifests, errors, anything.
+async fn no_response_is_sniffed(h: Harness) {
+    let (_, digest) = h.push_image("app", "v1", "sniff").await;
+    let config = h
+        .push_blob("app", b"<html><script>alert(1)</script></html>")
+        .await;
+    let r = h.get(&format!("/v2/app/blobs/{config}")).await.expect(200);
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+    for (uri, status) in [
+        ("/v2/app/manifests/v1".to_string(), 200),
+        (format!("/v2/app/manifests/{digest}"), 200),
+        ("/v2/app/manifests/nope".to_string(), 404),
+        ("/v2/".to_string(), 200),
+        ("/v2/app/tags/list".to_string(), 200),
+        ("/nowhere".to_string(), 404),
+    ] {
+        let r = h.get(&uri).await.expect(status);
+        assert_eq!(r.header("x-content-type-options"), "nosniff", "{uri}");
+    }
+    let r = h
+        .send(
+            "PUT",
+            "/v2/app/manifests/bad",
+            &[("content-type", "text/html")],
+            b"<html>",
+        )
+        .await
+        .error(400, "MANIFEST_INVALID");
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+}
+
 /// CVE-2021-41190: a document that reads as an image manifest or as an index depending on
 /// the type claimed for it is refused, whatever its blobs, and nothing is stored.
 async fn ambiguous_manifests_are_refused(h: Harness) {
@@ -820,6 +916,8 @@ backends!(
     references_that_name_no_manifest,
     invalid_manifests_are_refused,
     ambiguous_manifests_are_refused,
+    only_manifest_media_types_are_accepted,
+    no_response_is_sniffed,
     subject_is_echoed,
     tags_and_catalog_page_with_link,
 );
