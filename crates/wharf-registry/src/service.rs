@@ -111,6 +111,12 @@ fn upload_unknown(id: &str) -> Error {
     )
 }
 
+/// The most blobs and manifests one manifest may name: config, layers and `subject` of an
+/// image manifest, or an index's entries and `subject` (other registries cap layers
+/// similarly). Every reference is a row written in the push's transaction, and SQLite has
+/// one writer: without a cap, one huge manifest stalls every other push.
+pub const MAX_MANIFEST_REFERENCES: usize = 10_000;
+
 /// Refuses `media_type` unless it is an image manifest or index type (OCI or Docker
 /// schema2). The stored type is served back as the manifest's `Content-Type`, so anything
 /// else (`text/html`, `image/svg+xml`) would be a page on the registry's origin.
@@ -629,6 +635,17 @@ impl Registry {
                 ));
             }
         }
+        let references = raw.manifest().children().len();
+        if references > MAX_MANIFEST_REFERENCES {
+            return Err(Error::new(
+                Code::ManifestInvalid,
+                format!(
+                    "the manifest names {references} blobs and manifests; this registry takes at most \
+                     {MAX_MANIFEST_REFERENCES} per manifest (config, layers and subject, or an index's \
+                     entries and subject): split the image or the index"
+                ),
+            ));
+        }
         let (blobs, manifests) = match raw.manifest() {
             Manifest::Image(m) => (
                 std::iter::once(&m.config)
@@ -638,31 +655,26 @@ impl Registry {
             ),
             Manifest::Index(i) => (Vec::new(), i.manifests.iter().collect()),
         };
-        let mut blob_keys = Vec::new();
-        for blob in blobs {
+        let blob_keys: Vec<String> = blobs
+            .into_iter()
             // Foreign layers live at their `urls`, not in this registry.
-            if blob.urls.as_ref().is_some_and(|u| !u.is_empty()) {
-                continue;
-            }
-            let key = blob.digest.to_string();
-            blob_keys.push(key.clone());
-            if self.meta.repository_blob(name, &key).await?.is_none() {
-                return Err(Error::new(
-                    Code::ManifestBlobUnknown,
-                    format!("blob `{key}` named by the manifest is not in repository `{name}`: push it first"),
-                ));
-            }
+            .filter(|blob| blob.urls.as_ref().is_none_or(|u| u.is_empty()))
+            .map(|blob| blob.digest.to_string())
+            .collect();
+        let child_keys: Vec<String> = manifests.iter().map(|c| c.digest.to_string()).collect();
+        // Checked here, in batched reads, so the write transaction below stays short; it
+        // checks again (GC may have run in between).
+        if let Some(key) = self.meta.first_missing_blob(name, &blob_keys).await? {
+            return Err(Error::new(
+                Code::ManifestBlobUnknown,
+                format!("blob `{key}` named by the manifest is not in repository `{name}`: push it first"),
+            ));
         }
-        let mut child_keys = Vec::new();
-        for child in manifests {
-            let key = child.digest.to_string();
-            child_keys.push(key.clone());
-            if !self.meta.has_manifest(name, &key).await? {
-                return Err(Error::new(
-                    Code::ManifestBlobUnknown,
-                    format!("manifest `{key}` named by the index is not in repository `{name}`: push it first"),
-                ));
-            }
+        if let Some(key) = self.meta.first_missing_manifest(name, &child_keys).await? {
+            return Err(Error::new(
+                Code::ManifestBlobUnknown,
+                format!("manifest `{key}` named by the index is not in repository `{name}`: push it first"),
+            ));
         }
         let subject = raw.manifest().subject().map(|s| s.digest.clone());
         let artifact_type = match raw.manifest() {

@@ -385,6 +385,51 @@ impl Metadata {
         Ok(())
     }
 
+    /// The first of `digests` (in their order) that `repository` may not serve as a blob.
+    /// A manifest's references are checked in a few reads, before its write transaction.
+    pub async fn first_missing_blob(
+        &self,
+        repository: &str,
+        digests: &[String],
+    ) -> Result<Option<String>, StorageError> {
+        self.first_missing(Holding::Blobs, repository, digests)
+            .await
+    }
+
+    /// The first of `digests` (in their order) that is not a manifest in `repository`.
+    pub async fn first_missing_manifest(
+        &self,
+        repository: &str,
+        digests: &[String],
+    ) -> Result<Option<String>, StorageError> {
+        self.first_missing(Holding::Manifests, repository, digests)
+            .await
+    }
+
+    async fn first_missing(
+        &self,
+        table: Holding,
+        repository: &str,
+        digests: &[String],
+    ) -> Result<Option<String>, StorageError> {
+        let mut present = std::collections::HashSet::new();
+        for batch in digests.chunks(BATCH) {
+            let sql = format!(
+                "SELECT digest FROM {} WHERE repository = $1 AND digest IN ({})",
+                table.name(),
+                placeholders(2, batch.len())
+            );
+            let mut query = sqlx::query(&sql).bind(repository);
+            for digest in batch {
+                query = query.bind(digest);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                present.insert(row.get::<String, _>(0));
+            }
+        }
+        Ok(digests.iter().find(|d| !present.contains(*d)).cloned())
+    }
+
     /// Whether `digest` is a manifest in `repository`.
     pub async fn has_manifest(&self, repository: &str, digest: &str) -> Result<bool, StorageError> {
         let row = sqlx::query("SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2")
@@ -427,17 +472,10 @@ impl Metadata {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for digest in m.blobs.iter().chain(m.children) {
-            sqlx::query(
-                "INSERT INTO manifest_references (repository, manifest, digest) VALUES ($1, $2, $3) \
-                 ON CONFLICT (repository, manifest, digest) DO NOTHING",
-            )
-            .bind(m.repository)
-            .bind(m.digest)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let mut references: Vec<&String> = m.blobs.iter().chain(m.children).collect();
+        references.sort();
+        references.dedup();
+        insert_references(&mut tx, m.repository, m.digest, &references).await?;
         // Checked again inside the transaction that records the references: GC deletes a
         // link only where no reference exists, so either it ran first (and we refuse) or it
         // sees our references (and keeps the links).
@@ -446,7 +484,7 @@ impl Metadata {
         // delete and then finds no row, or, when it comes first, the delete re-checks the
         // touched row, finds it young and leaves it. In digest order, so two pushes that
         // share blobs lock them in the same order and never deadlock.
-        for (table, digests) in [("repository_blobs", m.blobs), ("manifests", m.children)] {
+        for (table, digests) in [(Holding::Blobs, m.blobs), (Holding::Manifests, m.children)] {
             if let Some(missing) = touch_rows(&mut tx, table, m.repository, digests, now).await? {
                 tx.rollback().await?;
                 return Ok(Err(missing));
@@ -492,18 +530,11 @@ impl Metadata {
         manifest: &str,
         digests: &[String],
     ) -> Result<(), StorageError> {
+        let mut digests: Vec<&String> = digests.iter().collect();
+        digests.sort();
+        digests.dedup();
         let mut tx = self.pool.begin().await?;
-        for digest in digests {
-            sqlx::query(
-                "INSERT INTO manifest_references (repository, manifest, digest) VALUES ($1, $2, $3) \
-                 ON CONFLICT (repository, manifest, digest) DO NOTHING",
-            )
-            .bind(repository)
-            .bind(manifest)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_references(&mut tx, repository, manifest, &digests).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -662,12 +693,65 @@ impl Metadata {
     }
 }
 
-/// Sets `created_at` on `repository`'s rows of `table` (`repository_blobs` or
-/// `manifests`) for each of `digests`, in digest order; returns the first digest with no
-/// row. (`table` is one of those two names, never input.)
+/// Rows per multi-row statement: a 10,000-reference manifest is written in a few dozen
+/// statements, not 20,000, so its write transaction (SQLite has one writer) stays short.
+/// Far below both databases' limits on bound parameters (32,766 and 65,535).
+const BATCH: usize = 500;
+
+/// Where a manifest's references must be: its blobs and its child manifests.
+#[derive(Debug, Clone, Copy)]
+enum Holding {
+    Blobs,
+    Manifests,
+}
+
+impl Holding {
+    fn name(self) -> &'static str {
+        match self {
+            Holding::Blobs => "repository_blobs",
+            Holding::Manifests => "manifests",
+        }
+    }
+}
+
+/// `$first, $first+1, ...`: `count` numbered parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Records that `manifest` names each of `digests` (sorted, distinct), in multi-row inserts.
+async fn insert_references(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    repository: &str,
+    manifest: &str,
+    digests: &[&String],
+) -> Result<(), StorageError> {
+    for batch in digests.chunks(BATCH) {
+        let rows: Vec<String> = (3..3 + batch.len())
+            .map(|i| format!("($1, $2, ${i})"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO manifest_references (repository, manifest, digest) VALUES {} \
+             ON CONFLICT (repository, manifest, digest) DO NOTHING",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(repository).bind(manifest);
+        for digest in batch {
+            query = query.bind(*digest);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Sets `created_at` on `repository`'s rows of `table` for each of `digests`, in batches
+/// in digest order; returns the first digest with no row.
 async fn touch_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    table: &str,
+    table: Holding,
     repository: &str,
     digests: &[String],
     now: i64,
@@ -675,16 +759,39 @@ async fn touch_rows(
     let mut digests: Vec<&String> = digests.iter().collect();
     digests.sort();
     digests.dedup();
-    let sql = format!("UPDATE {table} SET created_at = $1 WHERE repository = $2 AND digest = $3");
-    for digest in digests {
-        let present = sqlx::query(&sql)
-            .bind(now)
-            .bind(repository)
-            .bind(digest)
-            .execute(&mut **tx)
-            .await?;
-        if present.rows_affected() == 0 {
-            return Ok(Some(digest.clone()));
+    let table = table.name();
+    for batch in digests.chunks(BATCH) {
+        let sql = format!(
+            "UPDATE {table} SET created_at = $1 WHERE repository = $2 AND digest IN ({})",
+            placeholders(3, batch.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(repository);
+        for digest in batch {
+            query = query.bind(*digest);
+        }
+        let touched = query.execute(&mut **tx).await?.rows_affected();
+        if touched < batch.len() as u64 {
+            // Rare (GC won a race): say which one is gone.
+            let sql = format!(
+                "SELECT digest FROM {table} WHERE repository = $1 AND digest IN ({})",
+                placeholders(2, batch.len())
+            );
+            let mut query = sqlx::query(&sql).bind(repository);
+            for digest in batch {
+                query = query.bind(*digest);
+            }
+            let present: std::collections::HashSet<String> = query
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect();
+            // (Under read committed a row may reappear in between: name the first then.)
+            let missing = batch
+                .iter()
+                .find(|d| !present.contains(**d))
+                .or(batch.first());
+            return Ok(missing.map(|d| (*d).clone()));
         }
     }
     Ok(None)
@@ -708,6 +815,53 @@ async fn ensure_repository(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The write transaction re-checks every reference in batches; one gone since the
+    /// caller's check (GC won a race), even past the first batch, refuses the whole push
+    /// and is named, and nothing is stored.
+    #[tokio::test]
+    async fn a_reference_gone_by_the_write_is_named_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Metadata::open(&Backend::Sqlite(dir.path().join("registry.db")))
+            .await
+            .unwrap();
+        let blobs: Vec<String> = (0..BATCH + 10)
+            .map(|i| format!("sha256:{i:064x}"))
+            .collect();
+        for blob in &blobs {
+            meta.link_blob("r", blob, 1).await.unwrap();
+        }
+        let gone = blobs[BATCH + 5].clone();
+        assert!(meta.unlink_blob("r", &gone).await.unwrap());
+        assert_eq!(
+            meta.first_missing_blob("r", &blobs).await.unwrap(),
+            Some(gone.clone())
+        );
+        let manifest = || NewManifest {
+            repository: "r",
+            digest: "sha256:feed",
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            content: b"{}",
+            subject: None,
+            artifact_type: None,
+            tags: &["t"],
+            blobs: &blobs,
+            children: &[],
+        };
+        assert_eq!(
+            meta.put_manifest(manifest()).await.unwrap(),
+            Err(gone.clone())
+        );
+        assert!(meta.manifest("r", "sha256:feed").await.unwrap().is_none());
+        assert!(meta
+            .manifests_without_references()
+            .await
+            .unwrap()
+            .is_empty());
+        meta.link_blob("r", &gone, 1).await.unwrap();
+        assert_eq!(meta.put_manifest(manifest()).await.unwrap(), Ok(()));
+        assert!(meta.manifest_by_tag("r", "t").await.unwrap().is_some());
+    }
 
     #[tokio::test]
     async fn sqlite_files_keep_odd_names() {

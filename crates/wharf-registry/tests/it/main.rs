@@ -46,6 +46,7 @@ macro_rules! backends {
 
 mod api;
 mod auth;
+mod big_manifests;
 mod gc;
 mod harness;
 mod replicas;
