@@ -16,6 +16,7 @@ use axum::Router;
 use futures_util::{StreamExt, TryStreamExt};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use wharf_spec::media_type::Kind;
 use wharf_spec::{Digest, MAX_MANIFEST_SIZE};
 
 use crate::auth::Action;
@@ -359,7 +360,7 @@ async fn handle(
             }
             let mut response = Response::builder()
                 .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, &manifest.media_type)
+                .header(header::CONTENT_TYPE, served_type(&manifest.media_type))
                 .header(header::CONTENT_LENGTH, manifest.content.len())
                 .header(CONTENT_DIGEST, &manifest.digest)
                 .header(header::ETAG, format!("\"{}\"", manifest.digest));
@@ -391,6 +392,16 @@ async fn handle(
             Code::Unsupported,
             format!("`{method}` is not supported on `/v2/{path}`"),
         )),
+    }
+}
+
+/// The `Content-Type` of a stored manifest: its type, unless it was stored before only
+/// manifest types were accepted and is something else (`text/html`): such bytes are
+/// served as opaque data, never as a page of the registry's origin.
+fn served_type(media_type: &str) -> &str {
+    match wharf_spec::media_type::kind(media_type) {
+        Kind::Manifest | Kind::Index => media_type,
+        _ => "application/octet-stream",
     }
 }
 

@@ -731,6 +731,42 @@ async fn only_manifest_media_types_are_accepted(h: Harness) {
     assert_eq!(r.body, untyped);
 }
 
+/// A page stored as a manifest before only manifest types were accepted is served as
+/// opaque bytes, not as the `text/html` it was stored as.
+async fn a_page_stored_before_is_not_served_as_a_page(h: Harness) {
+    use wharf_registry::storage::{Backend, Metadata, NewManifest};
+    let backend = Backend::from_setting(h.database.as_deref(), &h.root()).unwrap();
+    let meta = Metadata::open(&backend).await.unwrap();
+    let page = b"<html><script>alert(document.domain)</script></html>";
+    let digest = sha256(page);
+    meta.put_manifest(NewManifest {
+        repository: "app",
+        digest: &digest,
+        media_type: "text/html",
+        content: page,
+        subject: None,
+        artifact_type: None,
+        tags: &["page"],
+        blobs: &[],
+        children: &[],
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    for uri in [
+        "/v2/app/manifests/page".to_string(),
+        format!("/v2/app/manifests/{digest}"),
+    ] {
+        let r = h.get(&uri).await.expect(200);
+        assert_eq!(
+            r.header("content-type"),
+            "application/octet-stream",
+            "{uri}"
+        );
+        assert_eq!(r.body, page);
+    }
+}
+
 /// Every answer says `X-Content-Type-Options: nosniff`: blobs, manifests, errors, anything.
 async fn no_response_is_sniffed(h: Harness) {
     let (_, digest) = h.push_image("app", "v1", "sniff").await;
@@ -917,6 +953,7 @@ backends!(
     invalid_manifests_are_refused,
     ambiguous_manifests_are_refused,
     only_manifest_media_types_are_accepted,
+    a_page_stored_before_is_not_served_as_a_page,
     no_response_is_sniffed,
     subject_is_echoed,
     tags_and_catalog_page_with_link,
