@@ -412,8 +412,14 @@ impl Metadata {
         repository: &str,
         digests: &[String],
     ) -> Result<Option<String>, StorageError> {
+        // A manifest may name one layer many times: each is asked for once.
+        let distinct: Vec<&String> = digests
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut present = std::collections::HashSet::new();
-        for batch in digests.chunks(BATCH) {
+        for batch in distinct.chunks(BATCH) {
             let sql = format!(
                 "SELECT digest FROM {} WHERE repository = $1 AND digest IN ({})",
                 table.name(),
@@ -421,7 +427,7 @@ impl Metadata {
             );
             let mut query = sqlx::query(&sql).bind(repository);
             for digest in batch {
-                query = query.bind(digest);
+                query = query.bind(*digest);
             }
             for row in query.fetch_all(&self.pool).await? {
                 present.insert(row.get::<String, _>(0));
