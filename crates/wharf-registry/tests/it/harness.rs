@@ -119,10 +119,15 @@ impl Harness {
     /// A registry behind auth: `config` is TOML whose paths are relative to the temp dir,
     /// where an htpasswd file holding `users` (bcrypt, cheapest cost) is written first.
     pub async fn with_auth(config: &str, users: &[(&str, &str)]) -> Harness {
+        Harness::with_auth_at_cost(config, users, 4).await
+    }
+
+    /// [`Harness::with_auth`] with password hashes of bcrypt cost `cost`.
+    pub async fn with_auth_at_cost(config: &str, users: &[(&str, &str)], cost: u32) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let lines: Vec<String> = users
             .iter()
-            .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, 4).unwrap()))
+            .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, cost).unwrap()))
             .collect();
         std::fs::write(dir.path().join("htpasswd"), lines.join("\n")).unwrap();
         let config_path = dir.path().join("registry.toml");
