@@ -319,14 +319,16 @@ async fn bearer_tokens_carry_what_the_rules_grant() {
     let h = registry(true).await;
     seed(&h, &basic(ALICE.0, ALICE.1)).await;
 
-    // The challenge names the token endpoint on this host, the service and the scope.
+    // The challenge names the token endpoint on the address the server listens on (not
+    // the `Host` a caller sent: a forged one would collect passwords), the service and the
+    // scope.
     let r = h
-        .send("GET", "/v2/", &[("host", "registry.test:5000")], b"")
+        .send("GET", "/v2/", &[("host", "evil.example")], b"")
         .await
         .error(401, "UNAUTHORIZED");
     assert_eq!(
         r.header("www-authenticate"),
-        "Bearer realm=\"http://registry.test:5000/token\",service=\"wharf\""
+        format!("Bearer realm=\"http://{LISTENING}/token\",service=\"wharf\"")
     );
     let r = h
         .get("/v2/team/app/manifests/v1")
@@ -548,4 +550,27 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
             "{method} {uri}: an unknown user took {nobody:?}, a wrong password {known:?}"
         );
     }
+}
+
+/// A configured realm is what the challenge names, whatever `Host` the request carries.
+#[tokio::test]
+async fn the_configured_realm_is_announced_whatever_the_host() {
+    let h = Harness::with_auth(
+        "[auth]\nhtpasswd = \"htpasswd\"\n[auth.token]\nrealm = \"https://auth.example.com/token\"\n",
+        &[ALICE],
+    )
+    .await;
+    let r = h
+        .send(
+            "GET",
+            "/v2/app/manifests/v1",
+            &[("host", "evil.example")],
+            b"",
+        )
+        .await
+        .error(401, "UNAUTHORIZED");
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Bearer realm=\"https://auth.example.com/token\",service=\"wharf\",scope=\"repository:app:pull\""
+    );
 }

@@ -9,6 +9,10 @@ use tower::ServiceExt;
 use wharf_registry::storage::Backend;
 use wharf_registry::Registry;
 
+/// The address a harness behind auth says it listens on (no socket is bound: requests go
+/// straight to the router), from which the token realm is derived.
+pub const LISTENING: &str = "127.0.0.1:5000";
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub app: Router,
@@ -137,7 +141,7 @@ impl Harness {
         let registry = Arc::new(Registry::open(&dir.path().join("registry")).await.unwrap());
         let app = wharf_registry::router_with(
             registry.clone(),
-            wharf_registry::Gate::new(Some(auth), false),
+            wharf_registry::Gate::new(Some(auth), false, LISTENING.parse().unwrap()).unwrap(),
         );
         Harness {
             dir,

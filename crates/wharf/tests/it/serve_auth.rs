@@ -113,6 +113,30 @@ fn config_file_errors_name_the_key_and_line() {
         stderr.contains("line 1") && stderr.contains("htpasswd -B"),
         "{stderr}"
     );
+    // Token auth on all interfaces: no address to announce as the realm, so it must be
+    // configured (checked before anything binds or is created).
+    w.write(
+        "users",
+        format!("alice:{}\n", bcrypt::hash("pw", 4).unwrap()).as_bytes(),
+    );
+    let cfg = w.write(
+        "all.toml",
+        format!(
+            "addr = \"0.0.0.0:0\"\nroot = \"{}\"\n[auth]\nhtpasswd = \"users\"\n[auth.token]\n",
+            s(&w.path("never-made"))
+        )
+        .as_bytes(),
+    );
+    let stderr = w.fails(&["serve", "--config", s(&cfg)]);
+    assert!(
+        stderr.contains("`0.0.0.0:0` listens on all interfaces"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: set `realm` in `[auth.token]`"),
+        "{stderr}"
+    );
+    assert!(!w.path("never-made").exists());
 }
 
 #[test]
