@@ -13,7 +13,8 @@ use wharf_spec::{Algorithm, Digest, Digester, Manifest, ManifestError, RawManife
 use crate::error::{Code, Error, Result};
 use crate::gc::GcLock;
 use crate::storage::{
-    Appended, Backend, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, UploadArea,
+    Appended, Backend, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, SessionLock,
+    UploadArea,
 };
 
 /// The registry: metadata, blob store and upload area behind one set of operations.
@@ -372,9 +373,15 @@ impl Registry {
     async fn hold(&self, name: &str, id: &str) -> Result<(std::fs::File, u64)> {
         let received = self.record(name, id).await?;
         match self.uploads.lock(id).await? {
-            // Read again: another replica may have moved it on before we held it.
-            Some(file) => Ok((file, self.record(name, id).await?)),
-            None => Err(Error::new(
+            // Read again: another replica may have moved it on (or GC purged it) before we
+            // held it.
+            SessionLock::Held(file) => Ok((file, self.record(name, id).await?)),
+            // Finished or purged since the record was read.
+            SessionLock::Gone => {
+                self.forget(id);
+                Err(upload_unknown(id))
+            }
+            SessionLock::Busy => Err(Error::new(
                 Code::RangeInvalid,
                 format!("another request is writing upload `{id}`: send its chunks one at a time"),
             )
