@@ -11,8 +11,9 @@
 //!    byte written since, and no request holding the session (one that is receiving bytes).
 //!
 //! Content younger than the grace period is never touched: a blob uploaded for a manifest
-//! not yet pushed, or one a client was just told exists (reads refresh a link's age), is
-//! safe. Steps 3 and 4 hold the GC lock exclusively; committing an upload and mounting hold
+//! not yet pushed is safe. One a client was just told exists is safe for the serving
+//! registry's grace period whatever this collection's grace: a read sets its link's
+//! `protected_until`. Steps 3 and 4 hold the GC lock exclusively; committing an upload and mounting hold
 //! it shared, so a blob cannot be forgotten between "it exists" and "it is linked".
 
 use std::path::{Path, PathBuf};

@@ -140,11 +140,13 @@ impl Registry {
         }
     }
 
-    /// Reads refresh a blob link's age at most this often: a quarter of GC's grace period
-    /// (at most a minute), so what a client was just told exists outlives the grace period.
+    /// The serving grace period: a blob a HEAD or GET answered 200 for is kept that long,
+    /// also by a GC of another process with a shorter grace. Reads refresh the protection
+    /// at most every quarter of it (at most a minute).
     pub fn set_gc_grace(&self, grace: std::time::Duration) {
         self.meta
             .set_touch_after((grace.as_secs() / 4).min(60) as i64);
+        self.meta.set_read_grace(grace.as_secs() as i64);
     }
 
     pub(crate) fn metadata(&self) -> &Metadata {

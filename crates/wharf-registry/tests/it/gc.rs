@@ -355,9 +355,51 @@ async fn gc_keeps_uploads_that_receive_bytes_and_purges_idle_ones(h: Harness) {
         .error(404, "BLOB_UPLOAD_UNKNOWN");
 }
 
+/// A blob a HEAD or GET answered 200 for is kept for the serving registry's grace period,
+/// even by a GC of another process (a replica on the same data, as `wharf registry gc` is)
+/// with no grace at all; one nobody asked about goes, and so does the asked-about one once
+/// its protection has passed.
+async fn gc_keeps_blobs_a_client_was_just_told_exist(h: Harness) {
+    h.registry.set_gc_grace(Duration::from_secs(2));
+    let told = h.push_blob("app", b"a blob a client asked about").await;
+    let untold = h.push_blob("app", b"a blob nobody asked about").await;
+    h.head(&format!("/v2/app/blobs/{told}")).await.expect(200);
+    age().await;
+
+    let gc = h.replica().await;
+    let dry = gc
+        .registry
+        .collect_garbage(&options(0, false, true))
+        .await
+        .unwrap();
+    assert_eq!((dry.blob_links, dry.blobs), (1, 1));
+    let report = gc
+        .registry
+        .collect_garbage(&options(0, false, false))
+        .await
+        .unwrap();
+    assert_eq!((report.blob_links, report.blobs), (1, 1));
+    h.head(&format!("/v2/app/blobs/{untold}")).await.expect(404);
+    let r = h.get(&format!("/v2/app/blobs/{told}")).await.expect(200);
+    assert_eq!(r.body, b"a blob a client asked about");
+    assert_eq!(blob_files(&h), BTreeSet::from([told.clone()]));
+
+    // Two seconds (and the rounding of whole seconds) after the last read, it is garbage.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let report = gc
+        .registry
+        .collect_garbage(&options(0, false, false))
+        .await
+        .unwrap();
+    assert_eq!((report.blob_links, report.blobs), (1, 1));
+    h.head(&format!("/v2/app/blobs/{told}")).await.expect(404);
+    assert!(blob_files(&h).is_empty());
+}
+
 // Every test above runs on SQLite and on PostgreSQL (`sqlite::NAME`, `postgres::NAME`).
 backends!(
     gc_removes_what_nothing_references_and_keeps_the_rest,
+    gc_keeps_blobs_a_client_was_just_told_exist,
     ; multi_thread:
     gc_while_clients_push_and_pull,
     gc_keeps_uploads_that_receive_bytes_and_purges_idle_ones,

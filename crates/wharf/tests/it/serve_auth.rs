@@ -548,6 +548,51 @@ fn registry_gc_removes_untagged_images_beside_a_running_server() {
     assert!(server.stop().success());
 }
 
+/// A blob a client was told exists (HEAD 200 from `wharf serve`) survives a `wharf registry
+/// gc --grace-period 0` started beside it: the server's grace period (1h) protects it. A
+/// blob nobody asked about is collected.
+#[test]
+fn registry_gc_keeps_a_blob_the_server_just_confirmed() {
+    let w = Wharf::new();
+    let root = w.path("registry");
+    let server = Server::start(&root);
+    let host = server.host.clone();
+    let push = |bytes: &[u8]| {
+        let digest = wharf_spec::Digest::sha256_of(bytes).to_string();
+        let path = format!("/v2/kept/app/blobs/uploads/?digest={digest}");
+        assert_eq!(http(&host, "POST", &path, &[], bytes).0, 201);
+        format!("/v2/kept/app/blobs/{digest}")
+    };
+    let confirmed = push(b"a layer the client asked about");
+    let unasked = push(b"a layer nobody asked about");
+    assert_eq!(http(&host, "HEAD", &confirmed, &[], b"").0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = assert_cmd::Command::cargo_bin("wharf")
+        .unwrap()
+        .args(["registry", "gc", "--grace-period", "0"])
+        .env_remove("WHARF_ROOT")
+        .env("WHARF_REGISTRY_ROOT", &root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("Removed 0 manifests, 1 blob link, 1 blob ("),
+        "{stdout}"
+    );
+    let (status, _, body) = http(&host, "GET", &confirmed, &[], b"");
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"a layer the client asked about"[..])
+    );
+    assert_eq!(http(&host, "HEAD", &unasked, &[], b"").0, 404);
+    assert!(server.stop().success());
+}
+
 /// One raw HTTP/1.1 request: (status, head, body).
 pub(crate) fn http(
     host: &str,
