@@ -13,8 +13,9 @@
 //! Content younger than the grace period is never touched: a blob uploaded for a manifest
 //! not yet pushed is safe. One a client was just told exists is safe for the serving
 //! registry's grace period whatever this collection's grace: a read sets its link's
-//! `protected_until`. Steps 3 and 4 hold the GC lock exclusively; committing an upload and mounting hold
-//! it shared, so a blob cannot be forgotten between "it exists" and "it is linked".
+//! `protected_until`. Steps 3 and 4 hold the GC lock exclusively; committing an upload and
+//! mounting hold it shared, so a blob cannot be forgotten between "it exists" and "it is
+//! linked".
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
