@@ -131,7 +131,8 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TokenConfig {
-    /// The token endpoint clients are sent to; default: `<this server>/token`.
+    /// The token endpoint clients are sent to; default: `/token` on the address the server
+    /// is bound to (required when that is all interfaces). Never taken from a request.
     pub realm: Option<String>,
     #[serde(default = "default_service")]
     pub service: String,

@@ -1,7 +1,12 @@
 //! The HTTP side of auth: reading credentials from `Authorization`, answering 401 with the
 //! `WWW-Authenticate` challenge clients follow (Basic, or Bearer with realm, service and
 //! scope), 403 `DENIED`, and the token endpoint (`/token`) that issues bearer tokens.
+//!
+//! The Bearer challenge's realm is `[auth.token] realm`, or else `/token` on the address the
+//! server is bound to; never the request's `Host` header, which a caller chooses (a forged
+//! one would send clients' passwords elsewhere).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -17,8 +22,19 @@ use crate::error::{Code, Error, Result};
 /// registry on loopback).
 pub struct Gate {
     auth: Option<Auth>,
-    /// Whether the server speaks TLS: the scheme of the token realm it derives.
-    tls: bool,
+    /// Where clients get tokens (with `[auth.token]`): configured, or derived once from the
+    /// listening address.
+    realm: Option<String>,
+}
+
+/// The auth setup cannot serve on this address.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(
+        "`[auth.token]` has no `realm`, and `{addr}` listens on all interfaces: no address to send clients to for tokens\n\
+         hint: set `realm` in `[auth.token]` to the URL clients reach `/token` at, e.g. `realm = \"https://registry.example.com/token\"`"
+    )]
+    RealmNeeded { addr: SocketAddr },
 }
 
 /// What a request is allowed, once its caller is known.
@@ -50,12 +66,19 @@ impl Gate {
     pub fn open() -> Gate {
         Gate {
             auth: None,
-            tls: false,
+            realm: None,
         }
     }
 
-    pub fn new(auth: Option<Auth>, tls: bool) -> Gate {
-        Gate { auth, tls }
+    /// Auth for a server bound to `listening` (with TLS when `tls`). Without a configured
+    /// realm the token endpoint is announced as `http[s]://<listening>/token`, which needs
+    /// a concrete address: on all interfaces (`0.0.0.0`, `[::]`) the realm must be set.
+    pub fn new(auth: Option<Auth>, tls: bool, listening: SocketAddr) -> Result<Gate, GateError> {
+        let realm = match auth.as_ref().and_then(Auth::tokens) {
+            None => None,
+            Some(tokens) => Some(token_realm(tokens.realm.as_deref(), tls, listening)?),
+        };
+        Ok(Gate { auth, realm })
     }
 
     pub fn is_open(&self) -> bool {
@@ -72,37 +95,27 @@ impl Gate {
         };
         let credentials = credentials(headers);
         let caller = match credentials {
-            Some(c) => auth.authenticate(c).await.map_err(|()| {
-                self.challenge(headers, None, false, "the credentials are not valid")
-            })?,
+            Some(c) => auth
+                .authenticate(c)
+                .await
+                .map_err(|()| self.challenge(None, false, "the credentials are not valid"))?,
             None => {
-                return Err(self.challenge(
-                    headers,
-                    None,
-                    false,
-                    "the `Authorization` header is malformed",
-                ))
+                return Err(self.challenge(None, false, "the `Authorization` header is malformed"))
             }
         };
         Ok(Access { gate: self, caller })
     }
 
     /// `GET /v2/`: open registries answer anyone; otherwise callers must identify.
-    pub fn check_base(&self, access: &Access<'_>, headers: &HeaderMap) -> Result<()> {
+    pub fn check_base(&self, access: &Access<'_>) -> Result<()> {
         if self.auth.is_some() && matches!(access.caller, Caller::Anonymous) {
-            return Err(self.challenge(headers, None, false, "authentication required"));
+            return Err(self.challenge(None, false, "authentication required"));
         }
         Ok(())
     }
 
     /// 401 or 403 unless `access` may do `action` on `repository`.
-    pub fn require(
-        &self,
-        access: &Access<'_>,
-        headers: &HeaderMap,
-        repository: &str,
-        action: Action,
-    ) -> Result<()> {
+    pub fn require(&self, access: &Access<'_>, repository: &str, action: Action) -> Result<()> {
         let Some(auth) = &self.auth else {
             return Ok(());
         };
@@ -115,14 +128,10 @@ impl Gate {
                 a => vec![a.name().into()],
             },
         };
-        self.decided(
-            auth.decide(&access.caller, repository, action),
-            headers,
-            &scope,
-        )
+        self.decided(auth.decide(&access.caller, repository, action), &scope)
     }
 
-    pub fn require_catalog(&self, access: &Access<'_>, headers: &HeaderMap) -> Result<()> {
+    pub fn require_catalog(&self, access: &Access<'_>) -> Result<()> {
         let Some(auth) = &self.auth else {
             return Ok(());
         };
@@ -131,23 +140,15 @@ impl Gate {
             name: "catalog".into(),
             actions: vec!["*".into()],
         };
-        self.decided(auth.decide_catalog(&access.caller), headers, &scope)
+        self.decided(auth.decide_catalog(&access.caller), &scope)
     }
 
-    fn decided(
-        &self,
-        decision: Decision,
-        headers: &HeaderMap,
-        scope: &ResourceActions,
-    ) -> Result<()> {
+    fn decided(&self, decision: Decision, scope: &ResourceActions) -> Result<()> {
         match decision {
             Decision::Allow => Ok(()),
-            Decision::Challenge { insufficient_scope } => Err(self.challenge(
-                headers,
-                Some(scope),
-                insufficient_scope,
-                "authentication required",
-            )),
+            Decision::Challenge { insufficient_scope } => {
+                Err(self.challenge(Some(scope), insufficient_scope, "authentication required"))
+            }
             Decision::Deny => Err(Error::new(
                 Code::Denied,
                 format!(
@@ -161,17 +162,13 @@ impl Gate {
     /// 401 `UNAUTHORIZED` with the challenge that tells the client how to authenticate.
     fn challenge(
         &self,
-        headers: &HeaderMap,
         scope: Option<&ResourceActions>,
         insufficient_scope: bool,
         message: &str,
     ) -> Error {
         let value = match self.auth.as_ref().and_then(Auth::tokens) {
             Some(tokens) => {
-                let realm = tokens
-                    .realm
-                    .clone()
-                    .unwrap_or_else(|| format!("{}/token", self.origin(headers)));
+                let realm = self.realm.as_deref().unwrap_or_default();
                 let mut value = format!("Bearer realm=\"{realm}\",service=\"{}\"", tokens.service);
                 if let Some(scope) = scope {
                     value.push_str(&format!(",scope=\"{}\"", scope.scope()));
@@ -185,20 +182,22 @@ impl Gate {
         };
         Error::new(Code::Unauthorized, message).with_header(header::WWW_AUTHENTICATE, value)
     }
+}
 
-    /// `scheme://host` as the client reached this server (its `Host` header).
-    fn origin(&self, headers: &HeaderMap) -> String {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
-            })
-            .unwrap_or("localhost");
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{host}")
+/// The token realm of a server bound to `listening`: `configured`, or `/token` there. A
+/// server about to bind checks it first, so a missing setting fails before anything starts.
+pub fn token_realm(
+    configured: Option<&str>,
+    tls: bool,
+    listening: SocketAddr,
+) -> Result<String, GateError> {
+    match configured {
+        Some(realm) => Ok(realm.to_string()),
+        None if listening.ip().is_unspecified() => Err(GateError::RealmNeeded { addr: listening }),
+        None => {
+            let scheme = if tls { "https" } else { "http" };
+            Ok(format!("{scheme}://{listening}/token"))
+        }
     }
 }
 
@@ -330,4 +329,49 @@ fn wrong_password() -> Error {
         header::WWW_AUTHENTICATE,
         "Basic realm=\"wharf\"".to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Htpasswd, Rules, Tokens};
+
+    fn token_auth(realm: Option<&str>) -> Auth {
+        let config: crate::config::AuthConfig = toml::from_str(&format!(
+            "htpasswd = \"x\"\n[token]\n{}",
+            realm.map_or(String::new(), |r| format!("realm = \"{r}\"\n"))
+        ))
+        .unwrap();
+        let tokens = Tokens::from_config(config.token.as_ref().unwrap()).unwrap();
+        Auth::new(
+            Htpasswd::parse("").unwrap(),
+            Rules::from_config(&config),
+            Some(tokens),
+        )
+    }
+
+    #[test]
+    fn the_realm_is_the_listening_address_or_the_configured_one() {
+        let addr = |a: &str| a.parse::<SocketAddr>().unwrap();
+        let gate = Gate::new(Some(token_auth(None)), true, addr("[::1]:5443")).unwrap();
+        assert_eq!(gate.realm.as_deref(), Some("https://[::1]:5443/token"));
+        let gate = Gate::new(Some(token_auth(None)), false, addr("10.0.0.7:5000")).unwrap();
+        assert_eq!(gate.realm.as_deref(), Some("http://10.0.0.7:5000/token"));
+
+        // All interfaces name no host to send clients to: the realm must be configured.
+        for all in ["0.0.0.0:5000", "[::]:5000"] {
+            let err = Gate::new(Some(token_auth(None)), false, addr(all))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(&format!("`{all}`")), "{err}");
+            assert!(err.contains("hint: set `realm` in `[auth.token]`"), "{err}");
+        }
+        let configured = Some("https://registry.example.com/token");
+        let gate = Gate::new(Some(token_auth(configured)), false, addr("0.0.0.0:5000")).unwrap();
+        assert_eq!(gate.realm.as_deref(), configured);
+
+        // Basic auth and open registries announce no realm URL.
+        assert!(Gate::new(None, false, addr("0.0.0.0:5000")).is_ok());
+    }
 }

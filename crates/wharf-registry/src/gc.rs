@@ -7,12 +7,15 @@
 //! 3. forgets blobs no repository links and deletes their bytes,
 //! 4. deletes blob files the database does not know (a crash between publishing a file and
 //!    recording it), and
-//! 5. purges upload sessions idle longer than the upload TTL.
+//! 5. purges upload sessions idle longer than the upload TTL: no chunk completed and no
+//!    byte written since, and no request holding the session (one that is receiving bytes).
 //!
 //! Content younger than the grace period is never touched: a blob uploaded for a manifest
-//! not yet pushed, or one a client was just told exists (reads refresh a link's age), is
-//! safe. Steps 3 and 4 hold the GC lock exclusively; committing an upload and mounting hold
-//! it shared, so a blob cannot be forgotten between "it exists" and "it is linked".
+//! not yet pushed is safe. One a client was just told exists is safe for the serving
+//! registry's grace period whatever this collection's grace: a read sets its link's
+//! `protected_until`. Steps 3 and 4 hold the GC lock exclusively; committing an upload and
+//! mounting hold it shared, so a blob cannot be forgotten between "it exists" and "it is
+//! linked".
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -27,7 +30,7 @@ use wharf_spec::Digest;
 
 use crate::error::StorageError;
 use crate::service::Registry;
-use crate::storage::now;
+use crate::storage::{now, SessionLock};
 
 #[derive(Debug, Clone)]
 pub struct GcOptions {
@@ -302,7 +305,23 @@ impl Registry {
         }
 
         let upload_cutoff = now() - options.upload_ttl.as_secs() as i64;
+        let horizon = SystemTime::now()
+            .checked_sub(options.upload_ttl)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         for id in meta.idle_uploads(upload_cutoff).await? {
+            // The record moves when a chunk completes; a request still receiving one holds
+            // the session's file (and moves its modification time with every write).
+            let _held = match self.upload_area().lock(&id).await? {
+                SessionLock::Busy => continue,
+                SessionLock::Held(file) => {
+                    let written = file.metadata().and_then(|m| m.modified());
+                    if written.is_ok_and(|t| t > horizon) {
+                        continue;
+                    }
+                    Some(file)
+                }
+                SessionLock::Gone => None,
+            };
             if options.dry_run {
                 report.uploads += 1;
             } else if meta.delete_idle_upload(&id, upload_cutoff).await? {
@@ -311,9 +330,6 @@ impl Registry {
             }
         }
         // Files of sessions whose record never got written (a crash right after creating).
-        let horizon = SystemTime::now()
-            .checked_sub(options.upload_ttl)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
         for (id, modified) in self.upload_area().list().await? {
             if modified > horizon || meta.upload_exists(&id).await? {
                 continue;

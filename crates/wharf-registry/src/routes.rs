@@ -97,7 +97,7 @@ async fn no_sniff(mut response: Response) -> Response {
 
 async fn base(Extension(gate): Extension<Arc<Gate>>, headers: HeaderMap) -> Response {
     let checked = match gate.caller(&headers).await {
-        Ok(access) => gate.check_base(&access, &headers),
+        Ok(access) => gate.check_base(&access),
         Err(e) => Err(e),
     };
     if let Err(e) = checked {
@@ -276,13 +276,8 @@ async fn handle(
     // who may not read a repository gets the same answer whether it exists or not.
     let access = gate.caller(&request.headers).await?;
     match route.name() {
-        Some(name) => gate.require(
-            &access,
-            &request.headers,
-            name,
-            route.action(&request.method),
-        )?,
-        None => gate.require_catalog(&access, &request.headers)?,
+        Some(name) => gate.require(&access, name, route.action(&request.method))?,
+        None => gate.require_catalog(&access)?,
     }
     let method = request.method.clone();
     match (route, method) {

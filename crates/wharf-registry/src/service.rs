@@ -15,7 +15,8 @@ use wharf_spec::{Algorithm, Digest, Digester, Manifest, ManifestError, RawManife
 use crate::error::{Code, Error, Result};
 use crate::gc::GcLock;
 use crate::storage::{
-    Appended, Backend, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, UploadArea,
+    Appended, Backend, BlobStore, ByteStream, Metadata, NewManifest, ObjectBlobStore, SessionLock,
+    UploadArea,
 };
 
 /// The registry: metadata, blob store and upload area behind one set of operations.
@@ -207,11 +208,13 @@ impl Registry {
         }
     }
 
-    /// Reads refresh a blob link's age at most this often: a quarter of GC's grace period
-    /// (at most a minute), so what a client was just told exists outlives the grace period.
+    /// The serving grace period: a blob a HEAD or GET answered 200 for is kept that long,
+    /// also by a GC of another process with a shorter grace. Reads refresh the protection
+    /// at most every quarter of it (at most a minute).
     pub fn set_gc_grace(&self, grace: std::time::Duration) {
         self.meta
             .set_touch_after((grace.as_secs() / 4).min(60) as i64);
+        self.meta.set_read_grace(grace.as_secs() as i64);
     }
 
     pub(crate) fn metadata(&self) -> &Metadata {
@@ -440,9 +443,15 @@ impl Registry {
     async fn hold(&self, name: &str, id: &str) -> Result<(std::fs::File, u64)> {
         let received = self.record(name, id).await?;
         match self.uploads.lock(id).await? {
-            // Read again: another replica may have moved it on before we held it.
-            Some(file) => Ok((file, self.record(name, id).await?)),
-            None => Err(Error::new(
+            // Read again: another replica may have moved it on (or GC purged it) before we
+            // held it.
+            SessionLock::Held(file) => Ok((file, self.record(name, id).await?)),
+            // Finished or purged since the record was read.
+            SessionLock::Gone => {
+                self.forget(id);
+                Err(upload_unknown(id))
+            }
+            SessionLock::Busy => Err(Error::new(
                 Code::RangeInvalid,
                 format!("another request is writing upload `{id}`: send its chunks one at a time"),
             )

@@ -1,10 +1,11 @@
 //! An htpasswd file of bcrypt entries (`htpasswd -B`), checked with a small cache: bcrypt
 //! costs tens of milliseconds by design, and Basic-auth clients send the password with
-//! every request.
+//! every request. An unknown user costs a bcrypt run too, against a dummy hash of the
+//! file's usual cost, so the time an answer takes does not tell which users exist.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use wharf_spec::Digest;
@@ -18,6 +19,10 @@ pub struct Htpasswd {
     hashes: HashMap<String, String>,
     /// user → (sha256 of a password that bcrypt accepted, when).
     verified: Mutex<HashMap<String, (Digest, Instant)>>,
+    /// What an unknown user's password is checked against (made on first use).
+    dummy: Arc<OnceLock<String>>,
+    /// The bcrypt cost most entries use: the dummy hash's.
+    usual_cost: u32,
 }
 
 impl Htpasswd {
@@ -53,9 +58,12 @@ impl Htpasswd {
             }
             hashes.insert(user.to_string(), hash.to_string());
         }
+        let usual_cost = usual_cost(hashes.values());
         Ok(Htpasswd {
             hashes,
             verified: Mutex::new(HashMap::new()),
+            dummy: Arc::new(OnceLock::new()),
+            usual_cost,
         })
     }
 
@@ -63,6 +71,17 @@ impl Htpasswd {
     /// password was accepted recently.
     pub async fn verify(&self, user: &str, password: &str) -> bool {
         let Some(hash) = self.hashes.get(user).cloned() else {
+            // As long as a wrong password takes, so unknown names cannot be told apart.
+            let dummy = self.dummy.clone();
+            let cost = self.usual_cost;
+            let password = password.to_string();
+            let _ = tokio::task::spawn_blocking(move || {
+                let hash = dummy.get_or_init(|| {
+                    bcrypt::hash("not any user's password", cost).unwrap_or_default()
+                });
+                bcrypt::verify(password, hash)
+            })
+            .await;
             return false;
         };
         let fingerprint = Digest::sha256_of(password.as_bytes());
@@ -88,6 +107,21 @@ impl Htpasswd {
     }
 }
 
+/// The cost (`$2y$NN$`) most of `hashes` use, the higher on a tie; bcrypt's default for
+/// a file without entries.
+fn usual_cost<'a>(hashes: impl Iterator<Item = &'a String>) -> u32 {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for hash in hashes {
+        if let Some(cost) = hash.get(4..6).and_then(|c| c.parse().ok()) {
+            *counts.entry(cost).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(cost, n)| (n, cost))
+        .map_or(bcrypt::DEFAULT_COST, |(cost, _)| cost)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +134,17 @@ mod tests {
         assert!(file.verify("alice", "s3cret").await, "cached");
         assert!(!file.verify("alice", "wrong").await);
         assert!(!file.verify("bob", "s3cret").await);
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_cost_most_entries_use() {
+        let at = |cost: u32| bcrypt::hash("x", cost).unwrap();
+        let file = Htpasswd::parse(&format!("a:{}\nb:{}\nc:{}\n", at(4), at(5), at(5))).unwrap();
+        assert_eq!(file.usual_cost, 5);
+        assert_eq!(
+            Htpasswd::parse("").unwrap().usual_cost,
+            bcrypt::DEFAULT_COST
+        );
     }
 
     #[test]

@@ -114,9 +114,13 @@ fn sqlite_url(path: &Path) -> Result<String, StorageError> {
 pub struct Metadata {
     pub(super) pool: AnyPool,
     backend: Backend,
-    /// A blob link older than this many seconds is refreshed when a client reads it, so GC
-    /// counts its grace period from the last time a client was told the blob exists.
+    /// A blob link is refreshed when a client reads it and its protection (below) ends
+    /// sooner than `read_grace` from now: at most once per `touch_after` seconds for a hot
+    /// blob. GC counts its grace period from the last refresh.
     touch_after: AtomicI64,
+    /// The serving registry's grace period, in seconds: a read protects a link this long
+    /// (plus `touch_after`, what a read that refreshed nothing may lag), for every GC.
+    read_grace: AtomicI64,
 }
 
 /// Refresh links read this long after their last refresh (set lower for short grace periods).
@@ -212,6 +216,9 @@ impl Metadata {
             pool,
             backend: backend.clone(),
             touch_after: AtomicI64::new(DEFAULT_TOUCH_AFTER),
+            read_grace: AtomicI64::new(
+                crate::config::GcConfig::default().grace_period.as_secs() as i64
+            ),
         })
     }
 
@@ -223,15 +230,23 @@ impl Metadata {
         self.touch_after.store(seconds.max(0), Ordering::Relaxed);
     }
 
-    /// Like [`Metadata::repository_blob`], for a client being told the blob exists: a link
-    /// not refreshed lately is refreshed (one write per link per `touch_after`).
+    /// How long (seconds) a read protects a blob link from every GC: the serving grace.
+    pub fn set_read_grace(&self, seconds: i64) {
+        self.read_grace.store(seconds.max(0), Ordering::Relaxed);
+    }
+
+    /// Like [`Metadata::repository_blob`], for a client being told the blob exists: the
+    /// link is protected from GC (`protected_until`) for at least the read grace from now,
+    /// refreshed when it would end sooner (one write per link per `touch_after`).
+    /// `None` also when the link went between the read and the refresh: then the client
+    /// must not be told it exists.
     pub async fn repository_blob_touch(
         &self,
         repository: &str,
         digest: &str,
     ) -> Result<Option<u64>, StorageError> {
         let row = sqlx::query(
-            "SELECT b.size, rb.created_at FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+            "SELECT b.size, rb.protected_until FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
              WHERE rb.repository = $1 AND rb.digest = $2",
         )
         .bind(repository)
@@ -242,15 +257,25 @@ impl Metadata {
             return Ok(None);
         };
         let now = now();
-        if row.get::<i64, _>(1) < now - self.touch_after.load(Ordering::Relaxed) {
-            sqlx::query(
-                "UPDATE repository_blobs SET created_at = $1 WHERE repository = $2 AND digest = $3",
+        let grace = self.read_grace.load(Ordering::Relaxed);
+        if row.get::<i64, _>(1) < now + grace {
+            // GC deletes a link only where `protected_until` has passed, restated in its
+            // DELETE: either it deleted first (no row here: not found) or it finds this
+            // row protected and leaves it.
+            let protect_until = now + grace + self.touch_after.load(Ordering::Relaxed);
+            let done = sqlx::query(
+                "UPDATE repository_blobs SET created_at = $1, protected_until = $2 \
+                 WHERE repository = $3 AND digest = $4",
             )
             .bind(now)
+            .bind(protect_until)
             .bind(repository)
             .bind(digest)
             .execute(&self.pool)
             .await?;
+            if done.rows_affected() == 0 {
+                return Ok(None);
+            }
         }
         Ok(Some(row.get::<i64, _>(0) as u64))
     }

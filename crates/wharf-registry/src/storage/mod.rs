@@ -17,7 +17,7 @@ pub use meta::{
     redact_url, Backend, ManifestRecord, Metadata, NewManifest, ReferrerRecord, UploadRecord,
 };
 pub use sweep::DeadBlob;
-pub use uploads::{Appended, UploadArea};
+pub use uploads::{Appended, SessionLock, UploadArea};
 
 /// Seconds since the Unix epoch, for `created_at` columns.
 pub(crate) fn now() -> i64 {

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::Metadata;
+use super::{now, Metadata};
 use crate::error::StorageError;
 
 /// A blob no repository links any more.
@@ -28,10 +28,11 @@ fn unreachable(m: &str) -> String {
     )
 }
 
-/// A link `rb` no manifest of its repository references, not refreshed since `$1`.
+/// A link `rb` no manifest of its repository references, not refreshed since `$1`, and no
+/// longer protected by a read (`protected_until` before `$2`, now).
 fn unreferenced_link(rb: &str) -> String {
     format!(
-        "{rb}.created_at < $1 \
+        "{rb}.created_at < $1 AND {rb}.protected_until < $2 \
          AND NOT EXISTS (SELECT 1 FROM manifest_references r \
                          WHERE r.repository = {rb}.repository AND r.digest = {rb}.digest)"
     )
@@ -93,6 +94,7 @@ impl Metadata {
             unreferenced_link("rb")
         ))
         .bind(cutoff)
+        .bind(now())
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get::<i64, _>(0) as u64)
@@ -105,6 +107,7 @@ impl Metadata {
             unreferenced_link("repository_blobs")
         ))
         .bind(cutoff)
+        .bind(now())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -136,6 +139,7 @@ impl Metadata {
             unreferenced_link("rb")
         ))
         .bind(cutoff)
+        .bind(now())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(dead_blob).collect())

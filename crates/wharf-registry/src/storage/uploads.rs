@@ -18,6 +18,16 @@ pub struct UploadArea {
     dir: PathBuf,
 }
 
+/// Who holds an upload session's file.
+pub enum SessionLock {
+    /// This caller, for as long as the file is open.
+    Held(std::fs::File),
+    /// Another request (here or in another process) is writing it.
+    Busy,
+    /// The file is gone: the session finished or was purged.
+    Gone,
+}
+
 /// How an append ended.
 pub enum Appended {
     /// The body was written; this many bytes.
@@ -76,18 +86,20 @@ impl UploadArea {
     }
 
     /// An exclusive `flock` on a session's file, for as long as the returned file is open;
-    /// `None` when another process holds it (never waited for: that is a client sending
-    /// one session's chunks in parallel). Locks the inode, so a commit may rename the file.
-    pub async fn lock(&self, id: &str) -> Result<Option<std::fs::File>, StorageError> {
+    /// `Busy` when another request holds it (never waited for: that is a client sending
+    /// one session's chunks in parallel, or GC purging it). Locks the inode, so a commit
+    /// may rename the file. A request holds it while it writes, so GC never purges a
+    /// session still receiving bytes.
+    pub async fn lock(&self, id: &str) -> Result<SessionLock, StorageError> {
         let path = self.path(id);
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(StorageError::io(format!("open `{}`", path.display())))?
-            .into_std()
-            .await;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file.into_std().await,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SessionLock::Gone),
+            Err(e) => return Err(StorageError::io(format!("open `{}`", path.display()))(e)),
+        };
         match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Ok(()) => Ok(SessionLock::Held(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(SessionLock::Busy),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(StorageError::io(format!("lock `{}`", path.display()))(e))
             }

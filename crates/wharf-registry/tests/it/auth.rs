@@ -319,14 +319,16 @@ async fn bearer_tokens_carry_what_the_rules_grant() {
     let h = registry(true).await;
     seed(&h, &basic(ALICE.0, ALICE.1)).await;
 
-    // The challenge names the token endpoint on this host, the service and the scope.
+    // The challenge names the token endpoint on the address the server listens on (not
+    // the `Host` a caller sent: a forged one would collect passwords), the service and the
+    // scope.
     let r = h
-        .send("GET", "/v2/", &[("host", "registry.test:5000")], b"")
+        .send("GET", "/v2/", &[("host", "evil.example")], b"")
         .await
         .error(401, "UNAUTHORIZED");
     assert_eq!(
         r.header("www-authenticate"),
-        "Bearer realm=\"http://registry.test:5000/token\",service=\"wharf\""
+        format!("Bearer realm=\"http://{LISTENING}/token\",service=\"wharf\"")
     );
     let r = h
         .get("/v2/team/app/manifests/v1")
@@ -474,4 +476,101 @@ async fn bearer_tokens_carry_what_the_rules_grant() {
 async fn without_auth_there_is_no_token_endpoint() {
     let h = Harness::new().await;
     h.get("/token?service=wharf").await.expect(404);
+}
+
+/// The median time `h` takes to refuse a request (several tries: the machine may be busy).
+async fn median_refusal(
+    h: &Harness,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> std::time::Duration {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        h.send(method, uri, &headers, body.as_bytes())
+            .await
+            .error(401, "UNAUTHORIZED");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// An unknown user costs a bcrypt verification like a wrong password, on `/v2/` and on the
+/// token endpoint (both of its forms): the answer's timing does not tell who exists.
+#[tokio::test]
+async fn unknown_users_take_as_long_as_wrong_passwords() {
+    // A real cost, so bcrypt (tens of milliseconds) dwarfs everything else a request does.
+    let h = Harness::with_auth_at_cost(
+        "[auth]\nhtpasswd = \"htpasswd\"\n[auth.token]\n",
+        &[ALICE],
+        9,
+    )
+    .await;
+    let wrong = basic(ALICE.0, "wrong");
+    let unknown = basic("mallory", "wrong");
+    let form = |user: &str| format!("grant_type=password&username={user}&password=wrong");
+    // (method, uri, then the Authorization header and body of a wrong password, then of
+    // an unknown user)
+    let cases = [
+        (
+            "GET",
+            "/v2/",
+            Some(&wrong),
+            String::new(),
+            Some(&unknown),
+            String::new(),
+        ),
+        (
+            "GET",
+            "/token?service=wharf",
+            Some(&wrong),
+            String::new(),
+            Some(&unknown),
+            String::new(),
+        ),
+        ("POST", "/token", None, form(ALICE.0), None, form("mallory")),
+    ];
+    for (method, uri, known_auth, known_body, nobody_auth, nobody_body) in cases {
+        let known =
+            median_refusal(&h, method, uri, known_auth.map(String::as_str), &known_body).await;
+        let nobody = median_refusal(
+            &h,
+            method,
+            uri,
+            nobody_auth.map(String::as_str),
+            &nobody_body,
+        )
+        .await;
+        assert!(
+            nobody.as_secs_f64() >= 0.5 * known.as_secs_f64(),
+            "{method} {uri}: an unknown user took {nobody:?}, a wrong password {known:?}"
+        );
+    }
+}
+
+/// A configured realm is what the challenge names, whatever `Host` the request carries.
+#[tokio::test]
+async fn the_configured_realm_is_announced_whatever_the_host() {
+    let h = Harness::with_auth(
+        "[auth]\nhtpasswd = \"htpasswd\"\n[auth.token]\nrealm = \"https://auth.example.com/token\"\n",
+        &[ALICE],
+    )
+    .await;
+    let r = h
+        .send(
+            "GET",
+            "/v2/app/manifests/v1",
+            &[("host", "evil.example")],
+            b"",
+        )
+        .await
+        .error(401, "UNAUTHORIZED");
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Bearer realm=\"https://auth.example.com/token\",service=\"wharf\",scope=\"repository:app:pull\""
+    );
 }

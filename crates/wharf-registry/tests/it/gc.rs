@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use wharf_registry::gc::{GcOptions, GcReport};
 
 use crate::harness::*;
@@ -269,9 +270,137 @@ async fn gc_while_clients_push_and_pull(h: Harness) {
     }
 }
 
+/// An upload whose PATCH body trickles in for longer than the upload TTL outlives GC runs
+/// all along (its age moves with the bytes, not only when a chunk completes) and completes;
+/// a session nothing is sent to is purged and then unknown to PATCH, PUT and GET.
+async fn gc_keeps_uploads_that_receive_bytes_and_purges_idle_ones(h: Harness) {
+    let h = Arc::new(h);
+    let purge = GcOptions {
+        grace_period: Duration::from_secs(3600),
+        upload_ttl: Duration::ZERO,
+        delete_untagged: false,
+        dry_run: false,
+    };
+    let location = h
+        .send("POST", "/v2/app/blobs/uploads/", &[], b"")
+        .await
+        .expect(202)
+        .header("location")
+        .to_string();
+    // 12 pieces 250 ms apart: 3 s, so GC sees the session over several whole seconds.
+    let pieces: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; 1024]).collect();
+    let content = pieces.concat();
+    let patch = {
+        let app = h.app.clone();
+        let uri = location.clone();
+        let pieces = pieces.clone();
+        tokio::spawn(async move {
+            let body = futures_util::stream::iter(pieces).then(|piece| async move {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                Ok::<_, std::io::Error>(bytes::Bytes::from(piece))
+            });
+            let request = axum::http::Request::builder()
+                .method("PATCH")
+                .uri(uri)
+                .header("content-type", "application/octet-stream")
+                .body(axum::body::Body::from_stream(body))
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+            (
+                response.status().as_u16(),
+                response
+                    .headers()
+                    .get("range")
+                    .map(|v| v.to_str().unwrap().to_string()),
+            )
+        })
+    };
+    let mut runs = 0;
+    while !patch.is_finished() {
+        let report = h.registry.collect_garbage(&purge).await.unwrap();
+        assert_eq!(
+            report.uploads, 0,
+            "run {runs} purged the session being written"
+        );
+        runs += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(runs > 10, "GC ran {runs} times");
+    let (status, range) = patch.await.unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(range.as_deref(), Some("0-12287"));
+    let digest = sha256(&content);
+    h.send("PUT", &format!("{location}?digest={digest}"), &[], b"")
+        .await
+        .expect(201);
+    let r = h.get(&format!("/v2/app/blobs/{digest}")).await.expect(200);
+    assert_eq!(r.body, content);
+
+    // A session nothing is sent to goes once it is older than the TTL.
+    let idle = h
+        .send("POST", "/v2/app/blobs/uploads/", &[], b"")
+        .await
+        .expect(202)
+        .header("location")
+        .to_string();
+    age().await;
+    let report = h.registry.collect_garbage(&purge).await.unwrap();
+    assert_eq!(report.uploads, 1);
+    h.get(&idle).await.error(404, "BLOB_UPLOAD_UNKNOWN");
+    h.send("PATCH", &idle, &[], b"more")
+        .await
+        .error(404, "BLOB_UPLOAD_UNKNOWN");
+    h.send("PUT", &format!("{idle}?digest={}", sha256(b"")), &[], b"")
+        .await
+        .error(404, "BLOB_UPLOAD_UNKNOWN");
+}
+
+/// A blob a HEAD or GET answered 200 for is kept for the serving registry's grace period,
+/// even by a GC of another process (a replica on the same data, as `wharf registry gc` is)
+/// with no grace at all; one nobody asked about goes, and so does the asked-about one once
+/// its protection has passed.
+async fn gc_keeps_blobs_a_client_was_just_told_exist(h: Harness) {
+    h.registry.set_gc_grace(Duration::from_secs(2));
+    let told = h.push_blob("app", b"a blob a client asked about").await;
+    let untold = h.push_blob("app", b"a blob nobody asked about").await;
+    h.head(&format!("/v2/app/blobs/{told}")).await.expect(200);
+    age().await;
+
+    let gc = h.replica().await;
+    let dry = gc
+        .registry
+        .collect_garbage(&options(0, false, true))
+        .await
+        .unwrap();
+    assert_eq!((dry.blob_links, dry.blobs), (1, 1));
+    let report = gc
+        .registry
+        .collect_garbage(&options(0, false, false))
+        .await
+        .unwrap();
+    assert_eq!((report.blob_links, report.blobs), (1, 1));
+    h.head(&format!("/v2/app/blobs/{untold}")).await.expect(404);
+    let r = h.get(&format!("/v2/app/blobs/{told}")).await.expect(200);
+    assert_eq!(r.body, b"a blob a client asked about");
+    assert_eq!(blob_files(&h), BTreeSet::from([told.clone()]));
+
+    // Two seconds (and the rounding of whole seconds) after the last read, it is garbage.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let report = gc
+        .registry
+        .collect_garbage(&options(0, false, false))
+        .await
+        .unwrap();
+    assert_eq!((report.blob_links, report.blobs), (1, 1));
+    h.head(&format!("/v2/app/blobs/{told}")).await.expect(404);
+    assert!(blob_files(&h).is_empty());
+}
+
 // Every test above runs on SQLite and on PostgreSQL (`sqlite::NAME`, `postgres::NAME`).
 backends!(
     gc_removes_what_nothing_references_and_keeps_the_rest,
+    gc_keeps_blobs_a_client_was_just_told_exist,
     ; multi_thread:
     gc_while_clients_push_and_pull,
+    gc_keeps_uploads_that_receive_bytes_and_purges_idle_ones,
 );

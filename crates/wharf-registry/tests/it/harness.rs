@@ -9,6 +9,10 @@ use tower::ServiceExt;
 use wharf_registry::storage::Backend;
 use wharf_registry::Registry;
 
+/// The address a harness behind auth says it listens on (no socket is bound: requests go
+/// straight to the router), from which the token realm is derived.
+pub const LISTENING: &str = "127.0.0.1:5000";
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub app: Router,
@@ -119,10 +123,15 @@ impl Harness {
     /// A registry behind auth: `config` is TOML whose paths are relative to the temp dir,
     /// where an htpasswd file holding `users` (bcrypt, cheapest cost) is written first.
     pub async fn with_auth(config: &str, users: &[(&str, &str)]) -> Harness {
+        Harness::with_auth_at_cost(config, users, 4).await
+    }
+
+    /// [`Harness::with_auth`] with password hashes of bcrypt cost `cost`.
+    pub async fn with_auth_at_cost(config: &str, users: &[(&str, &str)], cost: u32) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let lines: Vec<String> = users
             .iter()
-            .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, 4).unwrap()))
+            .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, cost).unwrap()))
             .collect();
         std::fs::write(dir.path().join("htpasswd"), lines.join("\n")).unwrap();
         let config_path = dir.path().join("registry.toml");
@@ -132,7 +141,7 @@ impl Harness {
         let registry = Arc::new(Registry::open(&dir.path().join("registry")).await.unwrap());
         let app = wharf_registry::router_with(
             registry.clone(),
-            wharf_registry::Gate::new(Some(auth), false),
+            wharf_registry::Gate::new(Some(auth), false, LISTENING.parse().unwrap()).unwrap(),
         );
         Harness {
             dir,

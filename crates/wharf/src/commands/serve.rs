@@ -44,6 +44,9 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Some(token) = config.auth.as_ref().and_then(|a| a.token.as_ref()) {
+        wharf_registry::gate::token_realm(token.realm.as_deref(), tls.is_some(), addr)?;
+    }
     let backend = backend(&config, &root)?;
     runtime.block_on(async {
         let registry = Registry::open_with(&root, &backend)
@@ -53,6 +56,8 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on `{addr}`"))?;
         let addr: SocketAddr = listener.local_addr()?;
+        // The token realm, unless configured, is this address (never a request's `Host`).
+        let gate = Gate::new(auth, tls.is_some(), addr)?;
         let shutdown = wharf_registry::shutdown_signal();
         let scheme = if tls.is_some() { "https" } else { "http" };
         // One parseable line: tests (and scripts using `--addr 127.0.0.1:0`) read the port here.
@@ -64,7 +69,6 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
             "wharf serve: listening on {scheme}://{addr} (data in `{}`{metadata})",
             root.display()
         );
-        let gate = Gate::new(auth, tls.is_some());
         registry.set_gc_grace(config.gc.grace_period);
         let registry = Arc::new(registry);
         if let Some(interval) = config.gc.interval {

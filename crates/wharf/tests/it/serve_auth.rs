@@ -113,6 +113,30 @@ fn config_file_errors_name_the_key_and_line() {
         stderr.contains("line 1") && stderr.contains("htpasswd -B"),
         "{stderr}"
     );
+    // Token auth on all interfaces: no address to announce as the realm, so it must be
+    // configured (checked before anything binds or is created).
+    w.write(
+        "users",
+        format!("alice:{}\n", bcrypt::hash("pw", 4).unwrap()).as_bytes(),
+    );
+    let cfg = w.write(
+        "all.toml",
+        format!(
+            "addr = \"0.0.0.0:0\"\nroot = \"{}\"\n[auth]\nhtpasswd = \"users\"\n[auth.token]\n",
+            s(&w.path("never-made"))
+        )
+        .as_bytes(),
+    );
+    let stderr = w.fails(&["serve", "--config", s(&cfg)]);
+    assert!(
+        stderr.contains("`0.0.0.0:0` listens on all interfaces"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: set `realm` in `[auth.token]`"),
+        "{stderr}"
+    );
+    assert!(!w.path("never-made").exists());
 }
 
 #[test]
@@ -521,6 +545,51 @@ fn registry_gc_removes_untagged_images_beside_a_running_server() {
     assert_eq!(http_get_auth(&host, "/v2/", None).0, 200);
     let stderr = w.fails(&["registry", "gc"]);
     assert!(stderr.contains("no registry at"), "{stderr}");
+    assert!(server.stop().success());
+}
+
+/// A blob a client was told exists (HEAD 200 from `wharf serve`) survives a `wharf registry
+/// gc --grace-period 0` started beside it: the server's grace period (1h) protects it. A
+/// blob nobody asked about is collected.
+#[test]
+fn registry_gc_keeps_a_blob_the_server_just_confirmed() {
+    let w = Wharf::new();
+    let root = w.path("registry");
+    let server = Server::start(&root);
+    let host = server.host.clone();
+    let push = |bytes: &[u8]| {
+        let digest = wharf_spec::Digest::sha256_of(bytes).to_string();
+        let path = format!("/v2/kept/app/blobs/uploads/?digest={digest}");
+        assert_eq!(http(&host, "POST", &path, &[], bytes).0, 201);
+        format!("/v2/kept/app/blobs/{digest}")
+    };
+    let confirmed = push(b"a layer the client asked about");
+    let unasked = push(b"a layer nobody asked about");
+    assert_eq!(http(&host, "HEAD", &confirmed, &[], b"").0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = assert_cmd::Command::cargo_bin("wharf")
+        .unwrap()
+        .args(["registry", "gc", "--grace-period", "0"])
+        .env_remove("WHARF_ROOT")
+        .env("WHARF_REGISTRY_ROOT", &root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("Removed 0 manifests, 1 blob link, 1 blob ("),
+        "{stdout}"
+    );
+    let (status, _, body) = http(&host, "GET", &confirmed, &[], b"");
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"a layer the client asked about"[..])
+    );
+    assert_eq!(http(&host, "HEAD", &unasked, &[], b"").0, 404);
     assert!(server.stop().success());
 }
 

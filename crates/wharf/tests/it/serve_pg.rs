@@ -40,8 +40,18 @@ fn replicas_share_a_root_and_a_postgres_database() {
     let url = pg.new_database();
     let w = Wharf::new();
     let root = w.path("registry");
-    let a = Server::start_with(&["--root", s(&root), "--database", &url]);
-    let b = Server::start_with(&["--root", s(&root), "--database", &url]);
+    // A short grace: what clients read is protected from every GC for that long.
+    let config = w.write("registry.toml", b"[gc]\ngrace-period = \"1s\"\n");
+    let serve = [
+        "--root",
+        s(&root),
+        "--database",
+        &url,
+        "--config",
+        s(&config),
+    ];
+    let a = Server::start_with(&serve);
+    let b = Server::start_with(&serve);
 
     // Pushed to A, read from B: skopeo sees the exact manifest, wharf pulls the image.
     let (src, img) = layout(&w, "app");
@@ -112,7 +122,8 @@ fn replicas_share_a_root_and_a_postgres_database() {
     let manifest_path = format!("/v2/team/app/manifests/{}", img.manifest_digest());
     let (status, head, _) = http(&b.host, "DELETE", "/v2/team/app/manifests/v1", &[], b"");
     assert_eq!(status, 202, "{head}");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Past the servers' grace since the last read (in whole seconds).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
     let out = gc(&root, &url, &["--delete-untagged"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
