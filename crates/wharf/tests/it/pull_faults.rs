@@ -18,6 +18,13 @@ enum Fault {
     CutOnce,
     /// Every `GET` sends the right length with one byte flipped.
     Corrupt,
+    /// Every `GET` sends 1000 junk bytes before the blob, without a `Content-Length`.
+    TooLong,
+    /// A full `GET` sends the first half with one byte flipped, then closes the
+    /// connection; a ranged one answers 404: the pull fails, its partial file is wrong.
+    CorruptHalfThenGone,
+    /// None: a registry that works.
+    None,
 }
 
 /// A registry serving `img` as `app:v1` on 127.0.0.1, with `fault` applied to layer
@@ -59,11 +66,23 @@ impl FakeRegistry {
                 return Reply::new(404);
             };
             let mut body = bytes.clone();
-            if *digest == faulty && matches!(fault, Fault::Corrupt) {
-                let middle = body.len() / 2;
-                body[middle] ^= 0xff;
-            }
             let len = body.len();
+            let is_faulty = *digest == faulty;
+            if is_faulty && matches!(fault, Fault::Corrupt) {
+                body[len / 2] ^= 0xff;
+            }
+            if is_faulty && matches!(fault, Fault::TooLong) {
+                let mut long = vec![b'<'; 1000];
+                long.extend_from_slice(&body);
+                return Reply::new(200).body(long).without_length();
+            }
+            if is_faulty && matches!(fault, Fault::CorruptHalfThenGone) {
+                if req.header("range").is_some() {
+                    return Reply::new(404);
+                }
+                body[len / 4] ^= 0xff;
+                return Reply::new(200).body(body).cut_after(len / 2);
+            }
             if let Some(from) = req
                 .header("range")
                 .and_then(|r| r.strip_prefix("bytes="))
@@ -172,4 +191,93 @@ fn corrupted_layer_bytes_are_refused_and_nothing_is_kept() {
         String::from_utf8_lossy(&fsck.stdout),
         String::from_utf8_lossy(&fsck.stderr)
     );
+}
+
+/// A pull that left a wrong partial file: the first half of layer 1, one byte flipped.
+fn with_bad_partial(img: &Image) -> Env {
+    let env = Env::new();
+    let bad = FakeRegistry::start(img, 1, Fault::CorruptHalfThenGone);
+    env.fails(&["pull", &bad.name()]);
+    assert_eq!(
+        env.w.staging_debris().len(),
+        1,
+        "{:?}",
+        env.w.staging_debris()
+    );
+    env
+}
+
+#[test]
+fn a_resumed_layer_that_mismatches_is_fetched_again_from_byte_0() {
+    const SIZE: usize = 400_000;
+    let img = image("linux/amd64", &[3_000, SIZE], 63);
+    let layer = layer_digest(&img, 1);
+    let env = with_bad_partial(&img);
+
+    let good = FakeRegistry::start(&img, 1, Fault::None);
+    let out = env.ok(&["pull", &good.name()]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(
+        good.ranges(&layer),
+        vec![Some(format!("bytes={}-", SIZE / 2)), None],
+        "the resume from the partial, then exactly one full GET"
+    );
+    assert!(env.w.blob_files().contains(&layer.hex().to_string()));
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+}
+
+#[test]
+fn a_registry_that_keeps_sending_wrong_bytes_is_still_called_corrupt() {
+    const SIZE: usize = 200_000;
+    let img = image("linux/amd64", &[3_000, SIZE], 64);
+    let layer = layer_digest(&img, 1);
+    let env = with_bad_partial(&img);
+
+    let corrupt = FakeRegistry::start(&img, 1, Fault::Corrupt);
+    let err = env.fails(&["pull", &corrupt.name()]);
+    assert!(
+        err.contains(&format!(
+            "layer `{layer}` from registry `{}` is corrupt: digest mismatch",
+            corrupt.server.host()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        corrupt.ranges(&layer),
+        vec![Some(format!("bytes={}-", SIZE / 2)), None],
+        "one retry from byte 0, no more"
+    );
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+}
+
+#[test]
+fn a_response_longer_than_the_layer_leaves_no_partial_behind() {
+    let img = image("linux/amd64", &[3_000, 300_000], 65);
+    let layer = layer_digest(&img, 1);
+    let env = Env::new();
+    let long = FakeRegistry::start(&img, 1, Fault::TooLong);
+    let err = env.fails(&["pull", &long.name()]);
+    assert!(err.contains(&layer.to_string()), "{err}");
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+
+    let good = FakeRegistry::start(&img, 1, Fault::None);
+    env.ok(&["pull", &good.name()]);
+    assert_eq!(
+        good.ranges(&layer),
+        vec![None],
+        "nothing left to resume from"
+    );
+    assert!(env.w.blob_files().contains(&layer.hex().to_string()));
 }
