@@ -23,6 +23,8 @@ enum Fault {
     /// A full `GET` sends the first half with one byte flipped, then closes the
     /// connection; a ranged one answers 404: the pull fails, its partial file is wrong.
     CorruptHalfThenGone,
+    /// As `CorruptHalfThenGone` with the right bytes: a pull that stops mid-layer.
+    HalfThenGone,
     /// None: a registry that works.
     None,
 }
@@ -76,11 +78,13 @@ impl FakeRegistry {
                 long.extend_from_slice(&body);
                 return Reply::new(200).body(long).without_length();
             }
-            if is_faulty && matches!(fault, Fault::CorruptHalfThenGone) {
+            if is_faulty && matches!(fault, Fault::CorruptHalfThenGone | Fault::HalfThenGone) {
                 if req.header("range").is_some() {
                     return Reply::new(404);
                 }
-                body[len / 4] ^= 0xff;
+                if matches!(fault, Fault::CorruptHalfThenGone) {
+                    body[len / 4] ^= 0xff;
+                }
                 return Reply::new(200).body(body).cut_after(len / 2);
             }
             if let Some(from) = req
@@ -280,4 +284,52 @@ fn a_response_longer_than_the_layer_leaves_no_partial_behind() {
         "nothing left to resume from"
     );
     assert!(env.w.blob_files().contains(&layer.hex().to_string()));
+}
+
+/// An interrupted pull leaves a resumable partial download: `fsck` reports it as expected
+/// state (exit 0), `fsck --repair` keeps it (exit 0), `image prune` removes it.
+#[test]
+fn fsck_after_an_interrupted_pull_reports_the_resumable_download_and_exits_0() {
+    const SIZE: usize = 300_000;
+    let img = image("linux/amd64", &[SIZE], 66);
+    let layer = layer_digest(&img, 0);
+    let env = Env::new();
+    let gone = FakeRegistry::start(&img, 0, Fault::HalfThenGone);
+    env.fails(&["pull", &gone.name()]);
+    assert_eq!(
+        env.w.staging_debris().len(),
+        1,
+        "{:?}",
+        env.w.staging_debris()
+    );
+
+    let out = env.w.run(&["fsck"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.stderr, "");
+    env.w
+        .settings()
+        .bind(|| insta::assert_snapshot!(out.stdout));
+    let out = env.w.run(&["fsck", "--repair"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("1 resumable partial download ("),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.w.staging_debris().len(), 1, "repair keeps it");
+
+    env.ok(&["image", "prune", "-f"]);
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+    let out = env.w.run(&["fsck"]);
+    assert_eq!(out.code, 0);
+    assert!(!out.stdout.contains("resumable"), "{}", out.stdout);
+
+    // Nothing left to resume: the next pull starts at byte 0.
+    let good = FakeRegistry::start(&img, 0, Fault::None);
+    env.ok(&["pull", &good.name()]);
+    assert_eq!(good.ranges(&layer), vec![None]);
 }
