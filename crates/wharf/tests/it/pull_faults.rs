@@ -5,9 +5,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use wharf_spec::Digest;
+use wharf_spec::{Digest, RawManifest};
 use wharf_testkit::fake::{FakeServer, Reply, Request};
-use wharf_testkit::fixtures::{image, Image};
+use wharf_testkit::fixtures::{image, image_from_layers, Image};
+use wharf_testkit::layer_tar::LayerTar;
+
+use crate::harness::s;
 
 use crate::pull::{layer_digest, short, Env};
 
@@ -332,4 +335,151 @@ fn fsck_after_an_interrupted_pull_reports_the_resumable_download_and_exits_0() {
     let good = FakeRegistry::start(&img, 0, Fault::None);
     env.ok(&["pull", &good.name()]);
     assert_eq!(good.ranges(&layer), vec![None]);
+}
+
+/// A registry serving `app:v1` as `top` and every document and blob by digest.
+fn serve_documents(
+    top: RawManifest,
+    documents: Vec<RawManifest>,
+    blobs: Vec<Vec<u8>>,
+) -> FakeRegistry {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handler = move |req: &Request| -> Reply {
+        let path = req.path();
+        if path == "/v2/" {
+            return Reply::new(200);
+        }
+        let document = |m: &RawManifest| {
+            Reply::new(200)
+                .header("Content-Type", m.media_type())
+                .header("Docker-Content-Digest", m.digest().to_string())
+                .body(m.bytes().to_vec())
+        };
+        if path.ends_with("/manifests/v1") {
+            return document(&top);
+        }
+        if let Some(m) = documents
+            .iter()
+            .find(|m| path.ends_with(&format!("/manifests/{}", m.digest())))
+        {
+            return document(m);
+        }
+        match blobs
+            .iter()
+            .find(|b| path.ends_with(&format!("/blobs/{}", Digest::sha256_of(b))))
+        {
+            Some(b) => Reply::new(200).body(b.clone()),
+            None => Reply::new(404),
+        }
+    };
+    let server = runtime.block_on(FakeServer::start("127.0.0.1", handler));
+    FakeRegistry {
+        server,
+        _runtime: runtime,
+    }
+}
+
+/// An index entry for `m` with `platform`.
+fn entry(m: &RawManifest, platform: &str) -> wharf_spec::Descriptor {
+    let mut d = m.descriptor();
+    d.platform = Some(wharf_spec::Platform::parse(platform).unwrap());
+    d
+}
+
+fn index_of(entries: Vec<wharf_spec::Descriptor>) -> RawManifest {
+    let mut index = wharf_spec::ImageIndex::empty();
+    index.manifests = entries;
+    RawManifest::parse(serde_json::to_vec(&index).unwrap(), None).unwrap()
+}
+
+/// index → index → manifest: the pull follows the nested index to the platform's image,
+/// and the store's copy inspects and unpacks.
+#[test]
+fn a_nested_index_is_followed_to_the_platforms_image() {
+    let amd = image_from_layers(
+        "linux/amd64",
+        vec![LayerTar::new()
+            .file("hello", b"from the nested index")
+            .finish()],
+        70,
+    );
+    let arm = image("linux/arm64", &[1000], 71);
+    let nested = index_of(vec![entry(&amd.manifest, "linux/amd64")]);
+    let top = index_of(vec![
+        entry(&nested, "linux/amd64"),
+        entry(&arm.manifest, "linux/arm64"),
+    ]);
+    let mut blobs = vec![amd.config.clone(), arm.config.clone()];
+    blobs.extend(amd.layers.iter().chain(&arm.layers).cloned());
+    let registry = serve_documents(
+        top,
+        vec![nested.clone(), amd.manifest.clone(), arm.manifest.clone()],
+        blobs,
+    );
+    let env = Env::new();
+    let out = env.ok(&["pull", "--platform", "linux/amd64", &registry.name()]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let doc = env.inspect(&registry.name());
+    assert_eq!(doc["Architecture"], "amd64", "{doc}");
+    let dir = env.w.path("rootfs");
+    env.ok(&["unpack", "-q", &registry.name(), s(&dir)]);
+    assert_eq!(
+        std::fs::read(dir.join("hello")).unwrap(),
+        b"from the nested index"
+    );
+
+    // A platform found nowhere: the error lists what the indexes really hold.
+    let err = env.fails(&["pull", "--platform", "linux/s390x", &registry.name()]);
+    assert!(
+        err.contains(
+            "has no manifest for platform `linux/s390x`; it has: `linux/arm64`, `linux/amd64`"
+        ),
+        "{err}"
+    );
+}
+
+/// An entry that claims a platform its nested index does not hold is never listed as
+/// having it.
+#[test]
+fn a_nested_index_without_the_platform_it_claims_is_named_by_what_it_holds() {
+    let arm = image("linux/arm64", &[1000], 72);
+    let nested = index_of(vec![entry(&arm.manifest, "linux/arm64")]);
+    let top = index_of(vec![entry(&nested, "linux/amd64")]);
+    let registry = serve_documents(top, vec![nested, arm.manifest.clone()], vec![]);
+    let env = Env::new();
+    let err = env.fails(&["pull", "--platform", "linux/amd64", &registry.name()]);
+    assert!(
+        err.contains("has no manifest for platform `linux/amd64`; it has: `linux/arm64`"),
+        "{err}"
+    );
+}
+
+/// Nesting is followed only so deep: the error names the index where it stopped.
+#[test]
+fn indexes_nested_too_deep_are_named() {
+    let amd = image("linux/amd64", &[1000], 73);
+    let mut documents = vec![amd.manifest.clone()];
+    let mut inner = index_of(vec![entry(&amd.manifest, "linux/amd64")]);
+    documents.push(inner.clone());
+    let mut chain = vec![inner.digest().clone()];
+    for _ in 0..4 {
+        inner = index_of(vec![entry(&inner, "linux/amd64")]);
+        documents.push(inner.clone());
+        chain.push(inner.digest().clone());
+    }
+    let registry = serve_documents(inner, documents, vec![]);
+    let env = Env::new();
+    let err = env.fails(&["pull", "--platform", "linux/amd64", &registry.name()]);
+    // Five indexes: the top one and three below it are read, the fifth is not.
+    assert!(
+        err.contains(&format!(
+            "index `{}` is nested more than 4 indexes deep",
+            chain[0]
+        )),
+        "{err}"
+    );
 }

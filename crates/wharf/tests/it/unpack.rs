@@ -520,3 +520,40 @@ fn a_layer_inserted_by_umoci_loads_and_unpacks() {
     w.ok(&["unpack", "-q", "inserted:t", s(&dir)]);
     assert_eq!(fs::read(dir.join("data")).unwrap(), vec![b'd'; 700]);
 }
+
+/// A store image whose index nests another index (index → index → manifest) resolves to
+/// the host platform's image, as a pull does.
+#[test]
+fn a_stored_nested_index_inspects_and_unpacks() {
+    let w = Wharf::new();
+    let multi = multi_platform();
+    let outer = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [multi.descriptor()],
+    });
+    let outer = serde_json::to_vec(&outer).unwrap();
+    let outer_descriptor = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": Digest::sha256_of(&outer).to_string(),
+        "size": outer.len(),
+    });
+    let mut blobs = multi.blobs();
+    blobs.push((Digest::sha256_of(&outer), outer));
+    let dir = w.path("nested-layout");
+    write_oci_layout(
+        &dir,
+        &blobs,
+        &index_json(&[(
+            outer_descriptor,
+            vec![("org.opencontainers.image.ref.name", "1")],
+        )]),
+    );
+    w.ok(&["load", "-i", s(&dir), "-t", "nested"]);
+    let amd = &multi.images[0].0;
+    let doc: Value = serde_json::from_str(&w.ok(&["inspect", "nested:1"])).unwrap();
+    assert_eq!(doc[0]["Id"], amd.id(), "{doc}");
+    let rootfs = w.path("rootfs-nested");
+    w.ok(&["unpack", "-q", "nested:1", s(&rootfs)]);
+    assert_eq!(fs::read(rootfs.join("arch")).unwrap(), b"amd64");
+}
