@@ -67,7 +67,7 @@ impl Tracker {
 impl<R> TarEnd<R> {
     /// What a stream that ends at `self.pos` means.
     fn at_end(&mut self) -> io::Result<()> {
-        if self.shared.entries_done.get() || self.pos % BLOCK == 0 {
+        if self.shared.entries_done.get() || self.pos.is_multiple_of(BLOCK) {
             return Ok(());
         }
         let content_end = self.shared.content_end.get();
