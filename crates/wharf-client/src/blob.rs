@@ -3,6 +3,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -31,6 +33,7 @@ pub struct BlobStream {
     inner: Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>,
     offset: u64,
     size: u64,
+    ranged: Arc<AtomicBool>,
 }
 
 impl BlobStream {
@@ -42,6 +45,13 @@ impl BlobStream {
     /// The blob's whole size, from its descriptor.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Whether any of its bytes joined others already there: a start after byte 0 (a
+    /// partial download's offset) or a `Range` request after a broken connection. Such a
+    /// blob's digest can mismatch through no fault of the registry's current bytes.
+    pub fn resumed(&self) -> bool {
+        self.ranged.load(Ordering::Relaxed)
     }
 
     /// The stream as a [`tokio::io::AsyncRead`]; a [`ClientError`] comes out as the
@@ -146,6 +156,8 @@ struct Download {
     failures: u32,
     digester: Option<Digester>,
     finished: bool,
+    /// Set once a request starts after byte 0.
+    ranged: Arc<AtomicBool>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -187,6 +199,7 @@ impl Download {
     async fn open(&mut self) -> Result<()> {
         let mut call = Call::new(Method::GET, self.url.clone(), &self.scope);
         if self.position > 0 {
+            self.ranged.store(true, Ordering::Relaxed);
             let range = HeaderValue::from_str(&format!("bytes={}-", self.position))
                 .expect("digits are a valid header");
             call.headers.insert(RANGE, range);
@@ -421,6 +434,8 @@ impl Client {
             .await
             .expect("the download semaphore is never closed");
         let path = &format!("{}/blobs/{}", repository.path(), descriptor.digest);
+        let ranged = Arc::new(AtomicBool::new(false));
+        let ranged_here = &ranged;
         let mut download = self
             .on_endpoints(repository.domain(), true, |endpoint| async move {
                 let mut d = Download {
@@ -436,6 +451,7 @@ impl Client {
                     failures: 0,
                     digester: verify.then(|| Digester::new(descriptor.digest.algorithm())),
                     finished: false,
+                    ranged: ranged_here.clone(),
                     _permit: None,
                 };
                 // Open now so that "not found" and auth errors come from this call, and a
@@ -455,6 +471,7 @@ impl Client {
             inner: Box::pin(inner),
             offset,
             size,
+            ranged,
         })
     }
 

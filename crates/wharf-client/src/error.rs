@@ -91,6 +91,13 @@ pub enum ClientError {
         available: Vec<String>,
     },
 
+    #[error("`{reference}`: index `{index}` is nested more than {max} indexes deep; wharf follows {max}")]
+    IndexTooDeep {
+        reference: String,
+        index: Digest,
+        max: usize,
+    },
+
     #[error("`{reference}` is a single-platform manifest, not an index")]
     NotAnIndex { reference: String },
 

@@ -46,7 +46,7 @@ pub use config::ClientConfig;
 pub use endpoint::{registry_host, DOCKER_HUB_AUTH_KEY};
 pub use error::{ClientError, Result};
 pub use event::{ClientEvent, EventHandler};
-pub use manifest::{available_platforms, select_platform, Resolved};
+pub use manifest::{available_platforms, select_platform, Resolved, MAX_INDEX_DEPTH};
 pub use referrers::referrers_tag;
 pub use retry::RetryPolicy;
 pub use upload::{

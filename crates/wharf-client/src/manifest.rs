@@ -66,10 +66,16 @@ pub fn select_platform<'a>(index: &'a ImageIndex, platform: &Platform) -> Option
     })
 }
 
-/// The platforms an index offers, without attestation entries (`unknown/unknown`).
+/// The platforms an index offers images for, without attestation entries
+/// (`unknown/unknown`) and without entries that are indexes themselves (whose platforms are
+/// only claims until the nested index is read).
 pub fn available_platforms(index: &ImageIndex) -> Vec<Platform> {
     let mut out: Vec<Platform> = Vec::new();
-    for p in index.manifests.iter().filter_map(|d| d.platform.as_ref()) {
+    let images = index
+        .manifests
+        .iter()
+        .filter(|d| media_type::kind(&d.media_type) != media_type::Kind::Index);
+    for p in images.filter_map(|d| d.platform.as_ref()) {
         if p.os == "unknown" && p.architecture == "unknown" {
             continue;
         }
@@ -78,6 +84,24 @@ pub fn available_platforms(index: &ImageIndex) -> Vec<Platform> {
         }
     }
     out
+}
+
+/// How many indexes deep a platform is looked for (the top one counts): an index entry may
+/// point at another index, as containerd and Docker allow, but not without end.
+pub const MAX_INDEX_DEPTH: usize = 4;
+
+/// The index entries that point at other indexes, those that may hold `platform` (no
+/// platform, or a matching one) first. The others are read too when nothing matched, so
+/// that the error lists what they really hold, not what their entries claim.
+fn nested_indexes(index: &ImageIndex, platform: &Platform) -> Vec<Descriptor> {
+    let (mut likely, others): (Vec<Descriptor>, Vec<Descriptor>) = index
+        .manifests
+        .iter()
+        .filter(|d| media_type::kind(&d.media_type) == media_type::Kind::Index)
+        .cloned()
+        .partition(|d| d.platform.as_ref().is_none_or(|p| platform.matches(p)));
+    likely.extend(others);
+    likely
 }
 
 fn accept() -> HeaderValue {
@@ -170,16 +194,67 @@ impl Client {
         if top.index().is_none() {
             return Ok((None, top));
         }
-        let chosen = top.select_platform(platform)?.clone();
-        let image = self.fetch_manifest(&top.reference, &chosen).await?;
-        if image.index().is_some() {
-            return Err(ClientError::InvalidResponse {
-                registry: reference.domain().to_string(),
-                what: format!("manifest `{}`", image.reference.familiar()),
-                reason: "an index entry for a platform points at another index".into(),
-            });
-        }
+        let image = self.select_platform_nested(&top, platform).await?;
         Ok((Some(top), image))
+    }
+
+    /// The image manifest for `platform` under the index `top`, fetched and checked. An
+    /// entry that points at another index is followed when the index has no image for
+    /// the platform itself, up to [`MAX_INDEX_DEPTH`] indexes deep, each index once. The
+    /// error for a platform found nowhere lists only the platforms images were found for.
+    pub async fn select_platform_nested(
+        &self,
+        top: &Resolved,
+        platform: &Platform,
+    ) -> Result<Resolved> {
+        let mut seen = vec![top.descriptor.digest.clone()];
+        let mut available: Vec<Platform> = Vec::new();
+        let mut pending = vec![(top.clone(), 1)];
+        while let Some((resolved, depth)) = pending.pop() {
+            let index = resolved.index().ok_or_else(|| ClientError::NotAnIndex {
+                reference: resolved.reference.familiar(),
+            })?;
+            for p in available_platforms(index) {
+                if !available.iter().any(|q| q.matches(&p)) {
+                    available.push(p);
+                }
+            }
+            if let Some(chosen) = select_platform(index, platform) {
+                let image = self.fetch_manifest(&top.reference, chosen).await?;
+                if image.index().is_some() {
+                    return Err(ClientError::InvalidResponse {
+                        registry: top.reference.domain().to_string(),
+                        what: format!("manifest `{}`", image.reference.familiar()),
+                        reason: format!(
+                            "index `{}` lists it as an image manifest, but it is an index",
+                            resolved.descriptor.digest
+                        ),
+                    });
+                }
+                return Ok(image);
+            }
+            // Reversed onto the stack, so the index's own order is the search order.
+            for descriptor in nested_indexes(index, platform).into_iter().rev() {
+                if seen.contains(&descriptor.digest) {
+                    continue;
+                }
+                if depth >= MAX_INDEX_DEPTH {
+                    return Err(ClientError::IndexTooDeep {
+                        reference: top.reference.familiar(),
+                        index: descriptor.digest,
+                        max: MAX_INDEX_DEPTH,
+                    });
+                }
+                seen.push(descriptor.digest.clone());
+                let child = self.fetch_manifest(&top.reference, &descriptor).await?;
+                pending.push((child, depth + 1));
+            }
+        }
+        Err(ClientError::PlatformNotFound {
+            reference: top.reference.familiar(),
+            wanted: platform.to_string(),
+            available: available.iter().map(Platform::to_string).collect(),
+        })
     }
 
     /// The descriptor of what `reference` names, from a `HEAD` request: one cheap request
@@ -477,6 +552,17 @@ mod tests {
             "`busybox` has no manifest for platform `windows/amd64`; it has: `linux/amd64`, `linux/arm64`"
         );
         assert!(resolved.pinned().to_string().contains("@sha256:"));
+    }
+
+    #[test]
+    fn a_nested_index_entry_is_not_listed_as_an_available_platform() {
+        let mut idx = index(&[("linux", "amd64", None), ("linux", "arm64", None)]);
+        idx.manifests[0].media_type = media_type::OCI_INDEX.to_string();
+        let names: Vec<String> = available_platforms(&idx)
+            .iter()
+            .map(Platform::to_string)
+            .collect();
+        assert_eq!(names, vec!["linux/arm64"]);
     }
 
     #[test]

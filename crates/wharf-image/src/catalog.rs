@@ -85,13 +85,13 @@ pub fn resolve(
     let (manifest_descriptor, manifest) = match raw.manifest() {
         Manifest::Image(m) => (target.clone(), m.clone()),
         Manifest::Index(index) => {
-            let child = pick_platform(store, index, platform)?;
+            let child = pick_platform(store, &target.digest, index, platform)?;
             match read_manifest(store, &child)?.manifest() {
                 Manifest::Image(m) => (child.clone(), m.clone()),
                 Manifest::Index(_) => {
                     return Err(ImageError::Invalid(format!(
-                        "index `{}` nests another index for its platform; wharf resolves one level",
-                        target.digest
+                        "`{}` is listed as an image manifest, but it is an index",
+                        child.digest
                     )))
                 }
             }
@@ -113,44 +113,99 @@ pub fn resolve(
     })
 }
 
+/// The image manifest for `platform` among the children of `index` present in the store,
+/// following entries that are indexes themselves (as a pull does) up to
+/// `MAX_INDEX_DEPTH` indexes deep.
 fn pick_platform(
     store: &Store,
+    digest: &Digest,
     index: &ImageIndex,
     platform: Option<&Platform>,
 ) -> Result<Descriptor> {
     let wanted = platform.cloned().unwrap_or_else(Platform::host);
-    let images = || {
-        index
-            .manifests
-            .iter()
-            .filter(|d| media_type::kind(&d.media_type) == Kind::Manifest)
-    };
-    let present = |d: &&Descriptor| matches!(store.blob_size(&d.digest), Ok(Some(_)));
-    if let Some(found) = images()
-        .filter(present)
-        .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
-    {
-        return Ok(found.clone());
+    let mut available = Vec::new();
+    let mut seen = vec![digest.clone()];
+    if let Some(found) = pick_in(
+        store,
+        index,
+        platform,
+        &wanted,
+        1,
+        &mut seen,
+        &mut available,
+    )? {
+        return Ok(found);
     }
-    // An index written for one platform only (or without platforms) still has one image.
-    if platform.is_none() {
-        let mut candidates = images().filter(present);
-        if let (Some(only), None) = (candidates.next(), candidates.next()) {
-            return Ok(only.clone());
-        }
-    }
-    let available: Vec<String> = images()
-        .map(|d| {
-            d.platform
-                .as_ref()
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "unknown".into())
-        })
-        .collect();
     Err(ImageError::PlatformNotFound {
         wanted: wanted.to_string(),
         available: available.join(", "),
     })
+}
+
+/// One level of [`pick_platform`]; `available` collects the platforms images were seen for.
+fn pick_in(
+    store: &Store,
+    index: &ImageIndex,
+    platform: Option<&Platform>,
+    wanted: &Platform,
+    depth: usize,
+    seen: &mut Vec<Digest>,
+    available: &mut Vec<String>,
+) -> Result<Option<Descriptor>> {
+    let of_kind = |kind: Kind| {
+        index
+            .manifests
+            .iter()
+            .filter(move |d| media_type::kind(&d.media_type) == kind)
+    };
+    let present = |d: &&Descriptor| matches!(store.blob_size(&d.digest), Ok(Some(_)));
+    if let Some(found) = of_kind(Kind::Manifest)
+        .filter(present)
+        .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+    {
+        return Ok(Some(found.clone()));
+    }
+    // An index written for one platform only (or without platforms) still has one image.
+    if platform.is_none() && depth == 1 {
+        let mut candidates = of_kind(Kind::Manifest).filter(present);
+        if let (Some(only), None) = (candidates.next(), candidates.next()) {
+            return Ok(Some(only.clone()));
+        }
+    }
+    available.extend(of_kind(Kind::Manifest).map(|d| {
+        d.platform
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    }));
+    // Those that may hold the platform first; the others too, so that the error lists
+    // what they really hold.
+    let (mut nested, others): (Vec<&Descriptor>, Vec<&Descriptor>) = of_kind(Kind::Index)
+        .filter(present)
+        .partition(|d| d.platform.as_ref().is_none_or(|p| wanted.matches(p)));
+    nested.extend(others);
+    for child in nested {
+        if seen.contains(&child.digest) {
+            continue;
+        }
+        if depth >= wharf_client::MAX_INDEX_DEPTH {
+            return Err(ImageError::Invalid(format!(
+                "index `{}` is nested more than {} indexes deep; wharf follows {}",
+                child.digest,
+                wharf_client::MAX_INDEX_DEPTH,
+                wharf_client::MAX_INDEX_DEPTH
+            )));
+        }
+        seen.push(child.digest.clone());
+        if let Manifest::Index(inner) = read_manifest(store, child)?.manifest() {
+            if let Some(found) =
+                pick_in(store, inner, platform, wanted, depth + 1, seen, available)?
+            {
+                return Ok(Some(found));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// An image as users address it: the target and every name pointing at it.

@@ -6,6 +6,7 @@ pub mod build;
 pub mod chain;
 pub mod compression;
 mod read_ahead;
+mod tar_end;
 
 pub use chain::chain_id;
 pub use compression::{decompress, detect, diff_id, Compression, DiffId};

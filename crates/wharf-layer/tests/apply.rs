@@ -207,6 +207,77 @@ fn hardlinks_long_names_and_missing_end_blocks_are_accepted() {
     assert!(line(&t, "deep/link-to-long").contains(&format!("hardlink={long}")));
 }
 
+/// A layer as `umoci insert` ≤ 0.4.7 wrote it: its last file's content is its last byte.
+fn unpadded_layer() -> Vec<u8> {
+    let last = vec![b'z'; 700];
+    let layer = LayerTar::new()
+        .dir("etc")
+        .file("etc/first", b"one")
+        .file("etc/last", &last)
+        .finish_unpadded(last.len());
+    assert_eq!(layer.len(), 4 * 512 + 700, "no padding, no end blocks");
+    layer
+}
+
+#[test]
+fn a_layer_without_its_last_padding_applies_plain_and_gzipped() {
+    let tar = unpadded_layer();
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&tar).unwrap();
+        e.finish().unwrap()
+    };
+    // The diff_id covers the bytes as they are, not a repaired tar.
+    let diff_id = Digest::sha256_of(&tar);
+    for bytes in [&tar, &gz] {
+        let scene = Scene::new();
+        let mut applier = Applier::new(
+            Root::open(&scene.root()).unwrap(),
+            ApplyOptions::for_this_process(WhiteoutMode::Apply),
+        );
+        let applied = apply::apply_tar(&bytes[..], &mut applier, Some(&diff_id)).unwrap();
+        applier.finish().unwrap();
+        assert_eq!((applied.entries, applied.size), (3, tar.len() as u64));
+        assert_eq!(fs::read(scene.root().join("etc/first")).unwrap(), b"one");
+        assert_eq!(
+            fs::read(scene.root().join("etc/last")).unwrap(),
+            vec![b'z'; 700]
+        );
+        assert_eq!(
+            wharf_layer::diff_id(&bytes[..]).unwrap().digest,
+            diff_id,
+            "the layer-size computation reads the same bytes"
+        );
+    }
+}
+
+#[test]
+fn a_layer_cut_inside_a_header_or_a_files_content_is_an_error_naming_it() {
+    let tar = unpadded_layer();
+    // Cut 100 bytes before the end of the last file's content.
+    let scene = Scene::new();
+    let err = apply_layers(&scene.root(), &[tar[..tar.len() - 100].to_vec()]).unwrap_err();
+    let text = format!(
+        "{err}: {}",
+        std::error::Error::source(&err)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    );
+    assert!(text.contains("etc/last"), "{text}");
+    assert!(
+        text.contains("ends inside an entry's content, 100 bytes short"),
+        "{text}"
+    );
+    // Cut inside the header of the last file.
+    let scene = Scene::new();
+    let err = apply_layers(&scene.root(), &[tar[..3 * 512 + 200].to_vec()]).unwrap_err();
+    assert!(
+        err.to_string().contains("ends inside a tar header"),
+        "{err}"
+    );
+}
+
 #[test]
 fn diff_id_is_checked_in_the_same_pass_and_gzip_zstd_plain_all_apply() {
     let tar = LayerTar::new().file("x", b"y").finish();

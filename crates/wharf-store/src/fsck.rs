@@ -33,10 +33,28 @@ pub struct FsckReport {
     /// Reachable manifests that cannot be parsed. While there are any, orphans are not
     /// judged: what those manifests reference is unknown.
     pub unreadable: Vec<(Digest, String)>,
-    /// Files that are not blobs: symlinks, bad names, stale ingests and temp files.
+    /// Files that are not blobs: symlinks, bad names, directories where files belong.
     pub stray: Vec<StrayFile>,
+    /// Expected state, not damage: downloads of uncommitted blobs that an interrupted
+    /// pull or load left (partial, or complete and verified) and no process holds. The
+    /// next pull or load of those blobs continues them; gc (`image prune`) removes them.
+    /// `repair` keeps them.
+    pub resumable: Vec<Leftover>,
+    /// Also expected after an interrupted command: temp files and ingests of blobs that
+    /// are already committed, which no process holds and nothing can use. gc (`image
+    /// prune`) and the next load remove them; so does `repair`.
+    pub leftover: Vec<Leftover>,
     /// What `repair` deleted.
     pub removed: Vec<PathBuf>,
+    /// Referenced blobs that `repair` deleted because they were corrupt: missing now.
+    pub lost: Vec<Digest>,
+}
+
+/// A file under `.wharf/` that an interrupted command left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub path: PathBuf,
+    pub size: u64,
 }
 
 impl FsckReport {
@@ -46,6 +64,12 @@ impl FsckReport {
             && self.orphaned.is_empty()
             && self.unreadable.is_empty()
             && self.stray.is_empty()
+    }
+
+    /// After `repair`: whether nothing stays broken (no blob is missing, every manifest
+    /// reads). Corrupt, orphaned and stray files were deleted, which repairs them.
+    pub fn repaired_everything(&self) -> bool {
+        self.missing.is_empty() && self.unreadable.is_empty() && self.lost.is_empty()
     }
 
     /// One line per problem found, for people.
@@ -165,9 +189,32 @@ impl Store {
                 .map(|b| (b.digest.clone(), b.size))
                 .collect();
         }
+        report.lost = corrupt
+            .iter()
+            .filter(|c| reach.present.contains_key(&c.digest))
+            .map(|c| c.digest.clone())
+            .collect();
         report.corrupt = corrupt;
-        let (private_stray, removed) = self.sweep_private(repair)?;
+        // Resumable downloads are kept even by `repair`: they are progress, not damage.
+        let (private_stray, removed) = self.sweep_private(repair, true)?;
         report.removed = removed;
+        let mut private_damage = Vec::new();
+        for file in private_stray {
+            match file.kind {
+                StrayKind::StaleIngest | StrayKind::StaleTemp => {
+                    let leftover = Leftover {
+                        size: fs::symlink_metadata(&file.path).map_or(0, |m| m.len()),
+                        path: file.path.clone(),
+                    };
+                    if file.kind == StrayKind::StaleIngest && self.resumable(&file.path)? {
+                        report.resumable.push(leftover);
+                    } else {
+                        report.leftover.push(leftover);
+                    }
+                }
+                _ => private_damage.push(file),
+            }
+        }
 
         if repair {
             let mut dirs = BTreeSet::new();
@@ -192,8 +239,22 @@ impl Store {
             }
         }
         report.stray = blob_stray;
-        report.stray.extend(private_stray);
+        report.stray.extend(private_damage);
         Ok(report)
+    }
+
+    /// Whether an ingest file (`.partial` or `.verified`) is of a blob not yet committed,
+    /// so that the next ingest of that blob uses it.
+    fn resumable(&self, path: &Path) -> Result<bool, StoreError> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let digest = name
+            .strip_suffix(".partial")
+            .or_else(|| name.strip_suffix(".verified"))
+            .and_then(parse_ingest_name);
+        match digest {
+            Some(digest) => Ok(self.committed_size(&digest)?.is_none()),
+            None => Ok(false),
+        }
     }
 
     /// Lists `blobs/`: well-named regular files, and everything else as stray. Never
@@ -260,10 +321,12 @@ impl Store {
 
     /// Finds (and with `remove`, deletes) partial ingests and temp files whose lock no one
     /// holds: debris of killed processes. A file whose lock is held belongs to a live
-    /// writer and is left alone. Returns what was found and what was deleted.
+    /// writer and is left alone; with `keep_resumable`, so are ingests of blobs not yet
+    /// committed (found, not deleted). Returns what was found and what was deleted.
     pub(crate) fn sweep_private(
         &self,
         remove: bool,
+        keep_resumable: bool,
     ) -> Result<(Vec<StrayFile>, Vec<PathBuf>), StoreError> {
         let mut stray = Vec::new();
         let mut removed = Vec::new();
@@ -279,10 +342,11 @@ impl Store {
                 }
                 continue;
             }
-            if let (EntryKind::File(_), Some(_)) = (
+            if let (EntryKind::File(_), Some(digest)) = (
                 kind,
                 name.strip_suffix(".verified").and_then(parse_ingest_name),
             ) {
+                let remove = remove && !(keep_resumable && self.committed_size(&digest)?.is_none());
                 // Verified, uncommitted blobs are shared-locked by every handle staging
                 // them; an unlocked one belongs to no one any more.
                 if remove_if_unshared(&path, remove).map_err(io_err("remove", &path))? {
@@ -303,7 +367,7 @@ impl Store {
                     else {
                         continue;
                     };
-                    if remove {
+                    if remove && !(keep_resumable && self.committed_size(&digest)?.is_none()) {
                         remove_entry(&path)?;
                         removed.push(path.clone());
                     }

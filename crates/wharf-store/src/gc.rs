@@ -70,7 +70,7 @@ impl Store {
                 _ => None,
             })
             .collect();
-        let (_, removed) = self.sweep_private(true)?;
+        let (_, removed) = self.sweep_private(true, false)?;
         for path in removed {
             report.reclaimed_bytes += sizes
                 .iter()

@@ -475,6 +475,17 @@ impl Ingest {
         Ok(())
     }
 
+    /// Gives up on this blob: its partial file is deleted, so no later ingest resumes from
+    /// bytes that turned out wrong (a response longer than the blob, say).
+    pub fn discard(mut self) {
+        self.out.take();
+        if let Some(Target::Known { partial, lock, .. }) = self.target.take() {
+            drop(TempPath::new(partial));
+            drop(lock);
+        }
+        // An unknown-digest temp file is deleted when its target drops.
+    }
+
     /// Flushes, fsyncs and verifies the digest (and size, when one was expected), giving a
     /// staged blob that is still invisible in `blobs/`. On a mismatch the partial file is
     /// deleted and the error names what was expected and what arrived.

@@ -56,7 +56,7 @@ mod reach;
 
 pub use blob_info::{BlobLocation, BlobLocations};
 pub use error::StoreError;
-pub use fsck::{CorruptBlob, FsckReport, StrayFile, StrayKind};
+pub use fsck::{CorruptBlob, FsckReport, Leftover, StrayFile, StrayKind};
 pub use gc::GcReport;
 pub use ingest::{Ingest, IngestStart, StagedBlob};
 pub use layer_info::LayerInfo;

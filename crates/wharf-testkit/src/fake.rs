@@ -112,6 +112,12 @@ impl Reply {
         self
     }
 
+    /// No `Content-Length`: the body ends when the connection closes.
+    pub fn without_length(mut self) -> Reply {
+        self.own_length = true;
+        self
+    }
+
     pub fn cut_after(mut self, n: usize) -> Reply {
         self.cut_after = Some(n);
         self

@@ -155,6 +155,15 @@ impl LayerTar {
         tar.truncate(tar.len() - 1024);
         tar
     }
+
+    /// The tar as `umoci insert` ≤ 0.4.7 wrote layers: no end-of-archive blocks, and the
+    /// last entry, a file of `last_len` content bytes, without its padding to 512 bytes.
+    pub fn finish_unpadded(self, last_len: usize) -> Vec<u8> {
+        let mut tar = self.finish_without_end();
+        let padding = (512 - last_len % 512) % 512;
+        tar.truncate(tar.len() - padding);
+        tar
+    }
 }
 
 fn set_raw_name(h: &mut tar::Header, name: &str) {

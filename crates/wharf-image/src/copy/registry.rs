@@ -38,7 +38,16 @@ pub async fn graph_of(
     let target = match top.index() {
         Some(_) if !all => {
             let wanted = platform.cloned().unwrap_or_else(Platform::host);
-            top.select_platform(&wanted)?.clone()
+            match top.select_platform(&wanted) {
+                Ok(chosen) => chosen.clone(),
+                // Not among the index's own images: maybe in an index it nests.
+                Err(_) => {
+                    client
+                        .select_platform_nested(&top, &wanted)
+                        .await?
+                        .descriptor
+                }
+            }
         }
         _ => top.descriptor.clone(),
     };

@@ -7,7 +7,7 @@ use std::io::Write;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use wharf_client::Client;
+use wharf_client::{Client, ClientError};
 use wharf_spec::{Descriptor, Reference};
 use wharf_store::{Ingest, IngestStart, StagedBlob, Store, StoreError};
 
@@ -46,39 +46,50 @@ pub(super) async fn blob(
     layer: &Descriptor,
     events: &dyn Fn(PullEvent),
 ) -> Result<Fetched> {
-    let (digest, size) = (layer.digest.clone(), layer.size);
-    let start = blocking(store, move |s| s.ingest(&digest, Some(size))).await??;
-    let mut ingest = match start {
-        IngestStart::Exists(_) => return Ok(done(layer, None, 0, events)),
-        IngestStart::Staged(staged) => return Ok(done(layer, Some(staged), 0, events)),
-        IngestStart::Writer(ingest) => ingest,
-    };
     let mut received = 0;
-    if ingest.offset() > size {
-        // More than the blob's size cannot be a prefix of it.
-        ingest = blocking(store, move |_| ingest.restart().map(|()| ingest)).await??;
+    let mut refetched = false;
+    loop {
+        let (digest, size) = (layer.digest.clone(), layer.size);
+        let start = blocking(store, move |s| s.ingest(&digest, Some(size))).await??;
+        let mut ingest = match start {
+            IngestStart::Exists(_) => return Ok(done(layer, None, received, events)),
+            IngestStart::Staged(staged) => return Ok(done(layer, Some(staged), received, events)),
+            IngestStart::Writer(ingest) => ingest,
+        };
+        if ingest.offset() > size {
+            // More than the blob's size cannot be a prefix of it.
+            ingest = blocking(store, move |_| ingest.restart().map(|()| ingest)).await??;
+        }
+        let mut resumed = ingest.offset() > 0;
+        if ingest.offset() < size {
+            let got = download(client, repository, layer, ingest, events).await?;
+            ingest = got.ingest;
+            received += got.received;
+            resumed |= got.resumed;
+        }
+        events(PullEvent::LayerVerifying(layer.digest.clone()));
+        // On a mismatch the store deletes the partial file: its bytes can only mismatch
+        // again.
+        let source = match blocking(store, move |_| ingest.finish()).await? {
+            Ok(staged) => return Ok(done(layer, Some(staged), received, events)),
+            Err(source @ (StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. })) => {
+                source
+            }
+            Err(other) => return Err(other.into()),
+        };
+        // Bytes joined from two downloads (a stale partial, a registry whose blob changed
+        // in between) can mismatch where one whole download would not: once, from byte 0.
+        if resumed && !refetched {
+            refetched = true;
+            tracing::debug!(digest = %layer.digest, error = %source, "resumed layer mismatched; fetching it again from byte 0");
+            continue;
+        }
+        return Err(ImageError::CorruptBlob {
+            digest: layer.digest.clone(),
+            registry: repository.domain().to_string(),
+            source: Box::new(source),
+        });
     }
-    if ingest.offset() < size {
-        let (back, got) = download(client, repository, layer, ingest, events).await?;
-        ingest = back;
-        received = got;
-    }
-    events(PullEvent::LayerVerifying(layer.digest.clone()));
-    // On a mismatch the store deletes the partial file: its bytes can only mismatch again.
-    let staged =
-        blocking(store, move |_| ingest.finish())
-            .await?
-            .map_err(|source| match source {
-                StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. } => {
-                    ImageError::CorruptBlob {
-                        digest: layer.digest.clone(),
-                        registry: repository.domain().to_string(),
-                        source: Box::new(source),
-                    }
-                }
-                other => other.into(),
-            })?;
-    Ok(done(layer, Some(staged), received, events))
 }
 
 fn done(
@@ -91,17 +102,36 @@ fn done(
     Fetched { staged, received }
 }
 
+/// What one download into an ingest did.
+struct Downloaded {
+    ingest: Ingest,
+    /// Bytes received from the registry.
+    received: u64,
+    /// Whether the bytes continue others (see [`wharf_client::BlobStream::resumed`]).
+    resumed: bool,
+}
+
 /// Streams the rest of the blob (from the ingest's offset) into the ingest. On failure
-/// the ingest is dropped, which keeps its partial file for the next pull to resume.
+/// the ingest is dropped, which keeps its partial file for the next pull to resume —
+/// unless the registry sent more bytes than the blob has, or announced another size: then
+/// what it sent is not a prefix to resume from, and the partial file is deleted.
 async fn download(
     client: &Client,
     repository: &Reference,
     layer: &Descriptor,
     ingest: Ingest,
     events: &dyn Fn(PullEvent),
-) -> Result<(Ingest, u64)> {
+) -> Result<Downloaded> {
     let mut done = ingest.offset();
-    let mut stream = client.fetch_blob(repository, layer, done).await?;
+    let mut stream = match client.fetch_blob(repository, layer, done).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            if matches!(e, ClientError::SizeMismatch { .. }) {
+                blocking_discard(ingest).await;
+            }
+            return Err(e.into());
+        }
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let writer = tokio::task::spawn_blocking(move || write_all(ingest, rx));
     let mut received = 0u64;
@@ -133,17 +163,30 @@ async fn download(
             }
         }
     }
+    let resumed = stream.resumed();
     // Gives the download slot back before the (fsyncing) verification.
     drop(stream);
     drop(tx);
     let (ingest, written) = writer
         .await
         .map_err(|e| ImageError::Invalid(format!("a store task failed: {e}")))?;
-    written.map_err(ImageError::io(format!("write layer `{}`", layer.digest)))?;
     if let Some(e) = failure {
+        if matches!(e, ClientError::SizeMismatch { .. }) {
+            blocking_discard(ingest).await;
+        }
         return Err(e.into());
     }
-    Ok((ingest, received))
+    written.map_err(ImageError::io(format!("write layer `{}`", layer.digest)))?;
+    Ok(Downloaded {
+        ingest,
+        received,
+        resumed,
+    })
+}
+
+/// Deletes the ingest's partial file on the blocking pool, waiting for it to be gone.
+async fn blocking_discard(ingest: Ingest) {
+    let _ = tokio::task::spawn_blocking(move || ingest.discard()).await;
 }
 
 fn write_all(mut ingest: Ingest, mut rx: mpsc::Receiver<Bytes>) -> (Ingest, std::io::Result<()>) {

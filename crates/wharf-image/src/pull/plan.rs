@@ -169,17 +169,18 @@ pub(super) async fn resolve(
             images.push(planned(top.descriptor.clone(), top.manifest.clone())?);
             None
         }
+        Some(_) if !options.all_platforms => {
+            // Follows nested indexes to the platform's image manifest.
+            let wanted = options.platform.clone().unwrap_or_else(Platform::host);
+            let image = client.select_platform_nested(&top, &wanted).await?;
+            images.push(planned(image.descriptor, image.manifest)?);
+            Some(top.manifest.clone())
+        }
         Some(index) => {
-            let chosen: Vec<Descriptor> = if options.all_platforms {
-                index.manifests.clone()
-            } else {
-                let wanted = options.platform.clone().unwrap_or_else(Platform::host);
-                vec![top.select_platform(&wanted)?.clone()]
-            };
-            for descriptor in chosen {
+            for descriptor in index.manifests.clone() {
                 if media_type::kind(&descriptor.media_type) != Kind::Manifest {
                     return Err(ImageError::Invalid(format!(
-                        "index `{}` lists `{}` of type `{}`; wharf pulls image manifests only",
+                        "index `{}` lists `{}` of type `{}`; `--all-platforms` pulls image manifests only (pull one platform with `--platform`)",
                         top.descriptor.digest, descriptor.digest, descriptor.media_type
                     )));
                 }

@@ -26,6 +26,7 @@ use std::io::{self, Read};
 use wharf_spec::{Algorithm, Digest, HashingReader};
 
 use crate::read_ahead;
+use crate::tar_end::tar_end;
 
 pub use applier::{Applier, ApplyOptions, Content, WhiteoutMode};
 pub use entry::{Entry, EntryError, Kind, Meta};
@@ -93,8 +94,9 @@ pub struct Applied {
 /// bytes in the same pass; with `expected`, a different diff_id is an error.
 ///
 /// The stream is decompressed and hashed on a thread of its own, ahead of the entries
-/// being applied here. A tar that ends without its two zero blocks is accepted, as
-/// Docker does.
+/// being applied here. A tar that ends without its two zero blocks, or without the
+/// padding after its last file (as `umoci insert` ≤ 0.4.7 wrote them), is accepted, as
+/// Docker does; the diff_id covers the bytes as they are.
 pub fn apply_tar<R: Read + Send>(
     reader: R,
     applier: &mut Applier,
@@ -131,10 +133,12 @@ pub fn apply_tar<R: Read + Send>(
 
 /// Applies the entries of the tar `stream` and reads it to its end; the count applied.
 fn apply_entries(stream: read_ahead::Pipe, applier: &mut Applier) -> Result<u64, ApplyError> {
+    let (stream, tracker) = tar_end(stream);
     let mut archive = tar::Archive::new(stream);
     let mut entries = 0;
     for item in archive.entries().map_err(ApplyError::Read)? {
         let mut item = item.map_err(ApplyError::Read)?;
+        tracker.entry(&item);
         let Some(entry) = entry::from_tar(&mut item)? else {
             continue;
         };
@@ -146,6 +150,7 @@ fn apply_entries(stream: read_ahead::Pipe, applier: &mut Applier) -> Result<u64,
         };
         applier.apply(&entry, content)?;
     }
+    tracker.entries_done();
     // The padding after the end-of-archive blocks is part of the diff_id too.
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(ApplyError::Read)?;

@@ -13,6 +13,7 @@ use wharf_spec::{Algorithm, HashingReader};
 use super::walk::WalkStats;
 use super::{BuildError, BuildOptions, BuiltLayer};
 use crate::compression::{decompress, detect};
+use crate::tar_end::tar_end;
 use crate::Compression;
 
 pub fn write_tarball<W: Write>(
@@ -102,10 +103,13 @@ fn check_tar<R: Read>(path: &Path, reader: R) -> Result<u64, BuildError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
+    // A tar that stops after its last file's content is complete, as Go reads it.
+    let (reader, tracker) = tar_end(reader);
     let mut archive = tar::Archive::new(reader);
     let mut entries = 0u64;
     for entry in archive.entries().map_err(not_tar)? {
         let mut entry = entry.map_err(not_tar)?;
+        tracker.entry(&entry);
         io::copy(&mut entry, &mut io::sink()).map_err(not_tar)?;
         entries += 1;
     }
@@ -115,6 +119,7 @@ fn check_tar<R: Read>(path: &Path, reader: R) -> Result<u64, BuildError> {
             reason: "it holds no entries".into(),
         });
     }
+    tracker.entries_done();
     // The rest (end-of-archive blocks, padding) is part of the layer and of its digest.
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(not_tar)?;

@@ -311,3 +311,30 @@ fn bad_sources_are_named() {
     let err = check_source(&dir_source(&text)).unwrap_err();
     assert!(matches!(err, BuildError::NotADirectory(_)), "{err}");
 }
+
+#[test]
+fn a_tar_file_without_its_last_padding_is_a_layer_and_a_cut_one_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let last = vec![b'q'; 300];
+    let unpadded = wharf_testkit::layer_tar::LayerTar::new()
+        .file("a", b"a")
+        .file("b", &last)
+        .finish_unpadded(last.len());
+    let path = tmp.path().join("umoci.tar");
+    fs::write(&path, &unpadded).unwrap();
+    let source = LayerSource::Tarball { path: path.clone() };
+    for compression in [Compression::None, Compression::Gzip] {
+        let (blob, built) = build(&source, &options(compression));
+        assert_eq!(built.entries, 2);
+        assert_eq!(built.diff_id, wharf_spec::Digest::sha256_of(&unpadded));
+        if compression == Compression::None {
+            assert_eq!(blob, unpadded, "kept byte for byte");
+        }
+    }
+    fs::write(&path, &unpadded[..unpadded.len() - 1]).unwrap();
+    let err = build_layer(&source, &options(Compression::Gzip), Vec::new()).unwrap_err();
+    assert!(
+        err.to_string().contains("ends inside an entry's content"),
+        "{err}"
+    );
+}

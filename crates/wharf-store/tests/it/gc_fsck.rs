@@ -83,8 +83,15 @@ fn gc_removes_stale_ingests_and_temp_files_but_not_live_ones() {
     ));
     std::fs::write(&orphaned_verified, b"dead").unwrap();
 
+    // Expected state after crashes, not damage: the abandoned partial and the unheld
+    // verified copy are resumable, the temp file is a leftover.
     let report = store.fsck(false).unwrap();
-    assert_eq!(report.stray.len(), 3, "{report:?}");
+    assert!(report.is_clean(), "{report:?}");
+    let mut sizes: Vec<u64> = report.resumable.iter().map(|l| l.size).collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![4, 5000], "{report:?}");
+    assert_eq!(report.leftover.len(), 1, "{report:?}");
+    assert_eq!(report.leftover[0].path, crashed_tmp);
     let gc = {
         let store = store.clone();
         std::thread::spawn(move || store.gc().unwrap())
@@ -145,7 +152,7 @@ fn fsck_finds_corrupt_missing_orphaned_and_stray_and_repair_fixes_all_but_missin
     let report = store.fsck(false).unwrap();
     assert!(!report.is_clean());
     let problems = report.problems();
-    assert_eq!(problems.len(), 1 + 1 + 1 + 6, "{problems:#?}");
+    assert_eq!(problems.len(), 1 + 1 + 1 + 5, "{problems:#?}");
     assert!(problems
         .iter()
         .any(|p| p.starts_with(&format!("corrupt blob `{corrupt}`"))));
@@ -179,11 +186,13 @@ fn fsck_finds_corrupt_missing_orphaned_and_stray_and_repair_fixes_all_but_missin
     assert_eq!(stray_kind("sha256/abc"), Some(StrayKind::BadName));
     assert_eq!(stray_kind("blobs/stray-file"), Some(StrayKind::BadName));
     assert_eq!(stray_kind("blobs/md5"), Some(StrayKind::BadName));
-    assert_eq!(
-        stray_kind(&format!("sha256-{}.partial", partial_digest.hex())),
-        Some(StrayKind::StaleIngest)
-    );
-    assert_eq!(report.stray.len(), 6, "{:?}", report.stray);
+    // The abandoned partial is a resumable download, not damage.
+    let partial_name = format!("sha256-{}.partial", partial_digest.hex());
+    assert_eq!(stray_kind(&partial_name), None);
+    assert_eq!(report.resumable.len(), 1, "{report:?}");
+    assert!(report.resumable[0].path.ends_with(&partial_name));
+    assert_eq!(report.resumable[0].size, 4);
+    assert_eq!(report.stray.len(), 5, "{:?}", report.stray);
     assert!(report.removed.is_empty(), "a plain fsck changes nothing");
     assert!(store
         .root()
@@ -194,7 +203,21 @@ fn fsck_finds_corrupt_missing_orphaned_and_stray_and_repair_fixes_all_but_missin
         .is_some());
 
     let repaired = store.fsck(true).unwrap();
-    assert_eq!(repaired.removed.len(), 1 + 1 + 6, "{:?}", repaired.removed);
+    assert_eq!(repaired.removed.len(), 1 + 1 + 5, "{:?}", repaired.removed);
+    assert_eq!(
+        repaired.lost,
+        vec![corrupt.clone()],
+        "a referenced blob was corrupt"
+    );
+    assert!(!repaired.repaired_everything(), "blobs are missing");
+    assert!(
+        store
+            .root()
+            .join(".wharf/ingest")
+            .join(&partial_name)
+            .exists(),
+        "repair keeps resumable downloads"
+    );
     assert!(
         std::path::Path::new("/etc/passwd").exists(),
         "symlink target untouched"

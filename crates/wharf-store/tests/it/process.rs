@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use wharf_spec::{Descriptor, Digest};
-use wharf_store::{IngestStart, Store, StrayKind};
+use wharf_store::{IngestStart, Store};
 
 use crate::{commit_image, data, names, new_store, tag};
 
@@ -263,8 +263,9 @@ fn kill_9_mid_ingest_leaves_a_resumable_partial_that_gc_can_also_remove() {
     child.kill9();
     // The kernel released the dead writer's lock: the partial is stale, and resumable.
     let report = store.fsck(false).unwrap();
-    assert_eq!(report.stray.len(), 1, "{report:?}");
-    assert_eq!(report.stray[0].kind, StrayKind::StaleIngest);
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.resumable.len(), 1, "{report:?}");
+    assert_eq!(report.resumable[0].size, half as u64);
     let IngestStart::Writer(mut w) = store.ingest(&digest, Some(bytes.len() as u64)).unwrap()
     else {
         panic!()

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use chrono::Utc;
 use wharf_image::usage;
-use wharf_store::Store;
+use wharf_store::{Leftover, Store};
 
 use crate::cli::{DfArgs, OutputFormat};
 use crate::output::{human, table, to_docker_json};
@@ -89,8 +89,32 @@ pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
     for problem in report.problems() {
         println!("{problem}");
     }
+    // Expected after an interrupted pull or load: reported, never a failure.
+    let lines = [
+        leftovers_line(
+            &report.resumable,
+            ("resumable partial download", "resumable partial downloads"),
+            "the next pull or load continues IT; `wharf image prune` removes IT",
+        ),
+        leftovers_line(
+            &report.leftover,
+            ("file", "files"),
+            if repair {
+                "left by an interrupted command, removed"
+            } else {
+                "left by an interrupted command; `wharf image prune` removes IT"
+            },
+        ),
+    ];
+    for line in lines.into_iter().flatten() {
+        println!("{line}");
+    }
     if report.is_clean() {
         println!("the store is clean");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if repair && report.repaired_everything() {
+        println!("repaired: the store is clean now");
         return Ok(ExitCode::SUCCESS);
     }
     if repair {
@@ -99,4 +123,24 @@ pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
         eprintln!("hint: `wharf fsck --repair` removes corrupt and orphaned blobs and stray files");
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// `2 resumable partial downloads (1.2MB): …`, or nothing when there are none; `IT` in
+/// `fate` becomes `it` or `them`.
+fn leftovers_line(files: &[Leftover], (one, many): (&str, &str), fate: &str) -> Option<String> {
+    if files.is_empty() {
+        return None;
+    }
+    let bytes = files.iter().map(|f| f.size).sum();
+    let (what, it) = if files.len() == 1 {
+        (one, "it")
+    } else {
+        (many, "them")
+    };
+    Some(format!(
+        "{} {what} ({}): {}",
+        files.len(),
+        human::size(bytes),
+        fate.replace("IT", it)
+    ))
 }

@@ -141,6 +141,8 @@ fn assert_consistent(w: &Wharf, context: &str) {
         assert!(
             line.starts_with("stray file ")
                 || line.starts_with("orphaned blob ")
+                || line.contains(" resumable partial download")
+                || line.contains(" left by an interrupted command")
                 || line == "the store is clean",
             "{context}: fsck found damage: {line}\n{}",
             out.stdout

@@ -5,9 +5,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use wharf_spec::Digest;
+use wharf_spec::{Digest, RawManifest};
 use wharf_testkit::fake::{FakeServer, Reply, Request};
-use wharf_testkit::fixtures::{image, Image};
+use wharf_testkit::fixtures::{image, image_from_layers, Image};
+use wharf_testkit::layer_tar::LayerTar;
+
+use crate::harness::s;
 
 use crate::pull::{layer_digest, short, Env};
 
@@ -18,6 +21,15 @@ enum Fault {
     CutOnce,
     /// Every `GET` sends the right length with one byte flipped.
     Corrupt,
+    /// Every `GET` sends 1000 junk bytes before the blob, without a `Content-Length`.
+    TooLong,
+    /// A full `GET` sends the first half with one byte flipped, then closes the
+    /// connection; a ranged one answers 404: the pull fails, its partial file is wrong.
+    CorruptHalfThenGone,
+    /// As `CorruptHalfThenGone` with the right bytes: a pull that stops mid-layer.
+    HalfThenGone,
+    /// None: a registry that works.
+    None,
 }
 
 /// A registry serving `img` as `app:v1` on 127.0.0.1, with `fault` applied to layer
@@ -59,11 +71,25 @@ impl FakeRegistry {
                 return Reply::new(404);
             };
             let mut body = bytes.clone();
-            if *digest == faulty && matches!(fault, Fault::Corrupt) {
-                let middle = body.len() / 2;
-                body[middle] ^= 0xff;
-            }
             let len = body.len();
+            let is_faulty = *digest == faulty;
+            if is_faulty && matches!(fault, Fault::Corrupt) {
+                body[len / 2] ^= 0xff;
+            }
+            if is_faulty && matches!(fault, Fault::TooLong) {
+                let mut long = vec![b'<'; 1000];
+                long.extend_from_slice(&body);
+                return Reply::new(200).body(long).without_length();
+            }
+            if is_faulty && matches!(fault, Fault::CorruptHalfThenGone | Fault::HalfThenGone) {
+                if req.header("range").is_some() {
+                    return Reply::new(404);
+                }
+                if matches!(fault, Fault::CorruptHalfThenGone) {
+                    body[len / 4] ^= 0xff;
+                }
+                return Reply::new(200).body(body).cut_after(len / 2);
+            }
             if let Some(from) = req
                 .header("range")
                 .and_then(|r| r.strip_prefix("bytes="))
@@ -171,5 +197,289 @@ fn corrupted_layer_bytes_are_refused_and_nothing_is_kept() {
         "{}{}",
         String::from_utf8_lossy(&fsck.stdout),
         String::from_utf8_lossy(&fsck.stderr)
+    );
+}
+
+/// A pull that left a wrong partial file: the first half of layer 1, one byte flipped.
+fn with_bad_partial(img: &Image) -> Env {
+    let env = Env::new();
+    let bad = FakeRegistry::start(img, 1, Fault::CorruptHalfThenGone);
+    env.fails(&["pull", &bad.name()]);
+    assert_eq!(
+        env.w.staging_debris().len(),
+        1,
+        "{:?}",
+        env.w.staging_debris()
+    );
+    env
+}
+
+#[test]
+fn a_resumed_layer_that_mismatches_is_fetched_again_from_byte_0() {
+    const SIZE: usize = 400_000;
+    let img = image("linux/amd64", &[3_000, SIZE], 63);
+    let layer = layer_digest(&img, 1);
+    let env = with_bad_partial(&img);
+
+    let good = FakeRegistry::start(&img, 1, Fault::None);
+    let out = env.ok(&["pull", &good.name()]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(
+        good.ranges(&layer),
+        vec![Some(format!("bytes={}-", SIZE / 2)), None],
+        "the resume from the partial, then exactly one full GET"
+    );
+    assert!(env.w.blob_files().contains(&layer.hex().to_string()));
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+}
+
+#[test]
+fn a_registry_that_keeps_sending_wrong_bytes_is_still_called_corrupt() {
+    const SIZE: usize = 200_000;
+    let img = image("linux/amd64", &[3_000, SIZE], 64);
+    let layer = layer_digest(&img, 1);
+    let env = with_bad_partial(&img);
+
+    let corrupt = FakeRegistry::start(&img, 1, Fault::Corrupt);
+    let err = env.fails(&["pull", &corrupt.name()]);
+    assert!(
+        err.contains(&format!(
+            "layer `{layer}` from registry `{}` is corrupt: digest mismatch",
+            corrupt.server.host()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        corrupt.ranges(&layer),
+        vec![Some(format!("bytes={}-", SIZE / 2)), None],
+        "one retry from byte 0, no more"
+    );
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+}
+
+#[test]
+fn a_response_longer_than_the_layer_leaves_no_partial_behind() {
+    let img = image("linux/amd64", &[3_000, 300_000], 65);
+    let layer = layer_digest(&img, 1);
+    let env = Env::new();
+    let long = FakeRegistry::start(&img, 1, Fault::TooLong);
+    let err = env.fails(&["pull", &long.name()]);
+    assert!(err.contains(&layer.to_string()), "{err}");
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+
+    let good = FakeRegistry::start(&img, 1, Fault::None);
+    env.ok(&["pull", &good.name()]);
+    assert_eq!(
+        good.ranges(&layer),
+        vec![None],
+        "nothing left to resume from"
+    );
+    assert!(env.w.blob_files().contains(&layer.hex().to_string()));
+}
+
+/// An interrupted pull leaves a resumable partial download: `fsck` reports it as expected
+/// state (exit 0), `fsck --repair` keeps it (exit 0), `image prune` removes it.
+#[test]
+fn fsck_after_an_interrupted_pull_reports_the_resumable_download_and_exits_0() {
+    const SIZE: usize = 300_000;
+    let img = image("linux/amd64", &[SIZE], 66);
+    let layer = layer_digest(&img, 0);
+    let env = Env::new();
+    let gone = FakeRegistry::start(&img, 0, Fault::HalfThenGone);
+    env.fails(&["pull", &gone.name()]);
+    assert_eq!(
+        env.w.staging_debris().len(),
+        1,
+        "{:?}",
+        env.w.staging_debris()
+    );
+
+    let out = env.w.run(&["fsck"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.stderr, "");
+    env.w
+        .settings()
+        .bind(|| insta::assert_snapshot!(out.stdout));
+    let out = env.w.run(&["fsck", "--repair"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("1 resumable partial download ("),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.w.staging_debris().len(), 1, "repair keeps it");
+
+    env.ok(&["image", "prune", "-f"]);
+    assert!(
+        env.w.staging_debris().is_empty(),
+        "{:?}",
+        env.w.staging_debris()
+    );
+    let out = env.w.run(&["fsck"]);
+    assert_eq!(out.code, 0);
+    assert!(!out.stdout.contains("resumable"), "{}", out.stdout);
+
+    // Nothing left to resume: the next pull starts at byte 0.
+    let good = FakeRegistry::start(&img, 0, Fault::None);
+    env.ok(&["pull", &good.name()]);
+    assert_eq!(good.ranges(&layer), vec![None]);
+}
+
+/// A registry serving `app:v1` as `top` and every document and blob by digest.
+fn serve_documents(
+    top: RawManifest,
+    documents: Vec<RawManifest>,
+    blobs: Vec<Vec<u8>>,
+) -> FakeRegistry {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handler = move |req: &Request| -> Reply {
+        let path = req.path();
+        if path == "/v2/" {
+            return Reply::new(200);
+        }
+        let document = |m: &RawManifest| {
+            Reply::new(200)
+                .header("Content-Type", m.media_type())
+                .header("Docker-Content-Digest", m.digest().to_string())
+                .body(m.bytes().to_vec())
+        };
+        if path.ends_with("/manifests/v1") {
+            return document(&top);
+        }
+        if let Some(m) = documents
+            .iter()
+            .find(|m| path.ends_with(&format!("/manifests/{}", m.digest())))
+        {
+            return document(m);
+        }
+        match blobs
+            .iter()
+            .find(|b| path.ends_with(&format!("/blobs/{}", Digest::sha256_of(b))))
+        {
+            Some(b) => Reply::new(200).body(b.clone()),
+            None => Reply::new(404),
+        }
+    };
+    let server = runtime.block_on(FakeServer::start("127.0.0.1", handler));
+    FakeRegistry {
+        server,
+        _runtime: runtime,
+    }
+}
+
+/// An index entry for `m` with `platform`.
+fn entry(m: &RawManifest, platform: &str) -> wharf_spec::Descriptor {
+    let mut d = m.descriptor();
+    d.platform = Some(wharf_spec::Platform::parse(platform).unwrap());
+    d
+}
+
+fn index_of(entries: Vec<wharf_spec::Descriptor>) -> RawManifest {
+    let mut index = wharf_spec::ImageIndex::empty();
+    index.manifests = entries;
+    RawManifest::parse(serde_json::to_vec(&index).unwrap(), None).unwrap()
+}
+
+/// index → index → manifest: the pull follows the nested index to the platform's image,
+/// and the store's copy inspects and unpacks.
+#[test]
+fn a_nested_index_is_followed_to_the_platforms_image() {
+    let amd = image_from_layers(
+        "linux/amd64",
+        vec![LayerTar::new()
+            .file("hello", b"from the nested index")
+            .finish()],
+        70,
+    );
+    let arm = image("linux/arm64", &[1000], 71);
+    let nested = index_of(vec![entry(&amd.manifest, "linux/amd64")]);
+    let top = index_of(vec![
+        entry(&nested, "linux/amd64"),
+        entry(&arm.manifest, "linux/arm64"),
+    ]);
+    let mut blobs = vec![amd.config.clone(), arm.config.clone()];
+    blobs.extend(amd.layers.iter().chain(&arm.layers).cloned());
+    let registry = serve_documents(
+        top,
+        vec![nested.clone(), amd.manifest.clone(), arm.manifest.clone()],
+        blobs,
+    );
+    let env = Env::new();
+    let out = env.ok(&["pull", "--platform", "linux/amd64", &registry.name()]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let doc = env.inspect(&registry.name());
+    assert_eq!(doc["Architecture"], "amd64", "{doc}");
+    let dir = env.w.path("rootfs");
+    env.ok(&["unpack", "-q", &registry.name(), s(&dir)]);
+    assert_eq!(
+        std::fs::read(dir.join("hello")).unwrap(),
+        b"from the nested index"
+    );
+
+    // A platform found nowhere: the error lists what the indexes really hold.
+    let err = env.fails(&["pull", "--platform", "linux/s390x", &registry.name()]);
+    assert!(
+        err.contains(
+            "has no manifest for platform `linux/s390x`; it has: `linux/arm64`, `linux/amd64`"
+        ),
+        "{err}"
+    );
+}
+
+/// An entry that claims a platform its nested index does not hold is never listed as
+/// having it.
+#[test]
+fn a_nested_index_without_the_platform_it_claims_is_named_by_what_it_holds() {
+    let arm = image("linux/arm64", &[1000], 72);
+    let nested = index_of(vec![entry(&arm.manifest, "linux/arm64")]);
+    let top = index_of(vec![entry(&nested, "linux/amd64")]);
+    let registry = serve_documents(top, vec![nested, arm.manifest.clone()], vec![]);
+    let env = Env::new();
+    let err = env.fails(&["pull", "--platform", "linux/amd64", &registry.name()]);
+    assert!(
+        err.contains("has no manifest for platform `linux/amd64`; it has: `linux/arm64`"),
+        "{err}"
+    );
+}
+
+/// Nesting is followed only so deep: the error names the index where it stopped.
+#[test]
+fn indexes_nested_too_deep_are_named() {
+    let amd = image("linux/amd64", &[1000], 73);
+    let mut documents = vec![amd.manifest.clone()];
+    let mut inner = index_of(vec![entry(&amd.manifest, "linux/amd64")]);
+    documents.push(inner.clone());
+    let mut chain = vec![inner.digest().clone()];
+    for _ in 0..4 {
+        inner = index_of(vec![entry(&inner, "linux/amd64")]);
+        documents.push(inner.clone());
+        chain.push(inner.digest().clone());
+    }
+    let registry = serve_documents(inner, documents, vec![]);
+    let env = Env::new();
+    let err = env.fails(&["pull", "--platform", "linux/amd64", &registry.name()]);
+    // Five indexes: the top one and three below it are read, the fifth is not.
+    assert!(
+        err.contains(&format!(
+            "index `{}` is nested more than 4 indexes deep",
+            chain[0]
+        )),
+        "{err}"
     );
 }

@@ -441,3 +441,119 @@ fn export_writes_the_merged_tree_as_one_tar() {
     assert!(out.status.success());
     assert_eq!(out.stdout.len() as u64, fs::metadata(&file).unwrap().len());
 }
+
+/// `umoci insert` ≤ 0.4.7 wrote layers that end right after the last file's content (no
+/// padding, no end-of-archive blocks); Docker and umoci read them, so does wharf.
+#[test]
+fn a_layer_without_its_last_padding_unpacks_and_a_cut_one_does_not() {
+    let w = Wharf::new();
+    let last = vec![b'u'; 700];
+    let unpadded = LayerTar::new()
+        .dir("opt")
+        .file("opt/first", b"1")
+        .file("opt/last", &last)
+        .finish_unpadded(last.len());
+    load_as(
+        &w,
+        &image("umoci", vec![layer_of(unpadded.clone())]),
+        "umoci",
+        "1",
+    );
+    let dir = w.path("rootfs");
+    w.ok(&["unpack", "-q", "umoci:1", s(&dir)]);
+    assert_eq!(fs::read(dir.join("opt/last")).unwrap(), last);
+    assert_eq!(fs::read(dir.join("opt/first")).unwrap(), b"1");
+    // Both gzip'd (above) and plain.
+    let mut plain = image("plain", vec![layer_of(unpadded.clone())]);
+    plain.layers[0].gz = unpadded.clone();
+    let mut manifest: Value = serde_json::from_slice(&plain.manifest).unwrap();
+    manifest["layers"][0] = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+        "digest": Digest::sha256_of(&unpadded).to_string(),
+        "size": unpadded.len(),
+    });
+    plain.manifest = serde_json::to_vec(&manifest).unwrap();
+    load_as(&w, &plain, "plain", "1");
+    let dir = w.path("rootfs-plain");
+    w.ok(&["unpack", "-q", "plain:1", s(&dir)]);
+    assert_eq!(fs::read(dir.join("opt/last")).unwrap(), last);
+
+    // Cut inside the last file's content: an error that says so.
+    let cut = unpadded[..unpadded.len() - 10].to_vec();
+    load_as_unchecked(&w, &image("cut", vec![layer_of(cut)]), "cut", "1");
+    let err = w.fails(&["unpack", "cut:1", s(&w.path("rootfs-cut"))]);
+    assert!(err.contains("opt/last"), "{err}");
+    assert!(err.contains("ends inside an entry's content"), "{err}");
+}
+
+/// umoci 0.4.7 itself writes such a layer (`umoci insert`), and wharf loads and unpacks it.
+#[test]
+fn a_layer_inserted_by_umoci_loads_and_unpacks() {
+    if !have_tool("umoci") {
+        return;
+    }
+    let w = Wharf::new();
+    let layout = w.path("umoci-layout");
+    let image = format!("{}:t", layout.display());
+    let src = w.path("umoci-src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("data"), vec![b'd'; 700]).unwrap();
+    let umoci = |args: &[&str]| {
+        let out = Command::new("umoci").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "umoci {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    umoci(&["init", "--layout", s(&layout)]);
+    umoci(&["new", "--image", &image]);
+    let file = src.join("data");
+    let mut insert = vec!["insert"];
+    if !is_root() {
+        insert.push("--rootless");
+    }
+    insert.extend(["--image", &image, s(&file), "/data"]);
+    umoci(&insert);
+    w.ok(&["load", "-i", s(&layout), "-t", "inserted"]);
+    let dir = w.path("rootfs-inserted");
+    w.ok(&["unpack", "-q", "inserted:t", s(&dir)]);
+    assert_eq!(fs::read(dir.join("data")).unwrap(), vec![b'd'; 700]);
+}
+
+/// A store image whose index nests another index (index → index → manifest) resolves to
+/// the host platform's image, as a pull does.
+#[test]
+fn a_stored_nested_index_inspects_and_unpacks() {
+    let w = Wharf::new();
+    let multi = multi_platform();
+    let outer = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [multi.descriptor()],
+    });
+    let outer = serde_json::to_vec(&outer).unwrap();
+    let outer_descriptor = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": Digest::sha256_of(&outer).to_string(),
+        "size": outer.len(),
+    });
+    let mut blobs = multi.blobs();
+    blobs.push((Digest::sha256_of(&outer), outer));
+    let dir = w.path("nested-layout");
+    write_oci_layout(
+        &dir,
+        &blobs,
+        &index_json(&[(
+            outer_descriptor,
+            vec![("org.opencontainers.image.ref.name", "1")],
+        )]),
+    );
+    w.ok(&["load", "-i", s(&dir), "-t", "nested"]);
+    let amd = &multi.images[0].0;
+    let doc: Value = serde_json::from_str(&w.ok(&["inspect", "nested:1"])).unwrap();
+    assert_eq!(doc[0]["Id"], amd.id(), "{doc}");
+    let rootfs = w.path("rootfs-nested");
+    w.ok(&["unpack", "-q", "nested:1", s(&rootfs)]);
+    assert_eq!(fs::read(rootfs.join("arch")).unwrap(), b"amd64");
+}
