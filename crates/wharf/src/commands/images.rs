@@ -10,6 +10,7 @@ use wharf_spec::Reference;
 use wharf_store::Store;
 
 use crate::cli::{ImagesArgs, OutputFormat};
+use crate::output::stdout::{out, outln};
 use crate::output::{human, table};
 
 /// One row: a name (or `<none>`) of one image.
@@ -101,7 +102,7 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
     let now = Utc::now();
     if args.quiet {
         for row in &rows {
-            println!("{}", row.id);
+            outln!("{}", row.id)?;
         }
     } else if args.format == OutputFormat::Json {
         for row in &rows {
@@ -114,7 +115,7 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
                 created_since: human::since(row.created.as_deref(), now),
                 size: human::size(row.size),
             };
-            println!("{}", serde_json::to_string(&json)?);
+            outln!("{}", serde_json::to_string(&json)?)?;
         }
     } else {
         let mut cells = vec![header(args.digests)];
@@ -130,7 +131,7 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
             ]);
             cells.push(line);
         }
-        print!("{}", table::render(&cells));
+        out!("{}", table::render(&cells))?;
     }
     Ok(ExitCode::SUCCESS)
 }

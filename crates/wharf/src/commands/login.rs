@@ -16,6 +16,7 @@ use wharf_client::{
 
 use super::remote::block_on;
 use crate::cli::LoginArgs;
+use crate::output::stdout::outln;
 
 const DEFAULT_REGISTRY: &str = "docker.io";
 
@@ -24,7 +25,7 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     let bare = args.username.is_none() && args.password.is_none() && !args.password_stdin;
     if bare && login_with_stored(&registry, args, interactive)? {
-        println!("Login Succeeded");
+        outln!("Login Succeeded")?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.password_stdin && args.username.is_none() {
@@ -89,7 +90,7 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
             "Configure a credential helper (`credsStore` in that file) to remove this warning."
         );
     }
-    println!("Login Succeeded");
+    outln!("Login Succeeded")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -102,12 +103,12 @@ fn login_with_stored(registry: &str, args: &LoginArgs, interactive: bool) -> Res
         return Ok(false);
     };
     if stored.username.is_empty() {
-        println!("Authenticating with existing credentials...");
+        outln!("Authenticating with existing credentials...")?;
     } else {
-        println!(
+        outln!(
             "Authenticating with existing credentials... [Username: {}]",
             stored.username
-        );
+        )?;
     }
     let client = Client::new(config)?;
     match block_on(client.ping(registry))? {
@@ -127,7 +128,7 @@ fn login_with_stored(registry: &str, args: &LoginArgs, interactive: bool) -> Res
 
 pub fn logout(registry: Option<&str>) -> Result<ExitCode> {
     let registry = login_registry(registry.unwrap_or(DEFAULT_REGISTRY))?;
-    println!("Removing login credentials for {}", auth_key(&registry));
+    outln!("Removing login credentials for {}", auth_key(&registry))?;
     CredentialStore::docker_default()?.erase(&registry)?;
     Ok(ExitCode::SUCCESS)
 }

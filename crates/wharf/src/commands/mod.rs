@@ -69,7 +69,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(root.clone(), &args),
         Command::Registry(RegistryCommand::Gc(args)) => serve::gc(root.clone(), &args),
         Command::Completion { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "wharf", &mut std::io::stdout());
+            // clap_complete panics when its writer fails; a script is small, so build it
+            // here and write it through the writer that stops quietly on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wharf", &mut script);
+            crate::output::stdout::write_bytes(&script)?;
             Ok(ExitCode::SUCCESS)
         }
     }

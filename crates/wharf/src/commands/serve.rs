@@ -15,6 +15,7 @@ use wharf_registry::{Config, Gate, Registry};
 use wharf_registry::gc::{GcOptions, GcReport};
 
 use crate::cli::{self, GcArgs, ServeArgs};
+use crate::output::stdout::outln;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 
@@ -143,7 +144,7 @@ pub fn gc(root: Option<PathBuf>, args: &GcArgs) -> Result<ExitCode> {
             .await
             .context("garbage collection failed")
     })?;
-    println!("{}", describe(&report, args.dry_run));
+    outln!("{}", describe(&report, args.dry_run))?;
     Ok(ExitCode::SUCCESS)
 }
 

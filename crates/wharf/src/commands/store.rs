@@ -8,16 +8,17 @@ use wharf_image::usage;
 use wharf_store::Store;
 
 use crate::cli::{DfArgs, OutputFormat};
+use crate::output::stdout::{out, outln};
 use crate::output::{human, table, to_docker_json};
 
 pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
     let usage = usage::usage(store)?;
     if args.format == OutputFormat::Json {
-        println!("{}", to_docker_json(&usage));
+        outln!("{}", to_docker_json(&usage))?;
         return Ok(ExitCode::SUCCESS);
     }
     let now = Utc::now();
-    println!("Images space usage:\n");
+    outln!("Images space usage:\n")?;
     let mut rows = vec![[
         "REPOSITORY",
         "TAG",
@@ -54,47 +55,47 @@ pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
             ]);
         }
     }
-    print!("{}", table::render(&rows));
+    out!("{}", table::render(&rows))?;
     let saved = usage.size_without_sharing.saturating_sub(usage.images_size);
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Images: {} use {} on disk; without sharing they would use {} ({} saved by shared blobs).",
         usage.images.len(),
         human::size(usage.images_size),
         human::size(usage.size_without_sharing),
         human::size(saved),
-    );
-    println!(
+    )?;
+    outln!(
         "Reclaimable: {} ({} dangling images and unreferenced blobs; `wharf image prune` removes them).",
         human::size(usage.reclaimable),
         usage.dangling_images
-    );
+    )?;
     if usage.snapshots > 0 {
-        println!(
+        outln!(
             "Snapshots: {} unpacked layers use {} (`wharf image prune` removes those no image uses).",
             usage.snapshots,
             human::size(usage.snapshots_size)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
     let report = store.fsck(repair)?;
-    println!(
+    outln!(
         "checked {} blobs ({})",
         report.checked,
         human::size(report.checked_bytes)
-    );
+    )?;
     for problem in report.problems() {
-        println!("{problem}");
+        outln!("{problem}")?;
     }
     if report.is_clean() {
-        println!("the store is clean");
+        outln!("the store is clean")?;
         return Ok(ExitCode::SUCCESS);
     }
     if repair {
-        println!("repaired what could be repaired; missing blobs must be loaded or pulled again");
+        outln!("repaired what could be repaired; missing blobs must be loaded or pulled again")?;
     } else {
         eprintln!("hint: `wharf fsck --repair` removes corrupt and orphaned blobs and stray files");
     }

@@ -8,6 +8,7 @@ use wharf_store::Store;
 
 use super::parse_platform;
 use crate::cli::{ExportArgs, UnpackArgs};
+use crate::output::stdout::outln;
 
 pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     let options = UnpackOptions {
@@ -23,14 +24,14 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     })?;
     print_warnings(&report);
     if !args.quiet {
-        println!(
+        outln!(
             "Unpacked {} into {} ({} layers: {} extracted, {} from snapshots)",
             report.id.short(),
             args.dir.display(),
             report.layers,
             report.extracted,
             report.reused
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

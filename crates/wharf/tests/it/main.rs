@@ -14,6 +14,7 @@ mod inspect;
 mod interop;
 mod load;
 mod mutate;
+mod output_pipe;
 mod pull;
 mod pull_auth;
 mod pull_faults;
