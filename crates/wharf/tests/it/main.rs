@@ -2,6 +2,7 @@
 
 mod append;
 mod bad_input;
+mod command_line;
 mod commit;
 mod copy;
 mod crash;
