@@ -143,6 +143,11 @@ fn list(items: &[String]) -> String {
 }
 
 impl ClientError {
+    /// Whether nothing listens at the registry's address (the connection was refused).
+    pub fn is_connection_refused(&self) -> bool {
+        matches!(self, ClientError::Unreachable { reason, .. } if reason.ends_with(CONNECTION_REFUSED))
+    }
+
     /// Whether the registry said the thing asked for does not exist (as opposed to failing).
     pub fn is_not_found(&self) -> bool {
         matches!(
@@ -164,6 +169,9 @@ impl ClientError {
             ClientError::PlatformNotFound { .. } => {
                 Some("pick one of the listed platforms with `--platform`".to_string())
             }
+            ClientError::Unreachable { registry, .. } if self.is_connection_refused() => Some(
+                format!("nothing listens at `{registry}`: is the registry running, on that port?"),
+            ),
             ClientError::Unreachable { registry, reason } if reason.contains("certificate") => {
                 Some(format!(
                     "trust the registry's CA with `--ca-cert FILE` (or `ca-certs` in the config file), or list `{registry}` in `insecure-registries`"
@@ -180,6 +188,11 @@ impl ClientError {
 
 /// A transport error as text, without the URL reqwest would put in it, with its causes.
 pub(crate) fn describe(error: reqwest::Error) -> String {
+    // hyper's layers (`error sending request: client error (Connect): tcp connect error:
+    // Connection refused (os error 111)`) say nothing more than this.
+    if crate::retry::is_refused(&error) {
+        return CONNECTION_REFUSED.to_string();
+    }
     let error = error.without_url();
     let mut out = error.to_string();
     let mut source = std::error::Error::source(&error);
@@ -193,6 +206,9 @@ pub(crate) fn describe(error: reqwest::Error) -> String {
     }
     out
 }
+
+/// How a refused connection ends an `Unreachable` error's reason.
+const CONNECTION_REFUSED: &str = "connection refused";
 
 /// A URL fit for messages and logs: scheme, host and path, no query (signatures, state).
 pub(crate) fn redact(url: &reqwest::Url) -> String {
