@@ -128,8 +128,12 @@ fn login_with_stored(registry: &str, args: &LoginArgs, interactive: bool) -> Res
 
 pub fn logout(registry: Option<&str>) -> Result<ExitCode> {
     let registry = login_registry(registry.unwrap_or(DEFAULT_REGISTRY))?;
-    outln!("Removing login credentials for {}", auth_key(&registry))?;
-    CredentialStore::docker_default()?.erase(&registry)?;
+    // As Docker: saying that nothing was stored is not an error.
+    if CredentialStore::docker_default()?.erase(&registry)? {
+        outln!("Removing login credentials for {}", auth_key(&registry))?;
+    } else {
+        outln!("Not logged in to {}", auth_key(&registry))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
