@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use chrono::Utc;
+use wharf_image::count::count;
 use wharf_image::usage;
 use wharf_store::Store;
 
@@ -66,14 +67,15 @@ pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
         human::size(saved),
     )?;
     outln!(
-        "Reclaimable: {} ({} dangling images and unreferenced blobs; `wharf image prune` removes them).",
+        "Reclaimable: {} ({} and unreferenced blobs; `wharf image prune` removes them).",
         human::size(usage.reclaimable),
-        usage.dangling_images
+        count(usage.dangling_images, "dangling image")
     )?;
     if usage.snapshots > 0 {
         outln!(
-            "Snapshots: {} unpacked layers use {} (`wharf image prune` removes those no image uses).",
-            usage.snapshots,
+            "Snapshots: {} {} {} (`wharf image prune` removes those no image uses).",
+            count(usage.snapshots, "unpacked layer"),
+            if usage.snapshots == 1 { "uses" } else { "use" },
             human::size(usage.snapshots_size)
         )?;
     }
@@ -83,8 +85,8 @@ pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
 pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
     let report = store.fsck(repair)?;
     outln!(
-        "checked {} blobs ({})",
-        report.checked,
+        "checked {} ({})",
+        count(report.checked, "blob"),
         human::size(report.checked_bytes)
     )?;
     for problem in report.problems() {

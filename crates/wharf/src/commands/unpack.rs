@@ -9,6 +9,7 @@ use wharf_store::Store;
 use super::parse_platform;
 use crate::cli::{ExportArgs, UnpackArgs};
 use crate::output::stdout::outln;
+use wharf_image::count::count;
 
 pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     let options = UnpackOptions {
@@ -25,10 +26,10 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     print_warnings(&report);
     if !args.quiet {
         outln!(
-            "Unpacked {} into {} ({} layers: {} extracted, {} from snapshots)",
+            "Unpacked {} into {} ({}: {} extracted, {} from snapshots)",
             report.id.short(),
             args.dir.display(),
-            report.layers,
+            count(report.layers, "layer"),
             report.extracted,
             report.reused
         )?;
