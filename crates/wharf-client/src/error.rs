@@ -14,14 +14,23 @@ pub enum ClientError {
     #[error("cannot reach registry `{registry}`: {reason}")]
     Unreachable { registry: String, reason: String },
 
-    #[error("unauthorized: registry `{registry}` {reason}")]
-    Unauthorized { registry: String, reason: String },
+    /// A `401`. `credentials`: whether the client had credentials for the registry (sent
+    /// them, or used them for its token); then access was denied to an identity, and
+    /// logging in is not the remedy.
+    #[error("{}: registry `{registry}` {reason}", if *credentials { "access denied" } else { "unauthorized" })]
+    Unauthorized {
+        registry: String,
+        reason: String,
+        credentials: bool,
+    },
 
-    #[error("denied: registry `{registry}` refused access to `{repository}`: {message}")]
+    /// A `403`; `credentials` as for [`ClientError::Unauthorized`].
+    #[error("{}: registry `{registry}` refused access to `{repository}`: {message}", if *credentials { "access denied" } else { "denied" })]
     Denied {
         registry: String,
         repository: String,
         message: String,
+        credentials: bool,
     },
 
     #[error("manifest for `{reference}` not found: {message} ({code})")]
@@ -161,6 +170,16 @@ impl ClientError {
     /// One line telling the user what to do about it, when there is something to do.
     pub fn hint(&self) -> Option<String> {
         match self {
+            ClientError::Unauthorized {
+                credentials: true,
+                ..
+            }
+            | ClientError::Denied {
+                credentials: true,
+                ..
+            } => Some(
+                "check the repository name, and that the account is allowed to access it".into(),
+            ),
             ClientError::Unauthorized { registry, .. } | ClientError::Denied { registry, .. } => {
                 Some(format!(
                     "log in with `wharf login {registry}`, or check the repository name"

@@ -76,7 +76,11 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
     match block_on(client.ping(&registry))? {
         Ok(()) => {}
         // The message says it all; the usual hint (`wharf login ...`) would go round in a circle.
-        Err(e @ ClientError::Unauthorized { .. }) => bail!("{e}"),
+        // Docker's word for a wrong password, though the client calls a refused identity
+        // "access denied".
+        Err(ClientError::Unauthorized {
+            registry, reason, ..
+        }) => bail!("unauthorized: registry `{registry}` {reason}"),
         Err(e) => return Err(e.into()),
     }
 
