@@ -85,7 +85,18 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
         if names.is_empty() && filter.is_none() {
             rows.push(row("<none>".into(), "<none>".into()));
         }
-        for name in names.iter().filter(|n| matches(filter.as_ref(), n)) {
+        // Docker's rule: a name by digest only (`name@digest`, from a pull by digest) is a
+        // `<none>` row only while no tag of that repository names the image.
+        let tagged_in = |repo: &Reference| {
+            names
+                .iter()
+                .any(|n| n.tag().is_some() && n.name() == repo.name())
+        };
+        let shown = names
+            .iter()
+            .filter(|n| n.tag().is_some() || !tagged_in(n))
+            .filter(|n| matches(filter.as_ref(), n));
+        for name in shown {
             rows.push(row(
                 name.familiar_name(),
                 name.tag().unwrap_or("<none>").to_string(),
