@@ -14,14 +14,23 @@ pub enum ClientError {
     #[error("cannot reach registry `{registry}`: {reason}")]
     Unreachable { registry: String, reason: String },
 
-    #[error("unauthorized: registry `{registry}` {reason}")]
-    Unauthorized { registry: String, reason: String },
+    /// A `401`. `credentials`: whether the client had credentials for the registry (sent
+    /// them, or used them for its token); then access was denied to an identity, and
+    /// logging in is not the remedy.
+    #[error("{}: registry `{registry}` {reason}", if *credentials { "access denied" } else { "unauthorized" })]
+    Unauthorized {
+        registry: String,
+        reason: String,
+        credentials: bool,
+    },
 
-    #[error("denied: registry `{registry}` refused access to `{repository}`: {message}")]
+    /// A `403`; `credentials` as for [`ClientError::Unauthorized`].
+    #[error("{}: registry `{registry}` refused access to `{repository}`: {message}", if *credentials { "access denied" } else { "denied" })]
     Denied {
         registry: String,
         repository: String,
         message: String,
+        credentials: bool,
     },
 
     #[error("manifest for `{reference}` not found: {message} ({code})")]
@@ -150,6 +159,11 @@ fn list(items: &[String]) -> String {
 }
 
 impl ClientError {
+    /// Whether nothing listens at the registry's address (the connection was refused).
+    pub fn is_connection_refused(&self) -> bool {
+        matches!(self, ClientError::Unreachable { reason, .. } if reason.ends_with(CONNECTION_REFUSED))
+    }
+
     /// Whether the registry said the thing asked for does not exist (as opposed to failing).
     pub fn is_not_found(&self) -> bool {
         matches!(
@@ -163,6 +177,16 @@ impl ClientError {
     /// One line telling the user what to do about it, when there is something to do.
     pub fn hint(&self) -> Option<String> {
         match self {
+            ClientError::Unauthorized {
+                credentials: true,
+                ..
+            }
+            | ClientError::Denied {
+                credentials: true,
+                ..
+            } => Some(
+                "check the repository name, and that the account is allowed to access it".into(),
+            ),
             ClientError::Unauthorized { registry, .. } | ClientError::Denied { registry, .. } => {
                 Some(format!(
                     "log in with `wharf login {registry}`, or check the repository name"
@@ -171,6 +195,9 @@ impl ClientError {
             ClientError::PlatformNotFound { .. } => {
                 Some("pick one of the listed platforms with `--platform`".to_string())
             }
+            ClientError::Unreachable { registry, .. } if self.is_connection_refused() => Some(
+                format!("nothing listens at `{registry}`: is the registry running, on that port?"),
+            ),
             ClientError::Unreachable { registry, reason } if reason.contains("certificate") => {
                 Some(format!(
                     "trust the registry's CA with `--ca-cert FILE` (or `ca-certs` in the config file), or list `{registry}` in `insecure-registries`"
@@ -187,6 +214,11 @@ impl ClientError {
 
 /// A transport error as text, without the URL reqwest would put in it, with its causes.
 pub(crate) fn describe(error: reqwest::Error) -> String {
+    // hyper's layers (`error sending request: client error (Connect): tcp connect error:
+    // Connection refused (os error 111)`) say nothing more than this.
+    if crate::retry::is_refused(&error) {
+        return CONNECTION_REFUSED.to_string();
+    }
     let error = error.without_url();
     let mut out = error.to_string();
     let mut source = std::error::Error::source(&error);
@@ -200,6 +232,9 @@ pub(crate) fn describe(error: reqwest::Error) -> String {
     }
     out
 }
+
+/// How a refused connection ends an `Unreachable` error's reason.
+const CONNECTION_REFUSED: &str = "connection refused";
 
 /// A URL fit for messages and logs: scheme, host and path, no query (signatures, state).
 pub(crate) fn redact(url: &reqwest::Url) -> String {

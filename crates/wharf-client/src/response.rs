@@ -116,11 +116,23 @@ pub(crate) async fn error_from(
     subject: Subject<'_>,
 ) -> ClientError {
     let status = response.status();
+    let used = response.extensions().get::<CredentialsUsed>().is_some();
     let body = read_capped(response, 64 * 1024, registry, what)
         .await
         .unwrap_or_default();
-    classify(status, &body, registry, what, subject)
+    let mut error = classify(status, &body, registry, what, subject);
+    if let ClientError::Unauthorized { credentials, .. } | ClientError::Denied { credentials, .. } =
+        &mut error
+    {
+        *credentials = used;
+    }
+    error
 }
+
+/// Marks a response to a request made with the user's credentials (sent, or used for the
+/// request's token), so a refusal can say that this identity was denied.
+#[derive(Clone, Copy)]
+pub(crate) struct CredentialsUsed;
 
 fn classify(
     status: StatusCode,
@@ -139,11 +151,13 @@ fn classify(
         (StatusCode::UNAUTHORIZED, _) => ClientError::Unauthorized {
             registry: registry.to_string(),
             reason: format!("refused {what}: {message}"),
+            credentials: false,
         },
         (StatusCode::FORBIDDEN, _) => ClientError::Denied {
             registry: registry.to_string(),
             repository,
             message,
+            credentials: false,
         },
         (StatusCode::NOT_FOUND, Subject::Manifest { reference }) => ClientError::ManifestUnknown {
             reference: reference.to_string(),

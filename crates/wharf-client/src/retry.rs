@@ -67,9 +67,40 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
         || matches!(status.as_u16(), 500 | 502 | 503 | 504)
 }
 
-/// Transport errors worth another try: the connection failed or timed out.
+/// Transport errors worth another try: the connection failed or timed out. A connection
+/// refused by this machine is not: the kernel answered at once that nothing listens on
+/// that port, and asking again for seconds tells the user nothing new
+/// (`wharf pull 127.0.0.1:1/x`). Elsewhere a refusal may be a registry restarting behind
+/// a load balancer, so it is retried.
 pub(crate) fn is_retryable_error(error: &reqwest::Error) -> bool {
+    if is_refused(error) && error.url().is_some_and(is_loopback) {
+        return false;
+    }
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+}
+
+/// Whether the connection was refused (`ECONNREFUSED`), somewhere in the error's causes.
+pub(crate) fn is_refused(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).

@@ -350,11 +350,20 @@ impl Transport {
                     request = request.body(body);
                 }
             }
-            let response = match request.send().await {
+            let mut response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => return Ok(Sent::Failed(e)),
             };
             let status = response.status();
+            // Only a refusal needs to know (a credential helper may be a process to run).
+            if (status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED)
+                && authorization.is_some()
+                && auth.credential(endpoint).await.ok().flatten().is_some()
+            {
+                response
+                    .extensions_mut()
+                    .insert(crate::response::CredentialsUsed);
+            }
             if status == StatusCode::UNAUTHORIZED && same {
                 if *reauthenticated || !call.body.replayable() {
                     return Err(auth.rejected(endpoint).await);

@@ -15,6 +15,10 @@ use crate::error::{ImageError, Result};
 /// When an image was last given a name with `wharf tag` (Docker's `Metadata.LastTagTime`).
 pub const ANNOTATION_LAST_TAG_TIME: &str = "dev.wharf.last-tag-time";
 
+/// On an entry a pull wrote: the name came from a registry, so the image is known there by
+/// its digest (Docker's `RepoDigests`). Names from archives, `tag` or builds lack it.
+pub const ANNOTATION_PULLED: &str = "dev.wharf.pulled";
+
 /// One `index.json` entry: a name (or none, for a dangling image) and what it points at.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -31,6 +35,11 @@ impl Entry {
             name,
             target: target.clone(),
         }
+    }
+
+    /// Whether a pull wrote this entry ([`ANNOTATION_PULLED`]).
+    pub fn pulled(&self) -> bool {
+        self.target.annotation(ANNOTATION_PULLED).is_some()
     }
 
     pub fn last_tag_time(&self) -> Option<&str> {
@@ -212,6 +221,8 @@ fn pick_in(
 #[derive(Debug, Clone)]
 pub struct Found {
     pub names: Vec<Reference>,
+    /// The names a pull wrote: the repositories a registry knows the image in.
+    pub pulled_names: Vec<Reference>,
     /// The name the user typed, when they typed one.
     pub matched_name: Option<Reference>,
     pub resolved: Resolved,
@@ -328,8 +339,14 @@ fn found_for(
     matched_name: Option<Reference>,
     platform: Option<&Platform>,
 ) -> Result<Found> {
+    let pulled_names = all
+        .iter()
+        .filter(|e| e.target.digest == target.digest && e.pulled())
+        .filter_map(|e| e.name.clone())
+        .collect();
     Ok(Found {
         names: names_of(all, &target.digest),
+        pulled_names,
         matched_name,
         resolved: resolve(store, target, platform)?,
     })

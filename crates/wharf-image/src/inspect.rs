@@ -152,10 +152,11 @@ fn document(store: &Store, found: &Found, last_tag_time: String) -> Result<Inspe
     })
 }
 
-/// `name@digest` for each repository the image is named in, as a pull by digest would use.
+/// `name@digest` for each repository the image was pulled from, as a pull by digest would
+/// use; none for an image that only came from an archive or a build, as in Docker.
 fn repo_digests(found: &Found) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for name in &found.names {
+    for name in &found.pulled_names {
         let entry = name
             .with_digest(found.resolved.target.digest.clone())
             .familiar();

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod commit;
 pub mod compose;
 pub mod copy;
+pub mod count;
 pub mod error;
 pub mod graph;
 pub mod history;

@@ -111,9 +111,9 @@ pub struct Ensured {
 pub fn ensure(store: &Store, layers: &[Descriptor], diff_ids: &[Digest]) -> Result<Ensured> {
     if layers.len() != diff_ids.len() {
         return Err(ImageError::Invalid(format!(
-            "the image has {} layers but its config lists {} diff_ids",
-            layers.len(),
-            diff_ids.len()
+            "the image has {} but its config lists {}",
+            crate::count::count(layers.len(), "layer"),
+            crate::count::count(diff_ids.len(), "diff_id")
         )));
     }
     let _lock = lock(store)?;

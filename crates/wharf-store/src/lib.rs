@@ -16,7 +16,7 @@
 //!                                    by every StagedBlob of it
 //!     tmp/<pid>-<time>-<n>.tmp       unknown-digest ingests, staged bytes, index.json and cache
 //!                                    temps; locked by their owner, so an unlocked one is debris
-//!     layers/<alg>/<hex>.json        layer-info cache: {"diffId":"sha256:...","size":N}
+//!     layers/<alg>/<hex>.json        layer-info cache: {"diffId":"sha256:...","size":N[,"contentSize":N]}
 //!     blob-info.json                 where blobs were seen in registries (mount hints), bounded
 //! ```
 //!

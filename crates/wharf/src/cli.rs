@@ -12,7 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// The image store (an OCI image layout). Default: $WHARF_ROOT, else $XDG_DATA_HOME/wharf.
-    #[arg(long, global = true, env = "WHARF_ROOT", value_name = "DIR")]
+    // `$WHARF_ROOT` is read by `open_store`, not by clap: `serve`, `registry`, `tags` and
+    // `manifest` declare their own `--root` (same id, so this one is not propagated to them),
+    // and clap would hand them this variable's value too.
+    #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -21,7 +24,10 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Parse an image reference and print how Docker normalizes it, as JSON.
-    Reference { reference: String },
+    Reference {
+        /// The reference, e.g. `busybox`, `ghcr.io/org/app:1` or `name@sha256:...`.
+        reference: String,
+    },
     /// Download an image from a registry.
     Pull(PullArgs),
     /// Upload an image from the store to a registry.
@@ -49,7 +55,7 @@ pub enum Command {
     /// Show images' details as JSON, like `docker image inspect`.
     Inspect(InspectArgs),
     /// Give an image another name.
-    Tag { source: String, target: String },
+    Tag(TagArgs),
     /// Remove names; delete images nothing names any more.
     Rmi(RmiArgs),
     /// Show the history of an image.
@@ -75,23 +81,75 @@ pub enum Command {
         registry: Option<String>,
     },
     /// Inspect manifests in a registry, without pulling.
-    #[command(subcommand)]
-    Manifest(ManifestCommand),
+    Manifest(ManifestGroup),
     /// List a repository's tags in a registry, one per line.
     Tags {
+        /// The repository, e.g. `ghcr.io/org/app` (no tag or digest).
         #[arg(value_name = "REPOSITORY")]
         repository: String,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        no_store: NoStore,
     },
-    /// Run an OCI registry (the Distribution API); `--root` is its data directory
-    /// (default: $XDG_DATA_HOME/wharf/registry).
+    /// Run an OCI registry (the Distribution API).
     Serve(ServeArgs),
-    /// Maintain a registry's data; `--root` is its data directory, as for `serve`.
-    #[command(subcommand)]
-    Registry(RegistryCommand),
+    /// Maintain a registry's data.
+    Registry(RegistryGroup),
     /// Print a shell completion script.
-    Completion { shell: clap_complete::Shell },
+    Completion {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The image store's global `--root`, hidden where no store is used: declaring the id
+/// here keeps clap from propagating the store's `--root` (and its help) to the command.
+#[derive(Args)]
+pub struct NoStore {
+    #[arg(long = "root", id = "root", global = true, hide = true)]
+    pub _root: Option<PathBuf>,
+}
+
+/// A registry's data directory: `serve` and `registry` read it instead of the store's.
+#[derive(Args)]
+pub struct RegistryRoot {
+    /// The registry's data directory (default: the config file's `root`, else
+    /// $XDG_DATA_HOME/wharf/registry).
+    #[arg(
+        long = "root",
+        id = "root",
+        global = true,
+        env = "WHARF_REGISTRY_ROOT",
+        value_name = "DIR"
+    )]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct RegistryGroup {
+    #[command(flatten)]
+    pub root: RegistryRoot,
+    #[command(subcommand)]
+    pub command: RegistryCommand,
+}
+
+#[derive(Args)]
+pub struct ManifestGroup {
+    #[command(flatten)]
+    pub no_store: NoStore,
+    #[command(subcommand)]
+    pub command: ManifestCommand,
+}
+
+#[derive(Args)]
+pub struct TagArgs {
+    /// The image to name: a name, `name@digest` or an ID.
+    #[arg(value_name = "SOURCE_IMAGE")]
+    pub source: String,
+    /// The new name, `NAME[:TAG]` (default tag `latest`).
+    #[arg(value_name = "TARGET_IMAGE")]
+    pub target: String,
 }
 
 #[derive(Subcommand)]
@@ -99,15 +157,18 @@ pub enum ImageCommand {
     /// List images.
     #[command(alias = "list")]
     Ls(ImagesArgs),
+    /// Show images' details as JSON, like `docker image inspect`.
     Inspect(InspectArgs),
+    /// Load images from an OCI layout, an OCI archive or a docker-archive (optionally gzipped).
     Load(LoadArgs),
+    /// Save images to a docker-archive (for `docker load`) or an OCI archive.
     Save(SaveArgs),
-    Tag {
-        source: String,
-        target: String,
-    },
+    /// Give an image another name.
+    Tag(TagArgs),
+    /// Remove names; delete images nothing names any more.
     #[command(alias = "remove")]
     Rm(RmiArgs),
+    /// Show the history of an image.
     History(HistoryArgs),
     /// Remove dangling images and blobs nothing references.
     Prune {
@@ -149,18 +210,22 @@ pub struct SaveArgs {
     /// Write to this file instead of standard output.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// The archive's format.
     #[arg(long, value_enum, default_value = "docker")]
     pub format: ArchiveFormat,
     /// Platform to save from a multi-platform image (docker format).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// The images to save: names, `name@digest` or IDs.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum OutputFormat {
+    /// Docker's table.
     Table,
+    /// One JSON document.
     Json,
 }
 
@@ -178,6 +243,7 @@ pub struct ImagesArgs {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// `table`, or `json`: one JSON object per line.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
@@ -233,14 +299,19 @@ pub struct PushArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum CompressArg {
+    /// gzip (what every tool reads).
     Gzip,
+    /// zstd (OCI media types).
     Zstd,
 }
 
 #[derive(Args)]
 pub struct CopyArgs {
+    /// Where the image is: `docker://REF`, `wharf:REF` (or a bare reference), `oci:PATH[:REF]`,
+    /// `oci-archive:PATH[:REF]` or `docker-archive:PATH[:REF]`.
     #[arg(value_name = "SOURCE")]
     pub source: String,
+    /// Where it goes, in the same forms as SOURCE.
     #[arg(value_name = "DESTINATION")]
     pub destination: String,
     /// Copy a whole multi-platform index, every platform.
@@ -277,6 +348,7 @@ pub struct RegistryArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
+    /// The images: names, `name@digest` or IDs (with `--remote`: registry references).
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Platform to inspect in a multi-platform image.
@@ -291,6 +363,7 @@ pub struct InspectArgs {
 
 #[derive(Args)]
 pub struct RmiArgs {
+    /// The images: names, `name@digest` or IDs.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Remove an image by ID even when several names point at it.
@@ -300,6 +373,8 @@ pub struct RmiArgs {
 
 #[derive(Args)]
 pub struct HistoryArgs {
+    /// The image: a name, `name@digest` or an ID.
+    #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Don't truncate output.
     #[arg(long)]
@@ -311,6 +386,7 @@ pub struct HistoryArgs {
 
 #[derive(Args)]
 pub struct DfArgs {
+    /// `table`, or `json`: one JSON document.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
     /// Accepted for Docker compatibility: the per-image table is always shown.
@@ -344,6 +420,7 @@ pub enum ManifestCommand {
 
 #[derive(Args)]
 pub struct ManifestInspectArgs {
+    /// The image in its registry: `name[:tag]` or `name@digest`.
     #[arg(value_name = "REFERENCE")]
     pub reference: String,
     /// The manifest for this platform, from a multi-platform index.
@@ -358,6 +435,8 @@ pub struct ManifestInspectArgs {
 
 #[derive(Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub root: RegistryRoot,
     /// The address to listen on (default: 127.0.0.1:5000; `127.0.0.1:0` picks a free port,
     /// which the log line names).
     #[arg(long, env = "WHARF_REGISTRY_ADDR", value_name = "HOST:PORT")]
@@ -443,7 +522,9 @@ pub struct GcArgs {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One line of text per request.
     Text,
+    /// One JSON object per request.
     Json,
 }
 
@@ -476,6 +557,7 @@ pub struct AppendArgs {
 /// How `append` and `commit` make a layer.
 #[derive(Args)]
 pub struct LayerArgs {
+    /// How to compress the new layers.
     #[arg(long, value_enum, default_value = "gzip")]
     pub compression: LayerCompression,
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3).
@@ -573,4 +655,51 @@ pub struct ExportArgs {
     /// Which image of a multi-platform IMAGE (default: this host's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every subcommand and every argument a user can see says what it is for.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if command.get_about().is_none() {
+                missing.push(format!("command `{path}`"));
+            }
+            for arg in command.get_arguments() {
+                if !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("`{path}` argument `{}`", arg.get_id()));
+                }
+                // Values are described all or none (`bash`, `true` explain themselves).
+                let values = arg.get_possible_values();
+                let described = values.iter().any(|v| v.get_help().is_some());
+                for value in values.iter().filter(|_| described) {
+                    if !value.is_hide_set() && value.get_help().is_none() {
+                        missing.push(format!(
+                            "`{path}` argument `{}` value `{}`",
+                            arg.get_id(),
+                            value.get_name()
+                        ));
+                    }
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "wharf", &mut missing);
+        assert!(missing.is_empty(), "no help for:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

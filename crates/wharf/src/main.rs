@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
+        // The reader of our output went away (`wharf images | head -1`): not a failure.
+        Err(error) if output::stdout::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             report::print_error(&error);
             ExitCode::FAILURE

@@ -5,20 +5,39 @@ use wharf_client::ClientError;
 use wharf_image::ImageError;
 
 pub fn print_error(error: &anyhow::Error) {
-    eprintln!("error: {error}");
-    let mut above = error.to_string();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        // Errors that embed their source's text (`manifest `x`: <source>`) would
-        // otherwise print it twice.
-        if !above.ends_with(&text) {
+    let causes = causes(error);
+    let refused = error
+        .chain()
+        .find_map(client_error)
+        .is_some_and(ClientError::is_connection_refused);
+    if refused {
+        // Nothing listens there: the whole story fits one line, as in Docker.
+        let line = std::iter::once(error.to_string()).chain(causes);
+        eprintln!("error: {}", line.collect::<Vec<_>>().join(": "));
+    } else {
+        eprintln!("error: {error}");
+        for text in causes {
             eprintln!("  caused by: {text}");
         }
-        above = text;
     }
     if let Some(hint) = hint(error) {
         eprintln!("hint: {hint}");
     }
+}
+
+/// The causes' messages, without those the message above already ends with (errors that
+/// embed their source's text, `manifest `x`: <source>`, would otherwise print it twice).
+fn causes(error: &anyhow::Error) -> Vec<String> {
+    let mut above = error.to_string();
+    let mut causes = Vec::new();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !above.ends_with(&text) {
+            causes.push(text.clone());
+        }
+        above = text;
+    }
+    causes
 }
 
 fn hint(error: &anyhow::Error) -> Option<String> {

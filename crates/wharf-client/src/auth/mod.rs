@@ -233,25 +233,33 @@ impl Auth {
         Err(ClientError::Unauthorized {
             registry: endpoint.display(),
             reason: "answered 401 without a Basic or Bearer challenge".into(),
+            credentials: sent.is_some(),
         })
     }
 
     /// The error for a request still refused after authenticating.
     pub async fn rejected(&self, endpoint: &Endpoint) -> ClientError {
-        let reason = match self.credential(endpoint).await {
-            Ok(Some(c)) => format!(
-                "did not accept the credentials from {} (wrong credentials, or no access to this repository)",
-                c.source
+        let (reason, credentials) = match self.credential(endpoint).await {
+            Ok(Some(c)) => (
+                format!(
+                    "did not accept the credentials from {} (wrong credentials, or no access to this repository)",
+                    c.source
+                ),
+                true,
             ),
-            Ok(None) => format!(
-                "requires authentication, and no credentials were found for `{}`",
-                endpoint.credential_key()
+            Ok(None) => (
+                format!(
+                    "requires authentication, and no credentials were found for `{}`",
+                    endpoint.credential_key()
+                ),
+                false,
             ),
             Err(e) => return e,
         };
         ClientError::Unauthorized {
             registry: endpoint.display(),
             reason,
+            credentials,
         }
     }
 

@@ -94,7 +94,7 @@ pub fn store_credentials(registry: &str, username: &str, secret: &str) -> Result
 
 /// Removes every stored login for `registry` from Docker's default place.
 pub fn erase_credentials(registry: &str) -> Result<()> {
-    CredentialStore::docker_default()?.erase(registry)
+    CredentialStore::docker_default()?.erase(registry).map(drop)
 }
 
 impl CredentialStore {
@@ -163,23 +163,27 @@ impl CredentialStore {
     /// Removes the login for `registry`: from its helper (one that has nothing stored is
     /// fine) and every `auths` entry that names the registry — all of them, not only the
     /// exact key, so no credential a later lookup would find is left behind.
-    pub fn erase(&self, registry: &str) -> Result<()> {
+    ///
+    /// Whether the file recorded a login for the registry (a helper's logins are recorded
+    /// there too): Docker's test for "Not logged in".
+    pub fn erase(&self, registry: &str) -> Result<bool> {
         let mut config = self.read(registry)?;
         if let Some(helper) = helper_for(&config, registry) {
             self.run_helper(registry, &helper, "erase", auth_key(registry))?;
         }
         let keys = lookup_keys(registry);
         let Some(Value::Object(auths)) = config.get_mut("auths") else {
-            return Ok(());
+            return Ok(false);
         };
         let before = auths.len();
         auths.retain(|k, _| {
             !(k == keys.server_url || normalize_key(k).is_some_and(|h| keys.hosts.contains(&h)))
         });
-        if auths.len() != before {
+        let erased = auths.len() != before;
+        if erased {
             self.write(registry, &config)?;
         }
-        Ok(())
+        Ok(erased)
     }
 
     fn fail(&self, registry: &str, reason: String) -> ClientError {

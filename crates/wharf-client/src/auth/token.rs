@@ -146,6 +146,7 @@ pub(crate) async fn fetch(
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return Err(ClientError::Unauthorized {
             registry,
+            credentials: credential.is_some(),
             reason: match credential {
                 Some(c) => format!(
                     "rejected the credentials from {} (its token server answered {status})",

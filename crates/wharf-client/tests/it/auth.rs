@@ -23,18 +23,31 @@ fn anonymous() -> Client {
     Client::new(config()).unwrap()
 }
 
-fn assert_unauthorized(err: &ClientError, registry: &str, secret: &str) -> String {
+/// A `401`. With `credentials` (the client had some), access was denied to them and
+/// logging in is no remedy; without, the hint says to log in.
+fn assert_unauthorized(
+    err: &ClientError,
+    registry: &str,
+    secret: &str,
+    credentials: bool,
+) -> String {
     assert!(matches!(err, ClientError::Unauthorized { .. }), "{err:?}");
     let text = err.to_string();
+    let start = if credentials {
+        "access denied"
+    } else {
+        "unauthorized"
+    };
     assert!(
-        text.starts_with("unauthorized") && text.contains(&format!("`{registry}`")),
+        text.starts_with(start) && text.contains(&format!("`{registry}`")),
         "{text}"
     );
     assert!(
         !text.contains(secret) && !format!("{err:?}").contains(secret),
         "{text}"
     );
-    assert!(err.hint().unwrap().contains("wharf login"), "{text}");
+    let hint = err.hint().unwrap();
+    assert_eq!(hint.contains("wharf login"), !credentials, "{text}: {hint}");
     text
 }
 
@@ -63,16 +76,16 @@ async fn htpasswd_basic_auth() {
         .resolve(&tagged)
         .await
         .unwrap_err();
-    let text = assert_unauthorized(&err, &registry.host, wrong);
+    let text = assert_unauthorized(&err, &registry.host, wrong, true);
     assert!(text.contains("did not accept the credentials"), "{text}");
     let err = client_with(&registry.host, USER, wrong)
         .ping(&registry.host)
         .await
         .unwrap_err();
-    assert_unauthorized(&err, &registry.host, wrong);
+    assert_unauthorized(&err, &registry.host, wrong, true);
 
     let err = anonymous().resolve(&tagged).await.unwrap_err();
-    let text = assert_unauthorized(&err, &registry.host, PASSWORD);
+    let text = assert_unauthorized(&err, &registry.host, PASSWORD, false);
     assert!(text.contains("no credentials were found"), "{text}");
 }
 
@@ -113,7 +126,7 @@ async fn credentials_come_from_a_docker_config_file() {
         .resolve(&reference(&registry.host, "fromfile:v1"))
         .await
         .unwrap_err();
-    let text = assert_unauthorized(&err, &registry.host, "hunter2");
+    let text = assert_unauthorized(&err, &registry.host, "hunter2", true);
     assert!(text.contains(&path.display().to_string()), "{text}");
 }
 
@@ -167,12 +180,12 @@ async fn bearer_token_flow_against_distribution() {
         .resolve(&tagged)
         .await
         .unwrap_err();
-    let text = assert_unauthorized(&err, &registry.host, wrong);
+    let text = assert_unauthorized(&err, &registry.host, wrong, true);
     assert!(text.contains("token server"), "{text}");
 
     // Anonymous: the issuer grants a token without access, the registry refuses it.
     let err = anonymous().resolve(&tagged).await.unwrap_err();
-    let text = assert_unauthorized(&err, &registry.host, PASSWORD);
+    let text = assert_unauthorized(&err, &registry.host, PASSWORD, false);
     assert!(text.contains("no credentials were found"), "{text}");
 }
 
@@ -229,6 +242,6 @@ async fn identity_tokens_use_the_oauth2_refresh_grant() {
     assert_eq!(post.header("authorization"), None);
 
     let err = identity("revoked").resolve(&tagged).await.unwrap_err();
-    let text = assert_unauthorized(&err, &registry.host, "revoked");
+    let text = assert_unauthorized(&err, &registry.host, "revoked", true);
     assert!(text.contains("a test identity token"), "{text}");
 }

@@ -69,10 +69,10 @@ fn image_from_item(
         return Err(ImageError::archive(
             path,
             format!(
-                "`manifest.json` lists {} layers for `{}` but its config has {} diff_ids",
-                item.layers.len(),
+                "`manifest.json` lists {} for `{}` but its config has {}",
+                crate::count::count(item.layers.len(), "layer"),
                 item.config,
-                config.rootfs.diff_ids.len()
+                crate::count::count(config.rootfs.diff_ids.len(), "diff_id")
             ),
         ));
     }

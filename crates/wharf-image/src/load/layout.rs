@@ -119,10 +119,10 @@ fn walk(
                         })?;
                     if parsed.rootfs.diff_ids.len() != m.layers.len() {
                         return Err(ImageError::Invalid(format!(
-                            "manifest `{}` lists {} layers but its config has {} diff_ids",
+                            "manifest `{}` lists {} but its config has {}",
                             descriptor.digest,
-                            m.layers.len(),
-                            parsed.rootfs.diff_ids.len()
+                            crate::count::count(m.layers.len(), "layer"),
+                            crate::count::count(parsed.rootfs.diff_ids.len(), "diff_id")
                         )));
                     }
                 }

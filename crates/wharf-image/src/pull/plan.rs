@@ -228,8 +228,10 @@ fn check_config(manifest: &ImageManifest, config: &[u8]) -> Result<()> {
     let (diff_ids, layers) = (parsed.rootfs.diff_ids.len(), manifest.layers.len());
     if diff_ids != layers {
         return Err(ImageError::Invalid(format!(
-            "image config `{}` lists {diff_ids} layer diff_ids, but the manifest has {layers} layers",
-            manifest.config.digest
+            "image config `{}` lists {}, but the manifest has {}",
+            manifest.config.digest,
+            crate::count::count(diff_ids, "layer diff_id"),
+            crate::count::count(layers, "layer")
         )));
     }
     Ok(())

@@ -1,8 +1,9 @@
 //! Naming the pulled image, in the same commit that publishes its blobs.
 //!
 //! The `index.json` entry a pull writes is named by what was pulled — `name:tag`, or
-//! `name@digest` for a pull by digest (Docker's `<none>` tag: `wharf images` lists it,
-//! `name@digest` finds it, `RepoDigests` shows it) — and points at:
+//! `name@digest` for a pull by digest (Docker's `<none>` tag: `wharf images` lists it
+//! unless a tag of the repository names the image, `name@digest` finds it), is marked
+//! pulled (so `RepoDigests` shows its name), and points at:
 //! - the image manifest, for a single-platform image or one platform of an index (with
 //!   the platform from the index entry, and the index digest in an annotation, so the
 //!   next pull of the same tag knows it is up to date with one `HEAD`);
@@ -16,6 +17,7 @@ use wharf_store::{StagedBlob, Store};
 
 use super::fetch::blocking;
 use super::plan::Plan;
+use crate::catalog::ANNOTATION_PULLED;
 use crate::error::Result;
 use crate::names;
 use wharf_spec::descriptor::ANNOTATION_REF_NAME;
@@ -86,13 +88,14 @@ fn set_name(
     index_digest: Option<String>,
 ) {
     names::set_name(index, target, name, None);
-    if let Some(index_digest) = index_digest {
-        let key = name.to_string();
-        if let Some(entry) = index
-            .manifests
-            .iter_mut()
-            .find(|d| d.annotation(ANNOTATION_REF_NAME) == Some(key.as_str()))
-        {
+    let key = name.canonical().to_string();
+    if let Some(entry) = index
+        .manifests
+        .iter_mut()
+        .find(|d| d.annotation(ANNOTATION_REF_NAME) == Some(key.as_str()))
+    {
+        entry.set_annotation(ANNOTATION_PULLED, "true");
+        if let Some(index_digest) = index_digest {
             entry.set_annotation(ANNOTATION_INDEX_DIGEST, index_digest);
         }
     }

@@ -118,10 +118,10 @@ fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Resu
     let diff_ids = &image.config.rootfs.diff_ids;
     if layers.len() != diff_ids.len() {
         return Err(ImageError::Invalid(format!(
-            "image `{}` has {} layers but its config lists {} diff_ids",
+            "image `{}` has {} but its config lists {}",
             image.id(),
-            layers.len(),
-            diff_ids.len()
+            crate::count::count(layers.len(), "layer"),
+            crate::count::count(diff_ids.len(), "diff_id")
         )));
     }
     let root = Root::open(into).map_err(ImageError::io(format!("open `{}`", into.display())))?;

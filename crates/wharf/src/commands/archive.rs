@@ -14,6 +14,7 @@ use wharf_store::Store;
 
 use super::parse_platform;
 use crate::cli::{ArchiveFormat, LoadArgs, SaveArgs};
+use crate::output::stdout::outln;
 
 pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode> {
     let tag = args
@@ -35,7 +36,7 @@ pub fn load(store: &Store, args: &LoadArgs) -> Result<ExitCode> {
         load::load(store, &path, &options).map_err(|error| LoadFailed { path, error })?
     };
     for item in &loaded {
-        println!("{}", describe(store, item));
+        outln!("{}", describe(store, item))?;
     }
     if loaded.iter().any(|l| l.name.is_none()) && !args.quiet {
         eprintln!("hint: the archive does not name every image; name them with `wharf load -t NAME[:TAG]` or `wharf tag ID NAME`");

@@ -16,6 +16,7 @@ use wharf_store::Store;
 
 use super::parse_platform;
 use crate::cli::{AppendArgs, CommitArgs, LayerArgs, LayerCompression, MutateArgs};
+use crate::output::stdout::outln;
 
 pub fn append(store: &Store, args: &AppendArgs) -> Result<ExitCode> {
     // Everything the user typed is checked before a byte is written.
@@ -33,7 +34,7 @@ pub fn append(store: &Store, args: &AppendArgs) -> Result<ExitCode> {
     };
     let appended = append::append(store, &args.base, &sources, &name, &options)?;
     warn_skipped(&appended.layers);
-    println!("{}", appended.image.id);
+    outln!("{}", appended.image.id)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -47,7 +48,7 @@ pub fn commit(store: &Store, args: &CommitArgs) -> Result<ExitCode> {
     };
     let committed = commit::commit(store, &args.base, &args.dir, &name, &options)?;
     warn_skipped(std::slice::from_ref(&committed.layer));
-    println!("{}", committed.image.id);
+    outln!("{}", committed.image.id)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -125,7 +126,7 @@ pub fn mutate(store: &Store, args: &MutateArgs) -> Result<ExitCode> {
         source_date_epoch: source_date_epoch()?,
     };
     let image = mutate::mutate(store, &args.image, &edits, &name, &options)?;
-    println!("{}", image.id);
+    outln!("{}", image.id)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,6 +13,7 @@ use super::parse_platform;
 use super::remote::block_on;
 use crate::cli::{CompressArg, CopyArgs};
 use crate::output::push::PushOutput;
+use crate::output::stdout::outln;
 
 pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode> {
     let from = Location::parse(&args.source)?;
@@ -60,15 +61,15 @@ pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode
     if !args.quiet {
         for referrer in &report.referrers {
             let kind = referrer.artifact_type.as_deref().unwrap_or("referrer");
-            println!("Copied referrer {} ({kind})", referrer.digest);
+            outln!("Copied referrer {} ({kind})", referrer.digest)?;
         }
     }
     match &to {
         Location::Registry(reference) => output.finish(reference, &report.digest, report.size),
-        _ if args.quiet => println!("{to}"),
+        _ if args.quiet => outln!("{to}")?,
         _ => {
-            println!("Copied {from} to {to}");
-            println!("Digest: {} size: {}", report.digest, report.size);
+            outln!("Copied {from} to {to}")?;
+            outln!("Digest: {} size: {}", report.digest, report.size)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@ use wharf_spec::Reference;
 use wharf_store::Store;
 
 use crate::cli::{ImagesArgs, OutputFormat};
+use crate::output::stdout::{out, outln};
 use crate::output::{human, table};
 
 /// One row: a name (or `<none>`) of one image.
@@ -84,7 +85,18 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
         if names.is_empty() && filter.is_none() {
             rows.push(row("<none>".into(), "<none>".into()));
         }
-        for name in names.iter().filter(|n| matches(filter.as_ref(), n)) {
+        // Docker's rule: a name by digest only (`name@digest`, from a pull by digest) is a
+        // `<none>` row only while no tag of that repository names the image.
+        let tagged_in = |repo: &Reference| {
+            names
+                .iter()
+                .any(|n| n.tag().is_some() && n.name() == repo.name())
+        };
+        let shown = names
+            .iter()
+            .filter(|n| n.tag().is_some() || !tagged_in(n))
+            .filter(|n| matches(filter.as_ref(), n));
+        for name in shown {
             rows.push(row(
                 name.familiar_name(),
                 name.tag().unwrap_or("<none>").to_string(),
@@ -101,7 +113,7 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
     let now = Utc::now();
     if args.quiet {
         for row in &rows {
-            println!("{}", row.id);
+            outln!("{}", row.id)?;
         }
     } else if args.format == OutputFormat::Json {
         for row in &rows {
@@ -114,7 +126,7 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
                 created_since: human::since(row.created.as_deref(), now),
                 size: human::size(row.size),
             };
-            println!("{}", serde_json::to_string(&json)?);
+            outln!("{}", serde_json::to_string(&json)?)?;
         }
     } else {
         let mut cells = vec![header(args.digests)];
@@ -130,7 +142,7 @@ pub fn run(store: &Store, args: &ImagesArgs) -> Result<ExitCode> {
             ]);
             cells.push(line);
         }
-        print!("{}", table::render(&cells));
+        out!("{}", table::render(&cells))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use wharf_store::Store;
 
 use super::parse_platform;
 use crate::cli::{HistoryArgs, InspectArgs};
+use crate::output::stdout::{out, outln};
 use crate::output::{human, table, to_docker_json};
 
 /// Prints what it found even when some names fail, then fails, as Docker does.
@@ -22,7 +23,7 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<ExitCode> {
             Err(e) => errors.push(e),
         }
     }
-    println!("{}", to_docker_json(&documents));
+    outln!("{}", to_docker_json(&documents))?;
     match errors.into_iter().next() {
         None => Ok(ExitCode::SUCCESS),
         Some(first) => Err(first.into()),
@@ -35,7 +36,7 @@ pub fn history(store: &Store, args: &HistoryArgs) -> Result<ExitCode> {
     let steps = history::history(store, &args.image, None)?;
     if args.quiet {
         for step in &steps {
-            println!("{}", id_cell(step.id.as_ref(), args.no_trunc));
+            outln!("{}", id_cell(step.id.as_ref(), args.no_trunc))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -58,7 +59,7 @@ pub fn history(store: &Store, args: &HistoryArgs) -> Result<ExitCode> {
             step.comment.clone(),
         ]);
     }
-    print!("{}", table::render(&rows));
+    out!("{}", table::render(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 

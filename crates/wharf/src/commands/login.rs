@@ -16,6 +16,7 @@ use wharf_client::{
 
 use super::remote::block_on;
 use crate::cli::LoginArgs;
+use crate::output::stdout::outln;
 
 const DEFAULT_REGISTRY: &str = "docker.io";
 
@@ -24,7 +25,7 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     let bare = args.username.is_none() && args.password.is_none() && !args.password_stdin;
     if bare && login_with_stored(&registry, args, interactive)? {
-        println!("Login Succeeded");
+        outln!("Login Succeeded")?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.password_stdin && args.username.is_none() {
@@ -75,7 +76,11 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
     match block_on(client.ping(&registry))? {
         Ok(()) => {}
         // The message says it all; the usual hint (`wharf login ...`) would go round in a circle.
-        Err(e @ ClientError::Unauthorized { .. }) => bail!("{e}"),
+        // Docker's word for a wrong password, though the client calls a refused identity
+        // "access denied".
+        Err(ClientError::Unauthorized {
+            registry, reason, ..
+        }) => bail!("unauthorized: registry `{registry}` {reason}"),
         Err(e) => return Err(e.into()),
     }
 
@@ -89,7 +94,7 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
             "Configure a credential helper (`credsStore` in that file) to remove this warning."
         );
     }
-    println!("Login Succeeded");
+    outln!("Login Succeeded")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -102,12 +107,12 @@ fn login_with_stored(registry: &str, args: &LoginArgs, interactive: bool) -> Res
         return Ok(false);
     };
     if stored.username.is_empty() {
-        println!("Authenticating with existing credentials...");
+        outln!("Authenticating with existing credentials...")?;
     } else {
-        println!(
+        outln!(
             "Authenticating with existing credentials... [Username: {}]",
             stored.username
-        );
+        )?;
     }
     let client = Client::new(config)?;
     match block_on(client.ping(registry))? {
@@ -127,8 +132,12 @@ fn login_with_stored(registry: &str, args: &LoginArgs, interactive: bool) -> Res
 
 pub fn logout(registry: Option<&str>) -> Result<ExitCode> {
     let registry = login_registry(registry.unwrap_or(DEFAULT_REGISTRY))?;
-    println!("Removing login credentials for {}", auth_key(&registry));
-    CredentialStore::docker_default()?.erase(&registry)?;
+    // As Docker: saying that nothing was stored is not an error.
+    if CredentialStore::docker_default()?.erase(&registry)? {
+        outln!("Removing login credentials for {}", auth_key(&registry))?;
+    } else {
+        outln!("Not logged in to {}", auth_key(&registry))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

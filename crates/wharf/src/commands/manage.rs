@@ -8,6 +8,7 @@ use wharf_store::Store;
 
 use crate::cli::RmiArgs;
 use crate::output::human;
+use crate::output::stdout::outln;
 
 pub fn tag(store: &Store, source: &str, target: &str) -> Result<ExitCode> {
     wharf_image::tag::tag(store, source, target)?;
@@ -22,8 +23,8 @@ pub fn rmi(store: &Store, args: &RmiArgs) -> Result<ExitCode> {
             Ok(removals) => {
                 for removal in removals {
                     match removal {
-                        Removal::Untagged(name) => println!("Untagged: {name}"),
-                        Removal::Deleted(digest) => println!("Deleted: {digest}"),
+                        Removal::Untagged(name) => outln!("Untagged: {name}")?,
+                        Removal::Deleted(digest) => outln!("Deleted: {digest}")?,
                     }
                 }
             }
@@ -43,22 +44,22 @@ pub fn rmi(store: &Store, args: &RmiArgs) -> Result<ExitCode> {
 pub fn prune(store: &Store) -> Result<ExitCode> {
     let report = remove::prune(store)?;
     if !report.images.is_empty() {
-        println!("Deleted Images:");
+        outln!("Deleted Images:")?;
         for digest in &report.images {
-            println!("deleted: {digest}");
+            outln!("deleted: {digest}")?;
         }
-        println!();
+        outln!()?;
     }
     if !report.snapshots.is_empty() {
-        println!("Deleted Snapshots:");
+        outln!("Deleted Snapshots:")?;
         for chain in &report.snapshots {
-            println!("deleted: {chain}");
+            outln!("deleted: {chain}")?;
         }
-        println!();
+        outln!()?;
     }
-    println!(
+    outln!(
         "Total reclaimed space: {}",
         human::size(report.reclaimed_bytes)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Images(args) => images::run(&store()?, &args),
         Command::Inspect(args) if args.remote => remote::image_inspect(&args),
         Command::Inspect(args) => inspect::inspect(&store()?, &args),
-        Command::Tag { source, target } => manage::tag(&store()?, &source, &target),
+        Command::Tag(args) => manage::tag(&store()?, &args.source, &args.target),
         Command::Rmi(args) => manage::rmi(&store()?, &args),
         Command::History(args) => inspect::history(&store()?, &args),
         Command::Image(sub) => match sub {
@@ -52,7 +52,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ImageCommand::Inspect(args) => inspect::inspect(&store()?, &args),
             ImageCommand::Load(args) => archive::load(&store()?, &args),
             ImageCommand::Save(args) => archive::save(&store()?, &args),
-            ImageCommand::Tag { source, target } => manage::tag(&store()?, &source, &target),
+            ImageCommand::Tag(args) => manage::tag(&store()?, &args.source, &args.target),
             ImageCommand::Rm(args) => manage::rmi(&store()?, &args),
             ImageCommand::History(args) => inspect::history(&store()?, &args),
             ImageCommand::Prune { force: _ } => manage::prune(&store()?),
@@ -61,24 +61,37 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Fsck { repair } => store::fsck(&store()?, repair),
         Command::Login(args) => login::login(&args),
         Command::Logout { registry } => login::logout(registry.as_deref()),
-        Command::Manifest(ManifestCommand::Inspect(args)) => remote::manifest_inspect(&args),
+        Command::Manifest(group) => match group.command {
+            ManifestCommand::Inspect(args) => remote::manifest_inspect(&args),
+        },
         Command::Tags {
             repository,
             registry,
+            no_store: _,
         } => remote::tags(&repository, &registry),
-        Command::Serve(args) => serve::run(root.clone(), &args),
-        Command::Registry(RegistryCommand::Gc(args)) => serve::gc(root.clone(), &args),
+        Command::Serve(args) => serve::run(args.root.root.clone(), &args),
+        Command::Registry(group) => match group.command {
+            RegistryCommand::Gc(args) => serve::gc(group.root.root, &args),
+        },
         Command::Completion { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "wharf", &mut std::io::stdout());
+            // clap_complete panics when its writer fails; a script is small, so build it
+            // here and write it through the writer that stops quietly on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wharf", &mut script);
+            crate::output::stdout::write_bytes(&script)?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// `--root`, else `$WHARF_ROOT` (both through clap), else `$XDG_DATA_HOME/wharf`,
-/// else `~/.local/share/wharf`.
+/// `--root`, else `$WHARF_ROOT`, else `$XDG_DATA_HOME/wharf`, else `~/.local/share/wharf`.
 fn open_store(root: Option<PathBuf>) -> Result<Store> {
-    let root = match root {
+    let from_env = || {
+        std::env::var_os("WHARF_ROOT")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let root = match root.or_else(from_env) {
         Some(root) => root,
         None => default_root()?,
     };

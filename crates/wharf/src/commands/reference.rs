@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use crate::output::stdout::outln;
 use anyhow::Result;
 use serde::Serialize;
 use wharf_spec::Reference;
@@ -30,6 +31,6 @@ pub fn run(input: &str) -> Result<ExitCode> {
         familiar: r.familiar(),
         canonical: r.canonical().normalized(),
     };
-    println!("{}", serde_json::to_string(&parsed)?);
+    outln!("{}", serde_json::to_string(&parsed)?)?;
     Ok(ExitCode::SUCCESS)
 }

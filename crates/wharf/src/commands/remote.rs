@@ -12,6 +12,7 @@ use wharf_spec::{Manifest, Platform, Reference};
 
 use super::parse_platform;
 use crate::cli::{InspectArgs, ManifestInspectArgs, RegistryArgs};
+use crate::output::stdout::outln;
 use crate::output::to_docker_json;
 
 /// Runs one registry operation to completion on a runtime of its own: the CLI is
@@ -85,7 +86,7 @@ pub fn image_inspect(args: &InspectArgs) -> Result<ExitCode> {
             Err(e) => errors.push(e),
         }
     }
-    println!("{}", to_docker_json(&documents));
+    outln!("{}", to_docker_json(&documents))?;
     match errors.into_iter().next() {
         None => Ok(ExitCode::SUCCESS),
         Some(first) => Err(first),

@@ -15,6 +15,7 @@ use wharf_registry::{Config, Gate, Registry};
 use wharf_registry::gc::{GcOptions, GcReport};
 
 use crate::cli::{self, GcArgs, ServeArgs};
+use crate::output::stdout::outln;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 
@@ -96,7 +97,7 @@ pub fn gc(root: Option<PathBuf>, args: &GcArgs) -> Result<ExitCode> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    if let Some(root) = registry_root(root) {
+    if let Some(root) = root {
         config.root = Some(root);
     }
     let root = match &config.root {
@@ -147,7 +148,7 @@ pub fn gc(root: Option<PathBuf>, args: &GcArgs) -> Result<ExitCode> {
             .await
             .context("garbage collection failed")
     })?;
-    println!("{}", describe(&report, args.dry_run));
+    outln!("{}", describe(&report, args.dry_run))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -198,7 +199,7 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    if let Some(root) = registry_root(root) {
+    if let Some(root) = root {
         config.root = Some(root);
     }
     if let Some(addr) = args.addr {
@@ -264,17 +265,4 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-/// The global `--root` names the registry's directory for `serve`. `$WHARF_ROOT` names the
-/// image store, not a registry, so a root that only came from it is not used here;
-/// `$WHARF_REGISTRY_ROOT` is the registry's own.
-pub fn registry_root(root: Option<PathBuf>) -> Option<PathBuf> {
-    let from_env = std::env::var_os("WHARF_ROOT").map(PathBuf::from);
-    root.filter(|root| Some(root) != from_env.as_ref())
-        .or_else(|| {
-            std::env::var_os("WHARF_REGISTRY_ROOT")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
 }

@@ -4,20 +4,22 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use chrono::Utc;
+use wharf_image::count::count;
 use wharf_image::usage;
 use wharf_store::{Leftover, Store};
 
 use crate::cli::{DfArgs, OutputFormat};
+use crate::output::stdout::{out, outln};
 use crate::output::{human, table, to_docker_json};
 
 pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
     let usage = usage::usage(store)?;
     if args.format == OutputFormat::Json {
-        println!("{}", to_docker_json(&usage));
+        outln!("{}", to_docker_json(&usage))?;
         return Ok(ExitCode::SUCCESS);
     }
     let now = Utc::now();
-    println!("Images space usage:\n");
+    outln!("Images space usage:\n")?;
     let mut rows = vec![[
         "REPOSITORY",
         "TAG",
@@ -54,40 +56,41 @@ pub fn df(store: &Store, args: &DfArgs) -> Result<ExitCode> {
             ]);
         }
     }
-    print!("{}", table::render(&rows));
+    out!("{}", table::render(&rows))?;
     let saved = usage.size_without_sharing.saturating_sub(usage.images_size);
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Images: {} use {} on disk; without sharing they would use {} ({} saved by shared blobs).",
         usage.images.len(),
         human::size(usage.images_size),
         human::size(usage.size_without_sharing),
         human::size(saved),
-    );
-    println!(
-        "Reclaimable: {} ({} dangling images and unreferenced blobs; `wharf image prune` removes them).",
+    )?;
+    outln!(
+        "Reclaimable: {} ({} and unreferenced blobs; `wharf image prune` removes them).",
         human::size(usage.reclaimable),
-        usage.dangling_images
-    );
+        count(usage.dangling_images, "dangling image")
+    )?;
     if usage.snapshots > 0 {
-        println!(
-            "Snapshots: {} unpacked layers use {} (`wharf image prune` removes those no image uses).",
-            usage.snapshots,
+        outln!(
+            "Snapshots: {} {} {} (`wharf image prune` removes those no image uses).",
+            count(usage.snapshots, "unpacked layer"),
+            if usage.snapshots == 1 { "uses" } else { "use" },
             human::size(usage.snapshots_size)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
     let report = store.fsck(repair)?;
-    println!(
-        "checked {} blobs ({})",
-        report.checked,
+    outln!(
+        "checked {} ({})",
+        count(report.checked, "blob"),
         human::size(report.checked_bytes)
-    );
+    )?;
     for problem in report.problems() {
-        println!("{problem}");
+        outln!("{problem}")?;
     }
     // Expected after an interrupted pull or load: reported, never a failure.
     let lines = [
@@ -110,7 +113,7 @@ pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
         println!("{line}");
     }
     if report.is_clean() {
-        println!("the store is clean");
+        outln!("the store is clean")?;
         return Ok(ExitCode::SUCCESS);
     }
     if repair && report.repaired_everything() {
@@ -118,7 +121,7 @@ pub fn fsck(store: &Store, repair: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if repair {
-        println!("repaired what could be repaired; missing blobs must be loaded or pulled again");
+        outln!("repaired what could be repaired; missing blobs must be loaded or pulled again")?;
     } else {
         eprintln!("hint: `wharf fsck --repair` removes corrupt and orphaned blobs and stray files");
     }

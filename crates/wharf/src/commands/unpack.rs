@@ -8,6 +8,8 @@ use wharf_store::Store;
 
 use super::parse_platform;
 use crate::cli::{ExportArgs, UnpackArgs};
+use crate::output::stdout::outln;
+use wharf_image::count::count;
 
 pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     let options = UnpackOptions {
@@ -23,14 +25,14 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     })?;
     print_warnings(&report);
     if !args.quiet {
-        println!(
-            "Unpacked {} into {} ({} layers: {} extracted, {} from snapshots)",
+        outln!(
+            "Unpacked {} into {} ({}: {} extracted, {} from snapshots)",
             report.id.short(),
             args.dir.display(),
-            report.layers,
+            count(report.layers, "layer"),
             report.extracted,
             report.reused
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

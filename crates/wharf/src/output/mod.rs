@@ -5,6 +5,7 @@ pub mod human;
 pub mod layers;
 pub mod progress;
 pub mod push;
+pub mod stdout;
 pub mod table;
 
 use serde::Serialize;

@@ -409,7 +409,7 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
     out.push(case(
         "docker-archive with fewer layers than diff_ids",
         w.write("fewer.docker.tar", &tar_files(&files)),
-        &["1 layers", "2 diff_ids"],
+        &["lists 1 layer for", "2 diff_ids"],
     ));
     out
 }

@@ -21,6 +21,19 @@ impl Layer {
     pub fn digest(&self) -> Digest {
         Digest::sha256_of(&self.gz)
     }
+    /// What its files hold, Docker's size of a layer (these layers hold regular files only).
+    pub fn content_size(&self) -> u64 {
+        let mut archive = tar::Archive::new(self.tar.as_slice());
+        let entries = archive.entries().unwrap();
+        entries.map(|e| e.unwrap().header().size().unwrap()).sum()
+    }
+}
+
+impl TestImage {
+    /// Docker's image `Size`: what the layers' files hold, not the tars' bytes.
+    pub fn content_size(&self) -> u64 {
+        self.layers.iter().map(Layer::content_size).sum()
+    }
 }
 
 /// A layer holding `files` (path, content), mode 0644, mtime 0.

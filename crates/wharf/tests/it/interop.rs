@@ -751,3 +751,87 @@ fn docker_engine_loads_what_wharf_saves_and_back() {
     );
     assert_clean(&w2);
 }
+
+/// A layer tar built entry by entry: files, a hard link, a symlink, whiteouts.
+fn tar_with(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Layer {
+    let mut builder = tar::Builder::new(Vec::new());
+    build(&mut builder);
+    let tar = builder.into_inner().unwrap();
+    Layer {
+        gz: gzip(&tar),
+        tar,
+    }
+}
+
+fn entry(
+    builder: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    path: &str,
+    data: &[u8],
+    link: Option<&str>,
+) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(if kind == tar::EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
+    header.set_mtime(0);
+    header.set_size(data.len() as u64);
+    if let Some(link) = link {
+        header.set_link_name(link).unwrap();
+    }
+    builder.append_data(&mut header, path, data).unwrap();
+}
+
+/// `Size` in `image inspect` and `images` is what the Docker Engine reports for the same
+/// image: the layers' content (a hard-linked file once, a symlink's target length, no
+/// tar headers or padding), not the tars' bytes.
+#[test]
+fn image_size_is_what_the_docker_engine_reports() {
+    use tar::EntryType::{Directory, Link, Regular, Symlink};
+    if !have_tool("docker") || !have_docker() {
+        return;
+    }
+    let mut cleanup = DockerImages(Vec::new());
+    let name = cleanup.name("size");
+    let w = Wharf::new();
+    let unique = format!("size-{}", std::process::id());
+    let first = tar_with(|b| {
+        entry(b, Directory, "d/", b"", None);
+        entry(b, Regular, "d/a", &[b'a'; 1000], None);
+        entry(b, Link, "d/hard", b"", Some("d/a"));
+        entry(b, Symlink, "d/sym", b"", Some("0123456789abcdefghij"));
+        entry(b, Regular, "d/empty", b"", None);
+        entry(b, Regular, "gone", unique.as_bytes(), None);
+    });
+    let second = tar_with(|b| {
+        entry(b, Regular, ".wh.gone", b"", None);
+        entry(b, Directory, "d/", b"", None);
+        entry(b, Regular, "d/.wh..wh..opq", b"", None);
+        entry(b, Regular, "d/b", &[b'b'; 77], None);
+        entry(b, Symlink, "d/sym2", b"", Some("abc"));
+    });
+    let img = image(&unique, vec![first, second]);
+    let layout = w.path("layout");
+    write_layout(&layout, &img, "1");
+    w.ok(&["load", "-i", s(&layout), "-t", &name]);
+    let saved = w.path("for-docker.tar");
+    w.ok(&["save", "-o", s(&saved), &name]);
+    peer("docker", &["load", "-i", s(&saved)]);
+
+    let docker_size = docker_inspect(&name)["Size"].as_u64().unwrap();
+    let wharf_size = inspect(&w, &name)["Size"].as_u64().unwrap();
+    assert_eq!(wharf_size, docker_size);
+    let tar_bytes: usize = img.layers.iter().map(|l| l.tar.len()).sum();
+    assert_ne!(
+        wharf_size, tar_bytes as u64,
+        "the tars' bytes are not the size"
+    );
+    // `images` says the same, in Docker's units.
+    let docker_row = peer("docker", &["images", "--format", "{{.Size}}", &name]);
+    let wharf_row = w.ok(&["images", "--format", "json", &name]);
+    let wharf_row: Value = json(wharf_row.lines().next().unwrap());
+    assert_eq!(wharf_row["Size"], docker_row.trim());
+}

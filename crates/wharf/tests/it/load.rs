@@ -164,8 +164,7 @@ fn docker_archive_with_several_images_sharing_a_layer() {
     let doc = inspect(&w, &["b:1"]);
     assert_eq!(doc["Id"], b.id());
     assert_eq!(doc["RootFS"]["Layers"], serde_json::json!(b.diff_ids()));
-    let tar_bytes: usize = b.layers.iter().map(|l| l.tar.len()).sum();
-    assert_eq!(doc["Size"], tar_bytes);
+    assert_eq!(doc["Size"], b.content_size());
     assert!(w.ok(&["fsck"]).contains("the store is clean"));
 }
 

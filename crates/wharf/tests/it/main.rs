@@ -2,6 +2,7 @@
 
 mod append;
 mod bad_input;
+mod command_line;
 mod commit;
 mod copy;
 mod crash;
@@ -14,6 +15,7 @@ mod inspect;
 mod interop;
 mod load;
 mod mutate;
+mod output_pipe;
 mod pull;
 mod pull_auth;
 mod pull_faults;

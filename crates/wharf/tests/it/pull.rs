@@ -140,6 +140,12 @@ fn pull_by_tag_then_again_then_by_digest() {
     assert!(first.ends_with(&format!(
         "Digest: {digest}\nStatus: Downloaded newer image for {host}/app:v1\n{host}/app:v1\n"
     )));
+    // Pulled, so the registry knows it by digest (Docker's `RepoDigests`).
+    let doc = env.inspect(&format!("{host}/app:v1"));
+    assert_eq!(
+        doc["RepoDigests"],
+        serde_json::json!([format!("{host}/app@{digest}")])
+    );
 
     let before = manifest_requests(&registry.log());
     let again = env.ok(&["pull", &format!("{host}/app:v1")]);
@@ -179,13 +185,20 @@ fn pull_by_tag_then_again_then_by_digest() {
         doc["RepoTags"],
         serde_json::json!([format!("{host}/app:v1")])
     );
+    // The tag of the same repository names the image: one row, as in Docker.
     let images = env.ok(&["images", "--digests"]);
+    assert_eq!(images.lines().count(), 2, "{images}");
     assert!(
-        images.contains("<none>") && images.contains("v1"),
+        !images.contains("<none>") && images.contains("v1") && images.contains(&digest.to_string()),
         "{images}"
     );
     let fsck = env.cmd(&["fsck"]).output().unwrap();
     assert!(fsck.status.success());
+    // Without the tag, the name by digest is a `<none>` row.
+    env.ok(&["rmi", &format!("{host}/app:v1")]);
+    let images = env.ok(&["images"]);
+    assert_eq!(images.lines().count(), 2, "{images}");
+    assert!(images.contains(&format!("{host}/app   <none>")), "{images}");
 }
 
 #[test]

@@ -71,8 +71,9 @@ fn login_then_pull(registry: &Registry, repo: &str, img: &Image) {
     assert_no_secret(&stdout, &stderr);
     assert!(!env.w.path("docker/config.json").exists());
 
-    // Wrong credentials stored by hand (as a stale login would be): the pull is refused
-    // with the same clear error, and nothing of the image is stored.
+    // Wrong credentials stored by hand (as a stale login would be): the pull is refused,
+    // saying access was denied to them (logging in is not the remedy: the user did), and
+    // nothing of the image is stored.
     std::fs::create_dir_all(env.w.path("docker")).unwrap();
     let stale = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{WRONG}"));
     std::fs::write(
@@ -83,9 +84,11 @@ fn login_then_pull(registry: &Registry, repo: &str, img: &Image) {
     let (ok, stdout, stderr) = env.run(&["pull", &name], "");
     assert!(!ok, "{stdout}");
     assert!(
-        stderr.contains("unauthorized") && stderr.contains(&format!("`{host}`")),
+        stderr.contains("access denied: registry") && stderr.contains(&format!("`{host}`")),
         "{stderr}"
     );
+    assert!(!stderr.contains("unauthorized"), "{stderr}");
+    assert!(!stderr.contains("wharf login"), "{stderr}");
     assert_no_secret(&stdout, &stderr);
     assert!(!stderr.contains(&stale), "{stderr}");
     assert!(env.w.blob_files().is_empty());

@@ -165,11 +165,16 @@ fn login_checks_stores_and_logout_removes() {
     assert!(json["auths"].get(host).is_none(), "{json}");
     let err = env.fails(&["tags", &repo]);
     assert!(err.contains("unauthorized"), "{err}");
+    // Once more: nothing is stored, which Docker says, and is no failure.
+    assert_eq!(
+        env.ok(&["logout", host]),
+        format!("Not logged in to {host}\n")
+    );
 
-    // Docker Hub is the default, under Docker's key (nothing stored: nothing to remove).
+    // Docker Hub is the default, under Docker's key.
     assert_eq!(
         env.ok(&["logout"]),
-        "Removing login credentials for https://index.docker.io/v1/\n"
+        "Not logged in to https://index.docker.io/v1/\n"
     );
 }
 

@@ -170,3 +170,23 @@ fn df_counts_what_a_prune_would_reclaim() {
         "{out} vs {reclaimable}"
     );
 }
+
+/// One of a thing is said in the singular: "1 layer", "1 dangling image".
+#[test]
+fn one_of_a_thing_is_singular() {
+    let w = Wharf::new();
+    let a = image("a", vec![base_layer()]);
+    let b = image("b", vec![layer(&[("b.txt", b"b")])]);
+    load_layout(&w, "a", &a, "app:1");
+    load_layout(&w, "b", &b, "b:1");
+    let unpacked = w.ok(&["unpack", "app:1", s(&w.path("rootfs"))]);
+    assert!(
+        unpacked.contains("(1 layer: 1 extracted, 0 from snapshots)"),
+        "{unpacked}"
+    );
+    // `a` loses its name: one dangling image.
+    w.ok(&["tag", "b:1", "app:1"]);
+    let df = w.ok(&["system", "df"]);
+    assert!(df.contains("(1 dangling image and"), "{df}");
+    assert!(df.contains("Snapshots: 1 unpacked layer uses "), "{df}");
+}
