@@ -46,6 +46,7 @@ macro_rules! backends {
 
 mod api;
 mod auth;
+mod connections;
 mod gc;
 mod harness;
 mod replicas;
