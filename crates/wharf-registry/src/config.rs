@@ -3,13 +3,19 @@
 //! Relative paths in the file are relative to the file's directory.
 //!
 //! ```toml
-//! addr = "0.0.0.0:5000"
+//! addr = ":5000"                 # or "0.0.0.0:5000", "localhost:5000", "[::1]:5000"
+//! metrics-addr = "127.0.0.1:5001" # /metrics here only, without auth
 //! root = "/var/lib/wharf/registry"
 //! # Metadata in PostgreSQL, for replicas sharing `root`; unset: SQLite at `root/registry.db`.
 //! database = "postgres://wharf:secret@db.internal:5432/wharf"
 //! log-format = "json"            # or "text"
 //! client-timeout = "60s"         # close connections idle this long (default 60s)
 //! access-log = true              # a line per request on stderr (default true)
+//! header-timeout = "30s"         # a request's headers must arrive within this
+//! body-min-rate = 1024           # bytes/s a request body must average after client-timeout
+//! max-connections = 4096         # open connections (lowered to fit `ulimit -n`)
+//! max-connections-per-client = 256
+//! shutdown-timeout = "30s"       # after SIGTERM, requests in flight get this long
 //!
 //! [tls]
 //! cert = "cert.pem"
@@ -32,13 +38,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::auth::Action;
+pub use crate::listen::ListenAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,7 +62,9 @@ pub enum ConfigError {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<ListenAddr>,
+    /// Serve `/metrics` on this address only (plain HTTP, no auth), not on `addr`.
+    pub metrics_addr: Option<ListenAddr>,
     pub root: Option<PathBuf>,
     /// A `postgres://` URL; none: SQLite in `root`.
     pub database: Option<DatabaseUrl>,
@@ -67,6 +75,22 @@ pub struct Config {
     pub client_timeout: Option<Duration>,
     /// Log every request (default true).
     pub access_log: Option<bool>,
+    /// A request's headers must arrive within this; default
+    /// [`crate::DEFAULT_HEADER_TIMEOUT`].
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub header_timeout: Option<Duration>,
+    /// Bytes per second a request body must average once `client-timeout` has passed
+    /// (0: no minimum); default [`crate::DEFAULT_BODY_MIN_RATE`].
+    pub body_min_rate: Option<u64>,
+    /// Open connections at most; default [`crate::limits::DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: Option<usize>,
+    /// Open connections from one client address at most; default
+    /// [`crate::limits::DEFAULT_MAX_CONNECTIONS_PER_CLIENT`].
+    pub max_connections_per_client: Option<usize>,
+    /// After SIGTERM, requests in flight get this long before their connections are
+    /// dropped; default [`crate::DEFAULT_SHUTDOWN_TIMEOUT`].
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub shutdown_timeout: Option<Duration>,
     pub tls: Option<TlsConfig>,
     pub auth: Option<AuthConfig>,
     #[serde(default)]
@@ -253,6 +277,15 @@ impl Config {
         if self.client_timeout.is_some_and(|t| t.is_zero()) {
             return Err("`client-timeout` must be longer than 0".into());
         }
+        if self.header_timeout.is_some_and(|t| t.is_zero()) {
+            return Err("`header-timeout` must be longer than 0".into());
+        }
+        if self.max_connections == Some(0) {
+            return Err("`max-connections` must be 1 or more".into());
+        }
+        if self.max_connections_per_client == Some(0) {
+            return Err("`max-connections-per-client` must be 1 or more".into());
+        }
         if let Some(url) = &self.database {
             crate::storage::Backend::from_setting(Some(url.as_str()), Path::new("."))
                 .map_err(|e| format!("`database`: {e}"))?;
@@ -365,7 +398,10 @@ grace-period = 600
         )
         .unwrap();
         config.check().unwrap();
-        assert_eq!(config.addr.unwrap().port(), 5000);
+        assert_eq!(
+            config.addr,
+            Some(ListenAddr::Socket("0.0.0.0:5000".parse().unwrap()))
+        );
         assert_eq!(config.log_format, Some(LogFormat::Json));
         let auth = config.auth.unwrap();
         assert!(auth.anonymous_pull);

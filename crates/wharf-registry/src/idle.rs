@@ -5,7 +5,7 @@
 //! none of them can hold a connection (and its task and buffers) forever. Any progress resets the clock, so a slow but moving transfer of
 //! any size is never cut.
 //!
-//! It wraps any axum [`Listener`] (plain TCP or TLS) and each connection's IO.
+//! It wraps each connection's IO, plain TCP or TLS ([`crate::server`]).
 
 use std::future::Future;
 use std::io;
@@ -13,41 +13,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// The default client timeout, as nginx's `client_header_timeout`/`client_body_timeout`.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A listener whose connections close after `timeout` without progress.
-pub struct IdleTimeout<L> {
-    inner: L,
-    timeout: Duration,
-}
-
-impl<L> IdleTimeout<L> {
-    pub fn new(inner: L, timeout: Duration) -> Self {
-        IdleTimeout { inner, timeout }
-    }
-}
-
-impl<L: Listener> Listener for IdleTimeout<L>
-where
-    L::Io: Unpin,
-{
-    type Io = Idle<L::Io>;
-    type Addr = L::Addr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = self.inner.accept().await;
-        (Idle::new(io, self.timeout), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
 
 /// A connection's IO with the idle clock. Progress only records the time (cheap on every
 /// read and write); the timer is re-armed lazily, when the connection waits.
@@ -59,7 +29,7 @@ pub struct Idle<S> {
 }
 
 impl<S> Idle<S> {
-    fn new(inner: S, timeout: Duration) -> Self {
+    pub(crate) fn new(inner: S, timeout: Duration) -> Self {
         let now = Instant::now();
         Idle {
             inner,

@@ -15,8 +15,13 @@ pub mod error;
 pub mod gate;
 pub mod gc;
 pub mod idle;
+pub mod limits;
+mod linger;
+pub mod listen;
 pub mod metrics;
+mod request_body;
 pub mod routes;
+pub mod server;
 pub mod service;
 pub mod storage;
 pub mod tls;
@@ -28,20 +33,33 @@ use std::time::Duration;
 pub use config::{Config, ConfigError};
 pub use error::{Code, Error, StorageError};
 pub use gate::Gate;
-pub use routes::{router, router_with};
+pub use routes::{router, router_with, routers};
 pub use service::Registry;
 
-/// Serves `registry` on `listener` until `shutdown` resolves; requests in flight finish.
+/// Serves `registry` on `listener` until `shutdown` resolves; requests in flight finish
+/// (within [`DEFAULT_SHUTDOWN_TIMEOUT`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = idle::IdleTimeout::new(listener, idle::DEFAULT_CLIENT_TIMEOUT);
-    axum::serve(listener, routes::with_access_log(router(registry)))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(
+        listener,
+        registry,
+        Gate::open(),
+        Serving::default(),
+        shutdown,
+    )
+    .await
 }
+
+/// How long requests in flight may take to finish after a shutdown is asked for.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's headers (counted from the connection's
+/// start or the previous answer, so also how long a keep-alive connection may sit idle).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The slowest a request body may arrive on average, after the client timeout's grace.
+pub const DEFAULT_BODY_MIN_RATE: u64 = 1024;
 
 /// How [`serve_with`] serves.
 #[derive(Clone)]
@@ -50,6 +68,17 @@ pub struct Serving {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// A connection on which nothing moves for this long is closed ([`idle`]).
     pub client_timeout: Duration,
+    /// Request headers must arrive within this.
+    pub header_timeout: Duration,
+    /// Bytes per second a request body must keep up, after a grace of `client_timeout`;
+    /// 0: no minimum.
+    pub body_min_rate: u64,
+    /// Open connections at most (lowered to fit `ulimit -n`, [`limits::fitting`]).
+    pub max_connections: usize,
+    /// Open connections from one client address at most.
+    pub max_connections_per_client: usize,
+    /// After a shutdown is asked for, connections still open this long are dropped.
+    pub shutdown_timeout: Duration,
     /// Log every request (tracing at INFO).
     pub access_log: bool,
 }
@@ -59,13 +88,18 @@ impl Default for Serving {
         Serving {
             tls: None,
             client_timeout: idle::DEFAULT_CLIENT_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_min_rate: DEFAULT_BODY_MIN_RATE,
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: limits::DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             access_log: true,
         }
     }
 }
 
 /// Serves `registry` behind `gate` on `listener` as `serving` says, until `shutdown`
-/// resolves; requests in flight finish.
+/// resolves; requests in flight finish within `serving.shutdown_timeout`.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
@@ -73,25 +107,49 @@ pub async fn serve_with(
     serving: Serving,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut app = router_with(registry, gate);
+    serve_with_metrics(listener, None, registry, gate, serving, shutdown).await
+}
+
+/// [`serve_with`], and `/metrics` on `metrics` (plain HTTP, no auth, no access log)
+/// instead of on `listener` when given.
+pub async fn serve_with_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
+    registry: Arc<Registry>,
+    gate: Gate,
+    serving: Serving,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (mut app, metrics_app) = routes::routers(registry, gate, metrics.is_some());
     if serving.access_log {
         app = routes::with_access_log(app);
     }
-    match serving.tls {
-        None => {
-            let listener = idle::IdleTimeout::new(listener, serving.client_timeout);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(config) => {
-            let listener = tls::TlsListener::new(listener, config)?;
-            let listener = idle::IdleTimeout::new(listener, serving.client_timeout);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    let (Some(metrics), Some(metrics_app)) = (metrics, metrics_app) else {
+        return server::run(listener, app, &serving, shutdown).await;
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let metrics_serving = Serving {
+        tls: None,
+        ..serving.clone()
+    };
+    let served = tokio::try_join!(
+        server::run(listener, app, &serving, until_stopped(stopped.clone())),
+        server::run(
+            metrics,
+            metrics_app,
+            &metrics_serving,
+            until_stopped(stopped)
+        ),
+    );
+    stopping.abort();
+    served.map(|_| ())
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (inside a

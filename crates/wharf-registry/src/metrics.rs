@@ -1,7 +1,9 @@
 //! `/metrics` in the Prometheus text format: requests by route, method and status, a
 //! latency histogram by route (time to the response head; a blob's body streams after),
 //! bytes received and sent, upload sessions open, and bytes stored. Labels name endpoint
-//! kinds, never repositories, so the page reveals no names.
+//! kinds, never repositories, so the page reveals no names. With auth on, the registry's
+//! listener answers `/metrics` only to identified callers; `metrics-addr` serves it on a
+//! listener of its own instead (as distribution's debug port), without auth.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -175,6 +177,25 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         sent,
     );
     response
+}
+
+/// Middleware of `/metrics` on the registry's own listener: with auth on, anonymous
+/// callers get the 401 challenge and any identified caller is answered.
+pub async fn identified(
+    State(gate): State<Arc<crate::gate::Gate>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !gate.is_open() {
+        let checked = match gate.caller(request.headers()).await {
+            Ok(access) => gate.check_base(&access),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            return e.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// `GET /metrics`.

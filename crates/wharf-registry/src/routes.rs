@@ -46,6 +46,18 @@ pub fn router(registry: Arc<Registry>) -> Router {
 
 /// The registry's HTTP application behind `gate` (auth), with its token endpoint.
 pub fn router_with(registry: Arc<Registry>, gate: Gate) -> Router {
+    routers(registry, gate, false).0
+}
+
+/// The registry's HTTP application behind `gate`, and, with `metrics_apart`, `/metrics` as
+/// an application of its own (for its own listener, `metrics-addr`) instead of a route of
+/// the first. On the registry's own listener `/metrics` answers only identified callers
+/// when auth is on: it is not for anonymous eyes.
+pub fn routers(
+    registry: Arc<Registry>,
+    gate: Gate,
+    metrics_apart: bool,
+) -> (Router, Option<Router>) {
     let gate = Arc::new(gate);
     let metrics = Arc::new(Metrics::default());
     let tokens = Router::new()
@@ -54,18 +66,28 @@ pub fn router_with(registry: Arc<Registry>, gate: Gate) -> Router {
     let exposition = Router::new()
         .route("/metrics", get(crate::metrics::endpoint))
         .with_state((metrics.clone(), registry.clone()));
-    Router::new()
+    let mut app = Router::new()
         .route("/v2/", get(base))
         .route("/v2", get(base))
         .route("/v2/{*path}", any(dispatch))
         .route("/healthz", get(health))
-        .layer(Extension(gate))
+        .layer(Extension(gate.clone()))
         .with_state(registry)
-        .merge(tokens)
-        .merge(exposition)
+        .merge(tokens);
+    let apart = if metrics_apart {
+        Some(exposition.layer(axum::middleware::map_response(no_sniff)))
+    } else {
+        app = app.merge(exposition.route_layer(axum::middleware::from_fn_with_state(
+            gate,
+            crate::metrics::identified,
+        )));
+        None
+    };
+    let app = app
         .layer(axum::middleware::map_response(api_version))
         .layer(axum::middleware::map_response(no_sniff))
-        .layer(axum::middleware::from_fn_with_state(metrics, track))
+        .layer(axum::middleware::from_fn_with_state(metrics, track));
+    (app, apart)
 }
 
 /// `app` with an access log: one span per request and a line per response (tracing, at

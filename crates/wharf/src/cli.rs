@@ -437,10 +437,15 @@ pub struct ManifestInspectArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub root: RegistryRoot,
-    /// The address to listen on (default: 127.0.0.1:5000; `127.0.0.1:0` picks a free port,
-    /// which the log line names).
+    /// The address to listen on: `HOST:PORT` (`0.0.0.0:5000`, `localhost:5000`) or `:PORT`
+    /// for every interface (default: 127.0.0.1:5000; port 0 picks a free port, which the
+    /// log line names).
     #[arg(long, env = "WHARF_REGISTRY_ADDR", value_name = "HOST:PORT")]
-    pub addr: Option<std::net::SocketAddr>,
+    pub addr: Option<wharf_registry::config::ListenAddr>,
+    /// Serve `/metrics` on this address only, without auth (keep it private); without it,
+    /// `/metrics` is on `--addr`, for identified callers only when auth is on.
+    #[arg(long, env = "WHARF_REGISTRY_METRICS_ADDR", value_name = "HOST:PORT")]
+    pub metrics_addr: Option<wharf_registry::config::ListenAddr>,
     /// A TOML config file; flags and `WHARF_REGISTRY_*` variables override what it says.
     #[arg(long, env = "WHARF_REGISTRY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -472,6 +477,10 @@ pub struct ServeArgs {
     /// Close a connection on which nothing moves for this long (`60s`, `5m`; default 60s).
     #[arg(long, env = "WHARF_REGISTRY_CLIENT_TIMEOUT", value_name = "DURATION")]
     pub client_timeout: Option<String>,
+    /// On SIGTERM, give requests in flight this long, then drop their connections and exit
+    /// (`30s`, the default).
+    #[arg(long, env = "WHARF_REGISTRY_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    pub shutdown_timeout: Option<String>,
     /// Log every request on stderr (`true`, the default, or `false`).
     #[arg(long, env = "WHARF_REGISTRY_ACCESS_LOG", value_name = "BOOL")]
     pub access_log: Option<bool>,

@@ -47,6 +47,7 @@ macro_rules! backends {
 mod api;
 mod auth;
 mod big_manifests;
+mod connections;
 mod gc;
 mod harness;
 mod replicas;

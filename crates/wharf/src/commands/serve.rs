@@ -1,6 +1,7 @@
 //! `wharf serve`: run the OCI registry. Settings come from the config file (`--config`),
 //! overridden by `WHARF_REGISTRY_*` variables, overridden by flags (clap reads both).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
     };
     let addr = config
         .addr
+        .clone()
         .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("a valid default address"));
     init_logging(config.log_format.unwrap_or(LogFormat::Text));
     let auth = config
@@ -45,17 +47,25 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    if let Some(token) = config.auth.as_ref().and_then(|a| a.token.as_ref()) {
-        wharf_registry::gate::token_realm(token.realm.as_deref(), tls.is_some(), addr)?;
+    // Refused before binding (and creating the data directory); a name is checked once
+    // bound, by `Gate::new`.
+    if let (Some(token), Some(socket)) = (
+        config.auth.as_ref().and_then(|a| a.token.as_ref()),
+        addr.known_socket(),
+    ) {
+        wharf_registry::gate::token_realm(token.realm.as_deref(), tls.is_some(), socket)?;
     }
     let backend = backend(&config, &root)?;
     runtime.block_on(async {
+        // Bind first: a registry that cannot listen leaves no data directory behind.
+        let listener = bind(&addr, "--addr").await?;
+        let metrics_listener = match &config.metrics_addr {
+            Some(metrics_addr) => Some(bind(metrics_addr, "--metrics-addr").await?),
+            None => None,
+        };
         let registry = Registry::open_with(&root, &backend)
             .await
             .with_context(|| open_failed(&root, &backend))?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on `{addr}`"))?;
         let addr: SocketAddr = listener.local_addr()?;
         // The token realm, unless configured, is this address (never a request's `Host`).
         let gate = Gate::new(auth, tls.is_some(), addr)?;
@@ -66,8 +76,12 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
             Backend::Sqlite(_) => String::new(),
             Backend::Postgres(_) => format!(", metadata in {}", backend.describe()),
         };
+        let metrics_at = match &metrics_listener {
+            Some(listener) => format!(", metrics on http://{}/metrics", listener.local_addr()?),
+            None => String::new(),
+        };
         eprintln!(
-            "wharf serve: listening on {scheme}://{addr} (data in `{}`{metadata})",
+            "wharf serve: listening on {scheme}://{addr} (data in `{}`{metadata}{metrics_at})",
             root.display()
         );
         registry.set_gc_grace(config.gc.grace_period);
@@ -81,13 +95,59 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
                 .client_timeout
                 .unwrap_or(wharf_registry::idle::DEFAULT_CLIENT_TIMEOUT),
             access_log: config.access_log.unwrap_or(true),
+            ..serving_limits(&config)
         };
-        wharf_registry::serve_with(listener, registry, gate, serving, shutdown)
-            .await
-            .context("the registry server failed")?;
-        eprintln!("wharf serve: stopped");
+        wharf_registry::serve_with_metrics(
+            listener,
+            metrics_listener,
+            registry,
+            gate,
+            serving,
+            shutdown,
+        )
+        .await
+        .context("the registry server failed")?;
+        // stderr may be gone by now (a closed log pipe): that is no reason to fail.
+        let _ = writeln!(std::io::stderr(), "wharf serve: stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Binds `addr` for `flag`; the error says what to do when the address is taken or not
+/// this host's.
+async fn bind(
+    addr: &wharf_registry::config::ListenAddr,
+    flag: &str,
+) -> Result<tokio::net::TcpListener> {
+    addr.bind().await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "another process listens on that port: stop it, or pick another port with `{flag}` (port 0 picks a free one)"
+            ),
+            std::io::ErrorKind::PermissionDenied => format!(
+                "ports below 1024 need privileges: pick a higher port with `{flag}`"
+            ),
+            _ => format!(
+                "`{flag}` takes `HOST:PORT` with an address of this host (`127.0.0.1:5000`, `localhost:5000`) or `:PORT` for every interface"
+            ),
+        };
+        anyhow::anyhow!("cannot listen on `{addr}`: {e}\nhint: {hint}")
+    })
+}
+
+/// The connection limits and deadlines of the config file, defaults for the rest.
+fn serving_limits(config: &Config) -> wharf_registry::Serving {
+    let defaults = wharf_registry::Serving::default();
+    wharf_registry::Serving {
+        header_timeout: config.header_timeout.unwrap_or(defaults.header_timeout),
+        body_min_rate: config.body_min_rate.unwrap_or(defaults.body_min_rate),
+        max_connections: config.max_connections.unwrap_or(defaults.max_connections),
+        max_connections_per_client: config
+            .max_connections_per_client
+            .unwrap_or(defaults.max_connections_per_client),
+        shutdown_timeout: config.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
+        ..defaults
+    }
 }
 
 /// `wharf registry gc`: one collection over the registry's data, beside a running server
@@ -202,8 +262,16 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
     if let Some(root) = root {
         config.root = Some(root);
     }
-    if let Some(addr) = args.addr {
-        config.addr = Some(addr);
+    if let Some(addr) = &args.addr {
+        config.addr = Some(addr.clone());
+    }
+    if let Some(addr) = &args.metrics_addr {
+        config.metrics_addr = Some(addr.clone());
+    }
+    if let Some(timeout) = &args.shutdown_timeout {
+        let timeout = wharf_registry::config::parse_duration(timeout)
+            .map_err(|e| anyhow::anyhow!("`--shutdown-timeout`: {e}"))?;
+        config.shutdown_timeout = Some(timeout);
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(TlsConfig {
@@ -260,7 +328,10 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(tracing::Level::INFO)
-        .with_target(false);
+        .with_target(false)
+        // A log line that cannot be written (the reader of stderr went away) is lost; by
+        // default tracing would `eprintln!` about it, which panics and drops the request.
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

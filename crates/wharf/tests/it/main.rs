@@ -24,6 +24,7 @@ mod reference;
 mod remote;
 mod serve;
 mod serve_auth;
+mod serve_limits;
 mod serve_pg;
 mod tag_rmi;
 mod unpack;

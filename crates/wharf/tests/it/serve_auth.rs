@@ -620,7 +620,7 @@ pub(crate) fn http(
     (status, head, raw[split + 4..].to_vec())
 }
 
-fn header_value(head: &str, name: &str) -> String {
+pub(crate) fn header_value(head: &str, name: &str) -> String {
     head.lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
