@@ -11,6 +11,9 @@ pub enum ImageError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// Publishing a file (an archive, a layout's `index.json` or blob) failed.
+    #[error(transparent)]
+    Fs(#[from] wharf_fs::FsError),
     #[error(transparent)]
     Registry(#[from] wharf_client::ClientError),
     /// A new layer could not be built (`append`).

@@ -28,6 +28,15 @@ impl StorageError {
     }
 }
 
+impl From<wharf_fs::FsError> for StorageError {
+    fn from(e: wharf_fs::FsError) -> Self {
+        StorageError::Io {
+            context: format!("{} `{}`", e.action, e.path.display()),
+            source: e.source,
+        }
+    }
+}
+
 /// The error codes of the OCI Distribution Spec (plus distribution's `UNKNOWN` for
 /// server faults and `PAGINATION_NUMBER_INVALID`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

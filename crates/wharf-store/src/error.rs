@@ -64,6 +64,16 @@ impl StoreError {
 }
 
 /// `map_err` helper: attaches what was being done and to which path.
+impl From<wharf_fs::FsError> for StoreError {
+    fn from(e: wharf_fs::FsError) -> Self {
+        StoreError::Io {
+            op: e.action,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 pub(crate) fn io_err(
     op: &'static str,
     path: impl Into<PathBuf>,

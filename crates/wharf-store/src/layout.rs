@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
+use wharf_fs::Durability;
 use wharf_spec::{Algorithm, Digest, Digester};
 
 use crate::error::{io_err, StoreError};
@@ -206,7 +207,8 @@ impl Store {
     }
 
     /// Writes `bytes` to `dest` so that readers see either the old or the new content:
-    /// temp file in `.wharf/tmp`, fsync, rename, and (when `durable`) fsync the directory.
+    /// temp file in `.wharf/tmp` (where gc and fsck know its lock), then
+    /// [`wharf_fs::publish`]: fsync, rename, and (when `durable`) fsync the directory.
     pub(crate) fn write_atomic(
         &self,
         dest: &Path,
@@ -217,16 +219,11 @@ impl Store {
         tmp.file
             .write_all(bytes)
             .map_err(io_err("write", tmp.path.path()))?;
-        tmp.file
-            .sync_all()
-            .map_err(io_err("fsync", tmp.path.path()))?;
-        tmp.persist(dest)?;
-        if durable {
-            if let Some(parent) = dest.parent() {
-                fsync_dir(parent)?;
-            }
-        }
-        Ok(())
+        let durability = match durable {
+            true => Durability::Durable,
+            false => Durability::Content,
+        };
+        tmp.publish(dest, durability)
     }
 
     fn check_layout(&self) -> Result<(), StoreError> {
@@ -414,12 +411,7 @@ pub(crate) fn hash_stream(
 
 /// Makes a rename or unlink in `dir` durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(dir)
-        .map_err(io_err("open directory", dir))?;
-    f.sync_all().map_err(io_err("fsync directory", dir))
+    Ok(wharf_fs::fsync_dir(dir)?)
 }
 
 /// True if `path` still names the inode `file` has open: how a lock holder detects that
@@ -480,13 +472,12 @@ impl TempFile {
         }
     }
 
-    /// Renames the temp file to `dest`, atomically replacing whatever was there. The lock
-    /// is released when the returned handle is dropped.
-    pub(crate) fn persist(self, dest: &Path) -> Result<File, StoreError> {
-        let mut this = self;
-        fs::rename(this.path.path(), dest).map_err(io_err("rename into place", dest))?;
-        this.path.disarm();
-        Ok(this.file)
+    /// Publishes the temp file as `dest`, atomically replacing whatever was there
+    /// ([`wharf_fs::publish`]). The lock is released as this returns.
+    pub(crate) fn publish(mut self, dest: &Path, durability: Durability) -> Result<(), StoreError> {
+        wharf_fs::publish(&self.file, self.path.path(), dest, durability)?;
+        self.path.disarm();
+        Ok(())
     }
 }
 

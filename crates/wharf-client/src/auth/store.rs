@@ -8,13 +8,13 @@
 //! is readable by its owner only.
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
+use wharf_fs::{AtomicFile, Durability};
 
 use super::credentials::{lookup_keys, normalize_key};
 use crate::endpoint::{DOCKER_HUB_DOMAIN, DOCKER_HUB_HOST};
@@ -221,7 +221,7 @@ impl CredentialStore {
         }
     }
 
-    /// Replaces the file atomically (temp file beside it, fsync, rename), mode 0600,
+    /// Replaces the file atomically ([`wharf_fs::AtomicFile`]), mode 0600 from the start,
     /// tab-indented as Docker writes it. A symlinked file is written through the link.
     fn write(&self, registry: &str, config: &Map<String, Value>) -> Result<()> {
         let target = match std::fs::canonicalize(&self.path) {
@@ -246,32 +246,11 @@ impl CredentialStore {
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
         let mut ser = serde_json::Serializer::with_formatter(&mut text, formatter);
         serde::Serialize::serialize(config, &mut ser).expect("a JSON value serializes");
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "config.json".into());
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temp)?;
-            // `mode` applies only to a file it creates; a leftover temp file keeps its own.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &target)?;
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        result.map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            io("write", e)
-        })
+        let mut file = AtomicFile::create_with_mode(&target, 0o600)
+            .map_err(|e| self.fail(registry, e.to_string()))?;
+        file.write_all(&text).map_err(|e| io("write", e))?;
+        file.commit(Durability::Durable)
+            .map_err(|e| self.fail(registry, e.to_string()))
     }
 
     /// Runs `docker-credential-NAME action` with `input` on stdin.
@@ -358,6 +337,7 @@ fn entry_mut<'a>(
 mod tests {
     use super::*;
     use crate::auth::credentials::{AuthFile, CredentialProvider, Secret};
+    use std::os::unix::fs::PermissionsExt;
 
     fn read_json(path: &Path) -> Value {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use wharf_fs::{AtomicFile, Durability};
 use wharf_spec::descriptor::ANNOTATION_REF_NAME;
 use wharf_spec::{Descriptor, ImageIndex};
 use wharf_store::Store;
@@ -28,7 +29,11 @@ pub fn write(
     fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     let layout = dir.join("oci-layout");
     if !layout.exists() {
-        replace(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        wharf_fs::replace(
+            &layout,
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+            Durability::Durable,
+        )?;
     }
     let mut renamed_in = std::collections::BTreeSet::new();
     for (digest, size) in blobs_of(store, target)? {
@@ -38,16 +43,15 @@ pub fn write(
         if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size) {
             continue;
         }
-        let tmp = alg_dir.join(format!(".{}.tmp-{}", digest.hex(), std::process::id()));
         let mut from = store.open_blob(&digest)?;
-        let mut to = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
-        io::copy(&mut from, &mut to).map_err(io_err("write", &tmp))?;
-        to.sync_all().map_err(io_err("fsync", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+        let mut to = AtomicFile::create(&path)?;
+        io::copy(&mut from, &mut to).map_err(io_err("write", to.temp_path()))?;
+        // Each directory is fsynced once, after all its blobs.
+        to.commit(Durability::Content)?;
         renamed_in.insert(alg_dir);
     }
     for alg_dir in &renamed_in {
-        fsync_dir(alg_dir)?;
+        wharf_fs::fsync_dir(alg_dir)?;
     }
     let index_path = dir.join("index.json");
     let mut index = match fs::read(&index_path) {
@@ -71,32 +75,5 @@ pub fn write(
     }
     index.manifests.push(entry);
     let bytes = serde_json::to_vec(&index).expect("an index serializes");
-    replace(&index_path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename, then syncs the
-/// directory so the rename itself is durable.
-fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let failed = |e: io::Error| ImageError::Io {
-        context: format!("write `{}`", path.display()),
-        source: e,
-    };
-    let mut file = fs::File::create(&tmp).map_err(failed)?;
-    io::Write::write_all(&mut file, bytes).map_err(failed)?;
-    file.sync_all().map_err(failed)?;
-    fs::rename(&tmp, path).map_err(failed)?;
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => fsync_dir(parent),
-        _ => fsync_dir(Path::new(".")),
-    }
-}
-
-fn fsync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| ImageError::Io {
-            context: format!("fsync `{}`", dir.display()),
-            source: e,
-        })
+    Ok(wharf_fs::replace(&index_path, &bytes, Durability::Durable)?)
 }

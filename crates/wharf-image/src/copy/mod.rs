@@ -389,22 +389,15 @@ fn write_archive(
     };
     found.names = name.iter().cloned().collect();
     found.matched_name = name;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let failed = |e: std::io::Error| ImageError::Io {
         context: format!("write `{}`", path.display()),
         source: e,
     };
     let target = found.resolved.target.clone();
-    let result = (|| {
-        let file = std::fs::File::create(&tmp).map_err(failed)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        save::write_archive(store, std::slice::from_ref(&found), format, &mut out)?;
-        let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-        file.sync_all().map_err(failed)?;
-        std::fs::rename(&tmp, path).map_err(failed)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|()| target)
+    let file = wharf_fs::AtomicFile::create(path)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    save::write_archive(store, std::slice::from_ref(&found), format, &mut out)?;
+    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+    file.commit(wharf_fs::Durability::Durable)?;
+    Ok(target)
 }

@@ -141,19 +141,15 @@ impl BlobStore for ObjectBlobStore {
 fn publish_file(staged: &Path, target: &Path) -> Result<(), StorageError> {
     let file = std::fs::File::open(staged)
         .map_err(StorageError::io(format!("open `{}`", staged.display())))?;
-    file.sync_all()
-        .map_err(StorageError::io(format!("fsync `{}`", staged.display())))?;
     let dir = target.parent().expect("a blob path has a parent");
     std::fs::create_dir_all(dir)
         .map_err(StorageError::io(format!("create `{}`", dir.display())))?;
-    std::fs::rename(staged, target).map_err(StorageError::io(format!(
-        "rename `{}` to `{}`",
-        staged.display(),
-        target.display()
-    )))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(StorageError::io(format!("fsync `{}`", dir.display())))
+    Ok(wharf_fs::publish(
+        &file,
+        staged,
+        target,
+        wharf_fs::Durability::Durable,
+    )?)
 }
 
 /// Streams `range` of an open file in large chunks, each read on the blocking pool.

@@ -51,6 +51,21 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
     }
 }
 
+/// Starts an upload and sends the head of a 100,000-byte PATCH to it: the session's
+/// location and the connection, on which the body is still to come.
+fn start_patch(host: &str) -> (String, TcpStream) {
+    let (status, head, _) = http(host, "POST", "/v2/slow/app/blobs/uploads/", &[], b"");
+    assert_eq!(status, 202, "{head}");
+    let location = header_value(&head, "Location");
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
+    )
+    .unwrap();
+    (location, stream)
+}
+
 /// A GET of `/v2/` on an open keep-alive connection: the status.
 fn get_base(stream: &mut TcpStream, host: &str) -> u16 {
     write!(stream, "GET /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
@@ -106,15 +121,7 @@ fn a_body_below_the_minimum_rate_is_cut() {
     );
     let server = Server::start_with(&["--root", s(&w.path("registry")), "--config", s(&config)]);
     let host = server.host.clone();
-    let (status, head, _) = http(&host, "POST", "/v2/slow/app/blobs/uploads/", &[], b"");
-    assert_eq!(status, 202, "{head}");
-    let location = header_value(&head, "Location");
-    let mut stream = TcpStream::connect(&host).unwrap();
-    write!(
-        stream,
-        "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
-    )
-    .unwrap();
+    let (location, mut stream) = start_patch(&host);
     let _writer = trickle(
         stream.try_clone().unwrap(),
         vec![7u8; 400],
@@ -203,15 +210,7 @@ fn sigterm_exits_after_the_shutdown_timeout_despite_a_trickling_client() {
     let server =
         Server::start_with(&["--root", s(&w.path("registry")), "--shutdown-timeout", "1s"]);
     let host = server.host.clone();
-    let (status, head, _) = http(&host, "POST", "/v2/slow/app/blobs/uploads/", &[], b"");
-    assert_eq!(status, 202, "{head}");
-    let location = header_value(&head, "Location");
-    let mut stream = TcpStream::connect(&host).unwrap();
-    write!(
-        stream,
-        "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
-    )
-    .unwrap();
+    let (_, stream) = start_patch(&host);
     let _writer = trickle(stream, vec![7u8; 100_000], Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(300));
     let log = server.log.clone();
