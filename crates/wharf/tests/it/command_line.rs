@@ -9,8 +9,8 @@ use crate::harness::*;
 
 /// `wharf ARGS --help` at a fixed width, so snapshots do not depend on the terminal.
 fn help(args: &[&str]) -> String {
-    let out = assert_cmd::Command::cargo_bin("wharf")
-        .unwrap()
+    let w = Wharf::new();
+    let out = assert_cmd::Command::from_std(w.command())
         .args(args)
         .arg("--help")
         .env("COLUMNS", "100")
@@ -53,15 +53,11 @@ fn image_subcommands_and_positionals_are_described() {
 /// Starts `wharf [BEFORE...] serve --addr 127.0.0.1:0 [AFTER...]` with `envs`, returns the
 /// data directory its first line names, and stops it.
 fn serve_data_dir(w: &Wharf, before: &[&str], after: &[&str], envs: &[(&str, &str)]) -> String {
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+    let mut command = w.command();
     command
         .args(before)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(after)
-        .env_remove("WHARF_ROOT")
-        .env_remove("WHARF_REGISTRY_ROOT")
-        .env_remove("WHARF_REGISTRY_CONFIG")
-        .env("XDG_DATA_HOME", w.path("xdg"))
         .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -101,8 +97,7 @@ fn serve_reads_its_own_root_never_the_stores() {
 #[test]
 fn the_store_is_still_found_through_wharf_root() {
     let w = Wharf::new();
-    let out = assert_cmd::Command::cargo_bin("wharf")
-        .unwrap()
+    let out = assert_cmd::Command::from_std(w.command())
         .args(["images", "-q"])
         .env("WHARF_ROOT", w.root())
         .output()

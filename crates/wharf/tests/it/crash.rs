@@ -4,7 +4,7 @@
 //! loads at once sharing a base layer.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -55,11 +55,10 @@ fn oci_archive_of(img: &TestImage, tag: &str) -> Vec<u8> {
 }
 
 fn spawn(w: &Wharf, args: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+    w.command()
         .arg("--root")
         .arg(w.root())
         .args(args)
-        .env_remove("WHARF_ROOT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

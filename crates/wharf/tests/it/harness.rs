@@ -24,12 +24,16 @@ impl Wharf {
         self.dir.path().join(name)
     }
 
-    /// `wharf --root <store> ARGS...`
+    /// `wharf --root <store> ARGS...`, isolated (see [`Wharf::command`]).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("wharf").unwrap();
+        let mut cmd = Command::from_std(self.command());
         cmd.arg("--root").arg(self.root()).args(args);
-        cmd.env_remove("WHARF_ROOT");
         cmd
+    }
+
+    /// `wharf` with no arguments yet, isolated in this test's directory ([`isolated`]).
+    pub fn command(&self) -> std::process::Command {
+        isolated(self.dir.path())
     }
 
     /// Runs and asserts success; returns stdout.
@@ -60,6 +64,28 @@ impl Wharf {
         std::fs::write(&p, bytes).unwrap();
         p
     }
+}
+
+/// `wharf` with no arguments yet, isolated from the machine it runs on: its home, Docker
+/// config and XDG directories are inside `dir` (`home`, `docker`, `config`, `xdg`), and no
+/// `WHARF_*` variable or credential file of the caller's reaches it — so no test reads the
+/// developer's `~/.docker/config.json`, store or registry settings. A test that wants one
+/// of them sets it afterwards. Every test runs the binary through here.
+pub fn isolated(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("WHARF_") {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.env("HOME", dir.join("home"))
+        .env("DOCKER_CONFIG", dir.join("docker"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_DATA_HOME", dir.join("xdg"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
 }
 
 pub fn s(p: &Path) -> &str {

@@ -11,11 +11,11 @@ use crate::harness::*;
 fn run_into_closed_pipe(w: &Wharf, args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+    let out = w
+        .command()
         .arg("--root")
         .arg(w.root())
         .args(args)
-        .env_remove("WHARF_ROOT")
         .stdin(Stdio::null())
         .stdout(Stdio::from(writer))
         .stderr(Stdio::piped())

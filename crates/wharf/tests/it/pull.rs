@@ -24,8 +24,8 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// The binary with a store and configs of its own: no login or setting of the machine's
-/// leaks in.
+/// The binary with a store and configs of its own ([`Wharf::command`]): no login or
+/// setting of the machine's leaks in.
 pub(crate) struct Env {
     pub w: Wharf,
 }
@@ -36,13 +36,7 @@ impl Env {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.w.cmd(args);
-        cmd.env("DOCKER_CONFIG", self.w.path("docker"))
-            .env("XDG_CONFIG_HOME", self.w.path("config"))
-            .env("HOME", self.w.path("home"))
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("XDG_RUNTIME_DIR");
-        cmd
+        self.w.cmd(args)
     }
 
     /// Runs with `stdin`; returns (success, stdout, stderr).
@@ -56,24 +50,16 @@ impl Env {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "wharf {args:?} failed:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.w.ok(args)
     }
 
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).output().unwrap();
-        assert!(
-            !out.status.success(),
-            "wharf {args:?} should have failed:\nstdout: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stderr).unwrap()
+        self.w.fails(args)
+    }
+
+    /// Where `login` writes and `pull` reads Docker's credentials.
+    pub fn docker_config(&self) -> std::path::PathBuf {
+        self.w.path("docker/config.json")
     }
 
     pub fn inspect(&self, name: &str) -> Value {
@@ -351,13 +337,12 @@ fn kill_9_during_a_large_layer_then_pull_again_resumes() {
     // The registry is fast: try a few times to catch the download in the middle.
     let mut interrupted_at = None;
     for _ in 0..5 {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+        let mut child = env
+            .w
+            .command()
             .arg("--root")
             .arg(&root)
             .args(["pull", &name])
-            .env("DOCKER_CONFIG", env.w.path("docker"))
-            .env("XDG_CONFIG_HOME", env.w.path("config"))
-            .env("HOME", env.w.path("home"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -434,9 +434,8 @@ impl WharfRegistry {
     fn start(root: &Path) -> WharfRegistry {
         let port = wharf_testkit::registry::free_port();
         let host = format!("127.0.0.1:{port}");
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+        let child = crate::harness::isolated(root)
             .args(["serve", "--addr", &host, "--root", s(root)])
-            .env_remove("WHARF_ROOT")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -2,10 +2,8 @@
 //! `wharf tags` against a real CNCF distribution registry started on 127.0.0.1.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use assert_cmd::Command;
 use base64::Engine as _;
 use serde_json::Value;
 use wharf_client::{Client, Credential, StaticCredentials};
@@ -13,66 +11,10 @@ use wharf_testkit::fixtures::{config, image, push_image, push_index, reference, 
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
 
-use crate::harness::Wharf;
+use crate::pull::{block_on, Env};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "cli-login-secret";
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// The binary with a store, Docker config, wharf config and home of its own: nothing of
-/// the machine's logins or settings leaks in.
-struct Env {
-    w: Wharf,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env { w: Wharf::new() }
-    }
-
-    fn docker_config(&self) -> PathBuf {
-        self.w.path("docker/config.json")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.w.cmd(args);
-        cmd.env("DOCKER_CONFIG", self.w.path("docker"))
-            .env("XDG_CONFIG_HOME", self.w.path("config"))
-            .env("HOME", self.w.path("home"))
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("XDG_RUNTIME_DIR");
-        cmd
-    }
-
-    /// Runs with `stdin`; returns (success, stdout, stderr).
-    fn run(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
-        let out = self.cmd(args).write_stdin(stdin).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.run(args, "");
-        assert!(ok, "wharf {args:?} failed:\n{stdout}\n{stderr}");
-        stdout
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.run(args, "");
-        assert!(!ok, "wharf {args:?} should have failed:\n{stdout}");
-        stderr
-    }
-}
 
 #[test]
 fn login_checks_stores_and_logout_removes() {

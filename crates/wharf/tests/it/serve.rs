@@ -24,13 +24,8 @@ impl Server {
 
     /// `wharf serve --addr 127.0.0.1:0 ARGS...`, with no `WHARF_*` variable inherited.
     pub fn start_with(args: &[&str]) -> Server {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+        let mut command = crate::harness::isolated(&std::env::temp_dir().join("wharf-no-home"));
         command.args(["serve", "--addr", "127.0.0.1:0"]).args(args);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("WHARF_") {
-                command.env_remove(key);
-            }
-        }
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

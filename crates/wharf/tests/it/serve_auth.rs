@@ -501,10 +501,8 @@ fn registry_gc_removes_untagged_images_beside_a_running_server() {
         let mut args = vec!["registry", "gc", "--grace-period", "0"];
         args.extend_from_slice(extra);
         // The registry's root from its own variable (the store's `--root` is not it).
-        let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
-        cmd.args(&args)
-            .env_remove("WHARF_ROOT")
-            .env("WHARF_REGISTRY_ROOT", &root);
+        let mut cmd = crate::harness::isolated(&root);
+        cmd.args(&args).env("WHARF_REGISTRY_ROOT", &root);
         let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
@@ -567,10 +565,8 @@ fn registry_gc_keeps_a_blob_the_server_just_confirmed() {
     let unasked = push(b"a layer nobody asked about");
     assert_eq!(http(&host, "HEAD", &confirmed, &[], b"").0, 200);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let out = assert_cmd::Command::cargo_bin("wharf")
-        .unwrap()
+    let out = crate::harness::isolated(&root)
         .args(["registry", "gc", "--grace-period", "0"])
-        .env_remove("WHARF_ROOT")
         .env("WHARF_REGISTRY_ROOT", &root)
         .output()
         .unwrap();

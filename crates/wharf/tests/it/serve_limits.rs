@@ -286,13 +286,8 @@ impl Drop for Serving {
 /// The rest of stderr is closed, as when whoever read the log went away: the server must
 /// go on serving (its access log lines are lost, not its requests).
 fn spawn_serve(args: &[&str]) -> (Serving, String) {
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+    let mut command = crate::harness::isolated(&std::env::temp_dir().join("wharf-no-home"));
     command.arg("serve").args(args);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WHARF_") {
-            command.env_remove(key);
-        }
-    }
     let mut child = command
         .stderr(std::process::Stdio::piped())
         .spawn()

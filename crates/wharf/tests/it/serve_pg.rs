@@ -20,10 +20,9 @@ fn header<'a>(head: &'a str, name: &str) -> &'a str {
 
 /// `wharf registry gc` on `root` with the database from `$WHARF_REGISTRY_DATABASE`.
 fn gc(root: &std::path::Path, database: &str, extra: &[&str]) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
+    let mut cmd = crate::harness::isolated(root);
     cmd.args(["registry", "gc", "--grace-period", "0"])
         .args(extra)
-        .env_remove("WHARF_ROOT")
         .env("WHARF_REGISTRY_ROOT", root)
         .env("WHARF_REGISTRY_DATABASE", database);
     cmd.output().unwrap()
@@ -161,8 +160,8 @@ fn a_wrong_database_password_is_an_error_that_never_shows_it() {
     let wrong = url.replace(&pg.password, "not-the-Secret-123");
     let w = Wharf::new();
     let root = w.path("registry");
-    let out = assert_cmd::Command::cargo_bin("wharf")
-        .unwrap()
+    let out = w
+        .command()
         .args([
             "serve",
             "--addr",
@@ -172,7 +171,6 @@ fn a_wrong_database_password_is_an_error_that_never_shows_it() {
             "--database",
             &wrong,
         ])
-        .env_remove("WHARF_ROOT")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -221,11 +219,8 @@ fn the_database_setting_follows_flag_then_variable_then_file() {
         format!("root = \"{}\"\ndatabase = \"{wrong}\"\n", s(&root)).as_bytes(),
     );
     let gc = |env: Option<&str>, flag: Option<&str>| {
-        let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
-        cmd.args(["registry", "gc", "--config", s(&config)])
-            .env_remove("WHARF_ROOT")
-            .env_remove("WHARF_REGISTRY_ROOT")
-            .env_remove("WHARF_REGISTRY_DATABASE");
+        let mut cmd = w.command();
+        cmd.args(["registry", "gc", "--config", s(&config)]);
         if let Some(url) = env {
             cmd.env("WHARF_REGISTRY_DATABASE", url);
         }
