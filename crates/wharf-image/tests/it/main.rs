@@ -1,0 +1,5 @@
+//! `wharf-image` at its own boundary: the library's operations driven directly, against
+//! real registries (CNCF distribution from `wharf-testkit`) and real files, without the
+//! CLI. The CLI's tests keep rendering and snapshots; these keep the semantics.
+
+mod copy_matrix;
