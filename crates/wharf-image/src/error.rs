@@ -49,13 +49,21 @@ pub enum ImageError {
         expected: Digest,
         actual: Digest,
     },
-    /// A blob whose bytes from the registry did not hash to its digest (or had another size).
-    #[error("layer `{digest}` from registry `{registry}` is corrupt: {source}")]
+    /// A blob whose bytes did not hash to its digest (or had another size), wherever they
+    /// came from: the one wording of [`crate::ingest`].
+    #[error("blob `{digest}` from {origin} {mismatch}")]
     CorruptBlob {
         digest: Digest,
-        registry: String,
-        #[source]
-        source: Box<StoreError>,
+        origin: crate::ingest::Origin,
+        mismatch: crate::ingest::Mismatch,
+    },
+    /// Fewer bytes arrived than the blob has; what did arrive is kept to resume from.
+    #[error("blob `{digest}` from {origin} is truncated: {got} of its {want} bytes arrived")]
+    TruncatedBlob {
+        digest: Digest,
+        origin: crate::ingest::Origin,
+        got: u64,
+        want: u64,
     },
     #[error("no image for platform `{wanted}`; the index has: {available}")]
     PlatformNotFound { wanted: String, available: String },

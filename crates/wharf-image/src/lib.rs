@@ -10,6 +10,7 @@ pub mod count;
 pub mod error;
 pub mod graph;
 pub mod history;
+pub mod ingest;
 pub mod inspect;
 pub mod layers;
 pub mod load;

@@ -2,6 +2,7 @@
 //! hint line where there is an obvious next step.
 
 use wharf_client::ClientError;
+use wharf_image::ingest::Origin;
 use wharf_image::ImageError;
 
 pub fn print_error(error: &anyhow::Error) {
@@ -55,8 +56,14 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             "choose one of the listed platforms with `--platform`".into()
         }
         ImageError::DiffIdMismatch { .. } => "`wharf fsck` checks every blob in the store".into(),
-        ImageError::CorruptBlob { .. } => {
+        ImageError::CorruptBlob {
+            origin: Origin::Registry(_),
+            ..
+        } => {
             "nothing of that layer was kept; pull again, and if it recurs the registry's copy is damaged".into()
+        }
+        ImageError::CorruptBlob { .. } => {
+            "nothing of that blob was kept; the source's copy is damaged".into()
         }
         _ => return None,
     })

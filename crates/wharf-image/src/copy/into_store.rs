@@ -6,10 +6,11 @@
 use std::io::{Seek, SeekFrom};
 
 use wharf_spec::{Descriptor, Reference};
-use wharf_store::{IngestStart, StagedBlob, Store};
+use wharf_store::{StagedBlob, Store};
 
 use crate::error::{ImageError, Result};
 use crate::graph::blobs_of;
+use crate::ingest::{self, Origin};
 use crate::names;
 
 /// Publishes `target` (with every blob under it) from `staging` into `store`, named
@@ -36,19 +37,18 @@ pub fn transfer(
         if let Some(info) = staging.layer_info(&digest)? {
             layer_infos.push((digest.clone(), info));
         }
-        match store.ingest(&digest, Some(size))? {
-            IngestStart::Exists(_) => {}
-            IngestStart::Staged(blob) => staged.push(blob),
-            IngestStart::Writer(mut ingest) => {
-                let mut from = staging.open_blob(&digest)?;
-                let offset = ingest.offset();
-                from.seek(SeekFrom::Start(offset))
-                    .map_err(ImageError::io(format!("read blob {digest}")))?;
-                std::io::copy(&mut from, &mut ingest)
-                    .map_err(ImageError::io(format!("copy blob {digest} into the store")))?;
-                staged.push(ingest.finish()?);
-            }
-        }
+        // Only the digest and size matter here: the media type is not looked at.
+        let blob = Descriptor::new("application/octet-stream", digest.clone(), size);
+        let origin = Origin::Store(staging.root().to_path_buf());
+        let ingested = ingest::into_store(store, &blob, &origin, |offset| {
+            let mut from = staging.open_blob(&digest)?;
+            from.seek(SeekFrom::Start(offset))
+                .map_err(ImageError::io(format!(
+                    "read blob `{digest}` from {origin}"
+                )))?;
+            Ok(from)
+        })?;
+        staged.extend(ingested.staged());
     }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     store.commit(staged, |index| {

@@ -3,13 +3,14 @@
 //! are remembered so later lookups can follow them inside the archive.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Component, Path};
 
-use wharf_spec::{Algorithm, Digest, MAX_MANIFEST_SIZE};
-use wharf_store::{IngestStart, StagedBlob, Store};
+use wharf_spec::{Algorithm, Descriptor, Digest, MAX_MANIFEST_SIZE};
+use wharf_store::{StagedBlob, Store};
 
 use crate::error::{ImageError, Result};
+use crate::ingest::{self, copy, Ingested, Origin};
 
 /// Members are named by their normalized archive path (`blobs/sha256/…`, `abc/layer.tar`).
 pub struct Members {
@@ -159,39 +160,49 @@ fn stage_named(
     if members.blobs.contains_key(&digest) || members.present.contains_key(&digest) {
         return Ok(()); // a duplicate member: the tar reader skips its bytes
     }
-    match store.ingest(&digest, Some(size))? {
-        IngestStart::Exists(size) => {
+    let blob = Descriptor::new("application/octet-stream", digest.clone(), size);
+    let origin = Origin::Member {
+        archive: path.to_path_buf(),
+        name: name.to_string(),
+    };
+    let ingested = ingest::into_store(store, &blob, &origin, |offset| {
+        // A partial ingest left by an interrupted load: its bytes are already hashed,
+        // so skip them in the stream instead of writing them again.
+        let mut reader = MemberReader(entry);
+        let skipped = io::copy(&mut (&mut reader).take(offset), &mut io::sink())
+            .map_err(ImageError::io(format!("read {origin}")))?;
+        if skipped != offset {
+            return Err(ImageError::TruncatedBlob {
+                digest: digest.clone(),
+                origin: origin.clone(),
+                got: skipped,
+                want: size,
+            });
+        }
+        Ok(reader)
+    })?;
+    match ingested {
+        Ingested::Present(size) => {
             members.present.insert(digest, size);
         }
-        // Another load verified these bytes already: share them.
-        IngestStart::Staged(blob) => {
+        // Written now, or shared from another load that verified the same bytes.
+        Ingested::Staged(blob) => {
             members.blobs.insert(digest, blob);
-        }
-        IngestStart::Writer(mut ingest) => {
-            // A partial ingest left by an interrupted load: its bytes are already hashed,
-            // so skip them in the stream instead of writing them again.
-            let offset = ingest.offset();
-            let skipped = io::copy(&mut entry.take(offset), &mut io::sink()).map_err(|e| {
-                ImageError::archive(path, format!("archive is truncated or corrupt: {e}"))
-            })?;
-            if skipped != offset {
-                ingest.restart()?;
-            }
-            let copied = copy(entry, &mut ingest).map_err(|e| {
-                ImageError::archive(path, format!("archive is truncated or corrupt: {e}"))
-            })?;
-            check_complete(path, name, skipped + copied, size)?;
-            let staged = ingest.finish().map_err(|e| match e {
-                wharf_store::StoreError::DigestMismatch { actual, .. } => ImageError::archive(
-                    path,
-                    format!("archive member `{name}` does not match its name: its content hashes to `{actual}`"),
-                ),
-                other => other.into(),
-            })?;
-            members.blobs.insert(digest, staged);
         }
     }
     Ok(())
+}
+
+/// A member's reader whose errors say what they mean here: the archive ends early or is
+/// damaged.
+struct MemberReader<R>(R);
+
+impl<R: Read> Read for MemberReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("archive is truncated or corrupt: {e}")))
+    }
 }
 
 fn check_complete(path: &Path, name: &str, got: u64, want: u64) -> Result<()> {
@@ -202,22 +213,6 @@ fn check_complete(path: &Path, name: &str, got: u64, want: u64) -> Result<()> {
         path,
         format!("archive is truncated: member `{name}` has {got} of its {want} bytes"),
     ))
-}
-
-/// Copies with a large buffer: the store hashes and writes in the same pass.
-pub fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        total += n as u64;
-    }
 }
 
 fn is_small_document(name: &str) -> bool {

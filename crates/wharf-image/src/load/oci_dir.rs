@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use wharf_spec::{Descriptor, Digest, MAX_MANIFEST_SIZE};
-use wharf_store::{IngestStart, StagedBlob, Store};
+use wharf_store::{StagedBlob, Store};
 
 use super::layout::{self, BlobSource};
-use super::members::copy;
 use super::naming::Candidate;
 use crate::error::{ImageError, Result};
+use crate::ingest::{self, Origin};
 
 pub fn read(store: &Store, dir: &Path) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
     let layout_file = read_capped(dir, &dir.join("oci-layout"))
@@ -68,13 +68,7 @@ impl BlobSource for DirSource<'_> {
         refuse_link(&path, &meta)?;
         let bytes = read_capped(self.dir, &path)?;
         layout::check_size(descriptor, bytes.len() as u64)?;
-        let actual = Digest::of_bytes(descriptor.digest.algorithm(), &bytes);
-        if actual != descriptor.digest {
-            return Err(ImageError::archive(
-                &path,
-                format!("content does not match its name: its digest is `{actual}`"),
-            ));
-        }
+        ingest::check_bytes(&bytes, &descriptor.digest, &Origin::File(path.clone()))?;
         if self.store.blob_size(&descriptor.digest)?.is_none()
             && !self.staged.contains_key(&descriptor.digest)
         {
@@ -190,25 +184,14 @@ fn copy_all(store: &Store, dir: &Path, mut blobs: Vec<Descriptor>) -> Result<Vec
 }
 
 fn copy_one(store: &Store, dir: &Path, descriptor: &Descriptor) -> Result<Option<StagedBlob>> {
-    let mut ingest = match store.ingest(&descriptor.digest, Some(descriptor.size))? {
-        IngestStart::Exists(_) => return Ok(None),
-        IngestStart::Staged(blob) => return Ok(Some(blob)),
-        IngestStart::Writer(ingest) => ingest,
-    };
     let path = blob_path(dir, &descriptor.digest)?;
-    let mut file =
-        open_nofollow(&path).map_err(ImageError::io(format!("opening `{}`", path.display())))?;
-    if ingest.offset() > 0 {
-        file.seek(SeekFrom::Start(ingest.offset()))
+    let origin = Origin::File(path.clone());
+    let ingested = ingest::into_store(store, descriptor, &origin, |offset| {
+        let mut file = open_nofollow(&path)
+            .map_err(ImageError::io(format!("opening `{}`", path.display())))?;
+        file.seek(SeekFrom::Start(offset))
             .map_err(ImageError::io(format!("seeking `{}`", path.display())))?;
-    }
-    copy(&mut file, &mut ingest)
-        .map_err(ImageError::io(format!("copying `{}`", path.display())))?;
-    ingest.finish().map(Some).map_err(|e| match e {
-        wharf_store::StoreError::DigestMismatch { actual, .. } => ImageError::archive(
-            &path,
-            format!("content does not match its name: its digest is `{actual}`"),
-        ),
-        other => other.into(),
-    })
+        Ok(file)
+    })?;
+    Ok(ingested.staged())
 }

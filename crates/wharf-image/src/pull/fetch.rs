@@ -9,10 +9,11 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use wharf_client::{Client, ClientError};
 use wharf_spec::{Descriptor, Reference};
-use wharf_store::{Ingest, IngestStart, StagedBlob, Store, StoreError};
+use wharf_store::{Ingest, StagedBlob, Store};
 
 use super::PullEvent;
 use crate::error::{ImageError, Result};
+use crate::ingest::{self, Origin, Started};
 
 /// Chunks queued between the network and the writer. Each chunk is a slice of hyper's read
 /// buffer (up to ~400 KiB) and keeps that buffer alive, so every queued chunk costs a
@@ -48,47 +49,36 @@ pub(super) async fn blob(
 ) -> Result<Fetched> {
     let mut received = 0;
     let mut refetched = false;
+    let origin = Origin::Registry(repository.domain().to_string());
     loop {
-        let (digest, size) = (layer.digest.clone(), layer.size);
-        let start = blocking(store, move |s| s.ingest(&digest, Some(size))).await??;
-        let mut ingest = match start {
-            IngestStart::Exists(_) => return Ok(done(layer, None, received, events)),
-            IngestStart::Staged(staged) => return Ok(done(layer, Some(staged), received, events)),
-            IngestStart::Writer(ingest) => ingest,
+        let wanted = layer.clone();
+        let mut ingest = match blocking(store, move |s| ingest::start(s, &wanted)).await?? {
+            Started::Present(_) => return Ok(done(layer, None, received, events)),
+            Started::Staged(staged) => return Ok(done(layer, Some(staged), received, events)),
+            Started::Write(ingest) => ingest,
         };
-        if ingest.offset() > size {
-            // More than the blob's size cannot be a prefix of it.
-            ingest = blocking(store, move |_| ingest.restart().map(|()| ingest)).await??;
-        }
         let mut resumed = ingest.offset() > 0;
-        if ingest.offset() < size {
+        if ingest.offset() < layer.size {
             let got = download(client, repository, layer, ingest, events).await?;
             ingest = got.ingest;
             received += got.received;
             resumed |= got.resumed;
         }
         events(PullEvent::LayerVerifying(layer.digest.clone()));
-        // On a mismatch the store deletes the partial file: its bytes can only mismatch
-        // again.
-        let source = match blocking(store, move |_| ingest.finish()).await? {
+        let (digest, from) = (layer.digest.clone(), origin.clone());
+        let error = match blocking(store, move |_| ingest::finish(ingest, &digest, &from)).await? {
             Ok(staged) => return Ok(done(layer, Some(staged), received, events)),
-            Err(source @ (StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. })) => {
-                source
-            }
-            Err(other) => return Err(other.into()),
+            Err(e) => e,
         };
         // Bytes joined from two downloads (a stale partial, a registry whose blob changed
         // in between) can mismatch where one whole download would not: once, from byte 0.
-        if resumed && !refetched {
+        // (On a mismatch the store has deleted the partial file.)
+        if matches!(error, ImageError::CorruptBlob { .. }) && resumed && !refetched {
             refetched = true;
-            tracing::debug!(digest = %layer.digest, error = %source, "resumed layer mismatched; fetching it again from byte 0");
+            tracing::debug!(digest = %layer.digest, %error, "resumed layer mismatched; fetching it again from byte 0");
             continue;
         }
-        return Err(ImageError::CorruptBlob {
-            digest: layer.digest.clone(),
-            registry: repository.domain().to_string(),
-            source: Box::new(source),
-        });
+        return Err(error);
     }
 }
 

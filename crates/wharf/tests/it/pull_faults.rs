@@ -174,7 +174,7 @@ fn corrupted_layer_bytes_are_refused_and_nothing_is_kept() {
     assert!(!ok, "{stdout}");
     assert!(
         stderr.contains(&format!(
-            "layer `{layer}` from registry `{}` is corrupt: digest mismatch",
+            "blob `{layer}` from registry `{}` does not match its digest",
             registry.server.host()
         )),
         "{stderr}"
@@ -248,7 +248,7 @@ fn a_registry_that_keeps_sending_wrong_bytes_is_still_called_corrupt() {
     let err = env.fails(&["pull", &corrupt.name()]);
     assert!(
         err.contains(&format!(
-            "layer `{layer}` from registry `{}` is corrupt: digest mismatch",
+            "blob `{layer}` from registry `{}` does not match its digest",
             corrupt.server.host()
         )),
         "{err}"
