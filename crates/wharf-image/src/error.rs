@@ -69,6 +69,14 @@ pub enum ImageError {
     PlatformNotFound { wanted: String, available: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// One of wharf's own worker tasks or threads failed (a panic): a bug in wharf, not
+    /// bad input; the operation stops and publishes nothing.
+    #[error("internal error: the {task} task failed: {source}")]
+    Internal {
+        task: &'static str,
+        #[source]
+        source: TaskFailure,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -83,6 +91,39 @@ impl ImageError {
         ImageError::Archive {
             path: path.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+/// How a worker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskFailure {
+    /// A task on the async runtime's blocking pool.
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+    /// A thread of our own, with what its panic said.
+    #[error("it panicked: {0}")]
+    Panic(String),
+}
+
+impl TaskFailure {
+    /// From a thread's panic payload (`JoinHandle::join`'s error).
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> TaskFailure {
+        let said = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        TaskFailure::Panic(said)
+    }
+}
+
+impl ImageError {
+    /// For `map_err` on a failed worker: `.map_err(ImageError::internal("store"))`.
+    pub fn internal<E: Into<TaskFailure>>(task: &'static str) -> impl FnOnce(E) -> ImageError {
+        move |e| ImageError::Internal {
+            task,
+            source: e.into(),
         }
     }
 }

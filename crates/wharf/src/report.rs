@@ -65,6 +65,9 @@ fn hint(error: &anyhow::Error) -> Option<String> {
         ImageError::CorruptBlob { .. } => {
             "nothing of that blob was kept; the source's copy is damaged".into()
         }
+        ImageError::Internal { .. } => {
+            "this is a bug in wharf, not in your input; nothing was published. Please report it with the command you ran".into()
+        }
         _ => return None,
     })
 }

@@ -14,7 +14,7 @@ use wharf_store::{StagedBlob, Store};
 
 use super::layout::{self, BlobSource};
 use super::naming::Candidate;
-use crate::error::{ImageError, Result};
+use crate::error::{ImageError, Result, TaskFailure};
 use crate::ingest::{self, Origin};
 
 pub fn read(store: &Store, dir: &Path) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
@@ -177,7 +177,10 @@ fn copy_all(store: &Store, dir: &Path, mut blobs: Vec<Descriptor>) -> Result<Vec
             .collect();
         let mut all = Vec::new();
         for handle in handles {
-            all.extend(handle.join().expect("copy worker panicked")?);
+            let copied = handle.join().map_err(|panic| {
+                ImageError::internal("blob copy")(TaskFailure::from_panic(panic))
+            })?;
+            all.extend(copied?);
         }
         Ok(all)
     })

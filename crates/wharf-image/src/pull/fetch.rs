@@ -37,7 +37,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     let store = store.clone();
     tokio::task::spawn_blocking(move || work(&store))
         .await
-        .map_err(|e| ImageError::Invalid(format!("a store task failed: {e}")))
+        .map_err(ImageError::internal("store"))
 }
 
 pub(super) async fn blob(
@@ -157,9 +157,7 @@ async fn download(
     // Gives the download slot back before the (fsyncing) verification.
     drop(stream);
     drop(tx);
-    let (ingest, written) = writer
-        .await
-        .map_err(|e| ImageError::Invalid(format!("a store task failed: {e}")))?;
+    let (ingest, written) = writer.await.map_err(ImageError::internal("layer writer"))?;
     if let Some(e) = failure {
         if matches!(e, ClientError::SizeMismatch { .. }) {
             blocking_discard(ingest).await;
@@ -186,4 +184,30 @@ fn write_all(mut ingest: Ingest, mut rx: mpsc::Receiver<Bytes>) -> (Ingest, std:
         }
     }
     (ingest, Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::TaskFailure;
+
+    #[test]
+    fn a_panicking_store_task_is_an_internal_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(blocking(&store, |_| -> u32 { panic!("boom") }));
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, ImageError::Internal { task: "store", source: TaskFailure::Join(j) } if j.is_panic()),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("internal error: the store task failed"),
+            "{err}"
+        );
+    }
 }
