@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use wharf_spec::media_type::{self, Kind};
+use wharf_spec::walk::{Policy, Step, Walker};
 use wharf_spec::{Descriptor, Digest};
 use wharf_store::Store;
 
@@ -11,32 +11,32 @@ use crate::catalog::read_manifest;
 use crate::error::Result;
 
 /// Every blob reachable from `target` that the store holds, with its size. Children of an
-/// index that were never fetched are skipped, not errors.
+/// index that were never fetched are skipped, not errors; a referrer's subject is not part
+/// of the image ([`wharf_spec::walk::Policy`]).
 pub fn blobs_of(store: &Store, target: &Descriptor) -> Result<BTreeMap<Digest, u64>> {
-    let mut out = BTreeMap::new();
-    visit(store, target, &mut out)?;
-    Ok(out)
-}
-
-fn visit(store: &Store, descriptor: &Descriptor, out: &mut BTreeMap<Digest, u64>) -> Result<()> {
-    if out.contains_key(&descriptor.digest) {
-        return Ok(());
-    }
-    let Some(size) = store.blob_size(&descriptor.digest)? else {
-        return Ok(());
+    let policy = Policy {
+        foreign_layers: true, // kept when the store has them
+        ..Policy::IMAGE
     };
-    out.insert(descriptor.digest.clone(), size);
-    if matches!(
-        media_type::kind(&descriptor.media_type),
-        Kind::Manifest | Kind::Index
-    ) {
-        let raw = read_manifest(store, descriptor)?;
-        let subject = raw.manifest().subject().map(|s| s.digest.clone());
-        for child in raw.manifest().children() {
-            if Some(&child.digest) != subject.as_ref() {
-                visit(store, child, out)?;
+    let mut out = BTreeMap::new();
+    let mut walk = Walker::new(target.clone(), policy);
+    while let Some(step) = walk.next() {
+        match step {
+            Step::Read(descriptor) => match store.blob_size(&descriptor.digest)? {
+                None => walk.skip(&descriptor),
+                Some(size) => {
+                    out.insert(descriptor.digest.clone(), size);
+                    let raw = read_manifest(store, &descriptor)?;
+                    walk.manifest(&descriptor, raw);
+                }
+            },
+            Step::Blob(blob) => {
+                if let Some(size) = store.blob_size(&blob.digest)? {
+                    out.insert(blob.digest, size);
+                }
             }
+            Step::Done(..) => {}
         }
     }
-    Ok(())
+    Ok(out)
 }

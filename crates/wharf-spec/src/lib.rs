@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod media_type;
 pub mod platform;
 pub mod reference;
+pub mod walk;
 
 pub use config::{ConfigError, History, ImageConfig, RootFs};
 pub use descriptor::Descriptor;

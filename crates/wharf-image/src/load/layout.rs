@@ -8,6 +8,7 @@ use std::path::Path;
 
 use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME};
 use wharf_spec::media_type::{self, Kind};
+use wharf_spec::walk::{Policy, Step, Walker};
 use wharf_spec::{
     Descriptor, Digest, ImageConfig, ImageIndex, Manifest, RawManifest, Reference,
     MAX_MANIFEST_SIZE,
@@ -62,16 +63,16 @@ pub fn check_layout_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Checks every entry's graph and returns the entries as images to name, with every
-/// digest their graphs reach.
+/// digest their graphs reach. A referrer's subject may live elsewhere: it is not required
+/// ([`Policy::IMAGE`]); non-distributable layers are, when an image lists them.
 pub fn walk_index(
     source: &mut dyn BlobSource,
     index: &ImageIndex,
 ) -> Result<(Vec<Candidate>, BTreeSet<Digest>)> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
+    let mut roots = Vec::new();
     for entry in &index.manifests {
         match media_type::kind(&entry.media_type) {
-            Kind::Manifest | Kind::Index => {}
+            Kind::Manifest | Kind::Index => roots.push(entry.clone()),
             Kind::Schema1 => {
                 return Err(ImageError::Manifest {
                     digest: entry.digest.clone(),
@@ -79,69 +80,84 @@ pub fn walk_index(
                 })
             }
             // Artifacts at the top of a layout are not images: leave them.
-            _ => continue,
+            _ => {}
         }
-        walk(source, entry, &entry.digest, &mut seen)?;
-        out.push(candidate_for(entry));
     }
-    Ok((out, seen))
-}
-
-fn walk(
-    source: &mut dyn BlobSource,
-    descriptor: &Descriptor,
-    parent: &Digest,
-    seen: &mut BTreeSet<Digest>,
-) -> Result<()> {
-    if !seen.insert(descriptor.digest.clone()) {
-        return Ok(());
-    }
-    match media_type::kind(&descriptor.media_type) {
-        Kind::Manifest | Kind::Index => {
-            let bytes = source.read_small(descriptor)?;
-            let raw = RawManifest::parse_with(
-                bytes,
-                Some(&descriptor.media_type),
-                descriptor.digest.algorithm(),
-            )
-            .map_err(|source| ImageError::Manifest {
-                digest: descriptor.digest.clone(),
-                source,
-            })?;
-            if let Manifest::Image(m) = raw.manifest() {
-                if media_type::kind(&m.config.media_type) == Kind::Config {
-                    seen.insert(m.config.digest.clone());
-                    let config = source.read_small(&m.config)?;
-                    let parsed =
-                        ImageConfig::parse(&config).map_err(|source| ImageError::Config {
-                            digest: m.config.digest.clone(),
-                            source,
-                        })?;
-                    if parsed.rootfs.diff_ids.len() != m.layers.len() {
-                        return Err(ImageError::Invalid(format!(
-                            "manifest `{}` lists {} but its config has {}",
-                            descriptor.digest,
-                            crate::count::count(m.layers.len(), "layer"),
-                            crate::count::count(parsed.rootfs.diff_ids.len(), "diff_id")
-                        )));
+    let candidates = roots.iter().map(candidate_for).collect();
+    let policy = Policy {
+        foreign_layers: true,
+        ..Policy::IMAGE
+    };
+    let mut reached = BTreeSet::new();
+    // Configs read (and checked) with their manifest: not required a second time.
+    let mut configs = BTreeSet::new();
+    let mut walk = Walker::from_roots(roots, policy);
+    while let Some(step) = walk.next() {
+        match step {
+            Step::Read(descriptor) => {
+                reached.insert(descriptor.digest.clone());
+                let raw = read_manifest(source, &descriptor, &mut configs)?;
+                walk.manifest(&descriptor, raw);
+            }
+            Step::Blob(blob) => {
+                reached.insert(blob.digest.clone());
+                match media_type::kind(&blob.media_type) {
+                    Kind::Schema1 => {
+                        return Err(ImageError::Manifest {
+                            digest: blob.digest.clone(),
+                            source: wharf_spec::ManifestError::Schema1(blob.media_type.clone()),
+                        })
+                    }
+                    _ if configs.contains(&blob.digest) => {}
+                    _ => {
+                        let parent = walk.parent().cloned().unwrap_or(blob.digest.clone());
+                        source.require(&blob, &parent)?;
                     }
                 }
             }
-            // The subject of a referrer may live elsewhere: it is not required here.
-            let subject = raw.manifest().subject().map(|s| s.digest.clone());
-            for child in raw.manifest().children() {
-                if Some(&child.digest) != subject.as_ref() {
-                    walk(source, child, &descriptor.digest, seen)?;
-                }
-            }
-            Ok(())
+            Step::Done(..) => {}
         }
-        Kind::Schema1 => Err(ImageError::Manifest {
-            digest: descriptor.digest.clone(),
-            source: wharf_spec::ManifestError::Schema1(descriptor.media_type.clone()),
-        }),
-        _ => source.require(descriptor, parent),
     }
+    Ok((candidates, reached))
+}
+
+/// Reads and parses a manifest; for an image, reads its config too and checks that it
+/// has a diff_id for every layer.
+fn read_manifest(
+    source: &mut dyn BlobSource,
+    descriptor: &Descriptor,
+    configs: &mut BTreeSet<Digest>,
+) -> Result<RawManifest> {
+    let bytes = source.read_small(descriptor)?;
+    let raw = RawManifest::parse_with(
+        bytes,
+        Some(&descriptor.media_type),
+        descriptor.digest.algorithm(),
+    )
+    .map_err(|source| ImageError::Manifest {
+        digest: descriptor.digest.clone(),
+        source,
+    })?;
+    if let Manifest::Image(m) = raw.manifest() {
+        if media_type::kind(&m.config.media_type) == Kind::Config
+            && configs.insert(m.config.digest.clone())
+        {
+            let config = source.read_small(&m.config)?;
+            let parsed = ImageConfig::parse(&config).map_err(|source| ImageError::Config {
+                digest: m.config.digest.clone(),
+                source,
+            })?;
+            if parsed.rootfs.diff_ids.len() != m.layers.len() {
+                return Err(ImageError::Invalid(format!(
+                    "manifest `{}` lists {} but its config has {}",
+                    descriptor.digest,
+                    crate::count::count(m.layers.len(), "layer"),
+                    crate::count::count(parsed.rootfs.diff_ids.len(), "diff_id")
+                )));
+            }
+        }
+    }
+    Ok(raw)
 }
 
 /// How an entry names itself: a full name (containerd's annotation, or a ref.name that is a

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use wharf_spec::media_type::{self, Kind};
+use wharf_spec::walk::{Policy, Step, Walker};
 use wharf_spec::{Descriptor, Digest, Manifest, RawManifest};
 
 use crate::error::{ImageError, Result};
@@ -42,9 +43,9 @@ impl Graph {
     }
 }
 
-/// Walks the graph under `top`, reading each manifest with `fetch` (from the store, a
-/// registry, …). Non-distributable layers are left out, as Docker does, and so is a
-/// referrer's `subject` (it lives on its own).
+/// Walks the graph under `top` ([`wharf_spec::walk`], [`Policy::IMAGE`]), reading each
+/// manifest with `fetch` (from the store, a registry, …). Non-distributable layers are left
+/// out, as Docker does, and so is a referrer's `subject` (it lives on its own).
 pub async fn build<F, Fut>(top: Descriptor, mut fetch: F) -> Result<Graph>
 where
     F: FnMut(Descriptor) -> Fut,
@@ -55,61 +56,37 @@ where
         layers: BTreeSet::new(),
         manifests: Vec::new(),
     };
-    let mut seen: BTreeSet<Digest> = BTreeSet::new();
-    // (descriptor, manifest, its manifest children not yet visited)
-    let mut stack: Vec<(Descriptor, RawManifest, Vec<Descriptor>)> = Vec::new();
-    seen.insert(top.digest.clone());
-    let raw = fetch(top.clone()).await?;
-    let pending = visit(&mut graph, &mut seen, &raw)?;
-    stack.push((top, raw, pending));
-    while let Some((_, _, pending)) = stack.last_mut() {
-        match pending.pop() {
-            Some(child) => {
-                let raw = fetch(child.clone()).await?;
-                let pending = visit(&mut graph, &mut seen, &raw)?;
-                stack.push((child, raw, pending));
+    let top_digest = top.digest.clone();
+    let mut walk = Walker::new(top, Policy::IMAGE);
+    while let Some(step) = walk.next() {
+        match step {
+            Step::Read(descriptor) => {
+                let raw = fetch(descriptor.clone()).await?;
+                walk.manifest(&descriptor, raw);
             }
-            None => {
-                let (descriptor, raw, _) = stack.pop().expect("the stack is not empty");
-                graph.manifests.push((descriptor, raw));
-            }
+            Step::Blob(blob) => match media_type::kind(&blob.media_type) {
+                Kind::Schema1 => {
+                    return Err(ImageError::Manifest {
+                        digest: blob.digest.clone(),
+                        source: wharf_spec::ManifestError::Schema1(blob.media_type.clone()),
+                    })
+                }
+                kind => {
+                    if matches!(kind, Kind::Layer(_)) {
+                        graph.layers.insert(blob.digest.clone());
+                    }
+                    graph.blobs.push(blob);
+                }
+            },
+            Step::Done(descriptor, raw) => graph.manifests.push((descriptor, raw)),
         }
+    }
+    if graph.manifests.is_empty() {
+        return Err(ImageError::Invalid(format!(
+            "`{top_digest}` is not a manifest or an index"
+        )));
     }
     Ok(graph)
-}
-
-/// Records a manifest's blobs; returns its manifest children not seen yet (reversed, so
-/// popping visits them in order).
-fn visit(
-    graph: &mut Graph,
-    seen: &mut BTreeSet<Digest>,
-    raw: &RawManifest,
-) -> Result<Vec<Descriptor>> {
-    let subject = raw.manifest().subject().map(|s| s.digest.clone());
-    let mut pending = Vec::new();
-    for child in raw.manifest().children() {
-        if Some(&child.digest) == subject.as_ref() || !seen.insert(child.digest.clone()) {
-            continue;
-        }
-        match media_type::kind(&child.media_type) {
-            Kind::Manifest | Kind::Index => pending.push(child.clone()),
-            Kind::Schema1 => {
-                return Err(ImageError::Manifest {
-                    digest: child.digest.clone(),
-                    source: wharf_spec::ManifestError::Schema1(child.media_type.clone()),
-                })
-            }
-            _ if media_type::is_non_distributable(&child.media_type) => {}
-            kind => {
-                if matches!(kind, Kind::Layer(_)) {
-                    graph.layers.insert(child.digest.clone());
-                }
-                graph.blobs.push(child.clone());
-            }
-        }
-    }
-    pending.reverse();
-    Ok(pending)
 }
 
 #[cfg(test)]
