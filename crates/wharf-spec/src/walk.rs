@@ -27,7 +27,8 @@ pub struct Policy {
     /// Whether a referrer's `subject` is walked. An image's graph does not include it: a
     /// signature or SBOM is attached to its subject, it does not contain it, and the
     /// distribution-spec lets a referrer be pushed before (or without) its subject. What
-    /// keeps blobs alive in a store (gc) does follow it, conservatively.
+    /// keeps blobs alive in a store (gc) does follow it, conservatively — but even then a
+    /// subject is never required ([`Walker::via_subject`]): an absent one is not damage.
     pub subject: bool,
     /// Whether non-distributable ("foreign") layers are yielded. A copy leaves them out,
     /// as Docker does: they are fetched from their `urls`, never pushed.
@@ -67,8 +68,9 @@ pub enum Step {
 struct Frame {
     descriptor: Descriptor,
     manifest: RawManifest,
-    /// Children not walked yet, reversed so that `pop` takes them in order.
-    pending: Vec<Descriptor>,
+    /// Children not walked yet, reversed so that `pop` takes them in order; `true` marks
+    /// the subject.
+    pending: Vec<(Descriptor, bool)>,
 }
 
 pub struct Walker {
@@ -80,6 +82,8 @@ pub struct Walker {
     awaiting: Option<Descriptor>,
     /// Who lists the last step's descriptor.
     parent: Option<Digest>,
+    /// Whether the last step's descriptor is its parent's `subject`.
+    via_subject: bool,
 }
 
 fn is_manifest(d: &Descriptor) -> bool {
@@ -105,6 +109,7 @@ impl Walker {
             frames: Vec::new(),
             awaiting: None,
             parent: None,
+            via_subject: false,
         }
     }
 
@@ -112,6 +117,12 @@ impl Walker {
     /// names (`None` for a root): who references it, for messages.
     pub fn parent(&self) -> Option<&Digest> {
         self.parent.as_ref()
+    }
+
+    /// Whether the last step's descriptor is a referrer's `subject`: a weak link, which
+    /// may be absent without anything being damaged.
+    pub fn via_subject(&self) -> bool {
+        self.via_subject
     }
 
     /// Whether `digest` has been walked (or asked for) already.
@@ -128,22 +139,26 @@ impl Walker {
             return Some(Step::Read(d.clone()));
         }
         loop {
-            let (candidate, parent) = match self.frames.last_mut() {
+            let (candidate, parent, via_subject) = match self.frames.last_mut() {
                 Some(frame) => match frame.pending.pop() {
-                    Some(child) => (child, Some(frame.descriptor.digest.clone())),
+                    Some((child, subject)) => {
+                        (child, Some(frame.descriptor.digest.clone()), subject)
+                    }
                     None => {
                         let done = self.frames.pop()?;
                         self.parent = None;
+                        self.via_subject = false;
                         return Some(Step::Done(done.descriptor, done.manifest));
                     }
                 },
-                None => (self.roots.pop()?, None),
+                None => (self.roots.pop()?, None, false),
             };
             // A hostile graph that lists a digest twice, or itself, is walked once.
             if !self.seen.insert(candidate.digest.clone()) {
                 continue;
             }
             self.parent = parent;
+            self.via_subject = via_subject;
             if is_manifest(&candidate) {
                 self.awaiting = Some(candidate.clone());
                 return Some(Step::Read(candidate));
@@ -163,17 +178,17 @@ impl Walker {
             self.awaiting = None;
         }
         let subject = manifest.manifest().subject().cloned();
-        let mut pending: Vec<Descriptor> = manifest
+        let mut pending: Vec<(Descriptor, bool)> = manifest
             .manifest()
             .children()
             .into_iter()
-            .cloned()
+            .map(|d| (d.clone(), false))
             .collect();
         if subject.is_some() {
             // `children` lists the subject last.
             let subject = pending.pop();
             if self.policy.subject {
-                pending.extend(subject);
+                pending.extend(subject.map(|(d, _)| (d, true)));
             }
         }
         pending.reverse();
@@ -299,6 +314,19 @@ mod tests {
         let image_walk = run(&signature, &[&signature, &subject], Policy::IMAGE);
         assert!(!of(&image_walk, 'R').contains(subject.digest()));
         let reach = run(&signature, &[&signature, &subject], Policy::REACH);
+        let mut walk = Walker::new(signature.descriptor(), Policy::REACH);
+        walk.next();
+        walk.manifest(&signature.descriptor(), signature.clone());
+        let mut subject_step = None;
+        while let Some(step) = walk.next() {
+            if walk.via_subject() {
+                subject_step = Some(step.clone());
+            }
+            if let Step::Read(d) = step {
+                walk.skip(&d);
+            }
+        }
+        assert_eq!(subject_step, Some(Step::Read(subject.descriptor())));
         assert_eq!(
             of(&reach, 'D'),
             [subject.digest().clone(), signature.digest().clone()]

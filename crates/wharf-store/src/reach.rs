@@ -1,11 +1,12 @@
 //! The descriptor graph walk shared by commit (strict: the first problem is an error),
 //! gc and fsck (lenient: problems are collected).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use wharf_spec::descriptor::ANNOTATION_REF_NAME;
 use wharf_spec::media_type::{self, Kind};
+use wharf_spec::walk::{Policy, Step, Walker};
 use wharf_spec::{Descriptor, Digest, RawManifest, MAX_MANIFEST_SIZE};
 
 use crate::error::StoreError;
@@ -94,17 +95,35 @@ pub(crate) fn walk(
     strict: bool,
 ) -> Result<Reachability, StoreError> {
     let mut out = Reachability::default();
-    let mut seen = BTreeSet::new();
-    let mut queue: VecDeque<(Descriptor, String)> = roots.into();
-    while let Some((desc, referenced_by)) = queue.pop_front() {
-        if !seen.insert(desc.digest.clone()) {
-            continue;
-        }
+    // How each root and each manifest read is named when it references a blob.
+    let mut names: BTreeMap<Digest, String> = BTreeMap::new();
+    for (desc, name) in &roots {
+        names
+            .entry(desc.digest.clone())
+            .or_insert_with(|| name.clone());
+    }
+    let roots = roots.into_iter().map(|(d, _)| d).collect();
+    let mut walk = Walker::from_roots(roots, Policy::REACH);
+    while let Some(step) = walk.next() {
+        let (desc, is_manifest) = match step {
+            Step::Read(d) => (d, true),
+            Step::Blob(d) => (d, false),
+            Step::Done(..) => continue,
+        };
+        let referenced_by = walk
+            .parent()
+            .or(Some(&desc.digest))
+            .and_then(|d| names.get(d))
+            .cloned()
+            .unwrap_or_default();
         let size = match source.state(&desc.digest)? {
             BlobState::Regular(size) => size,
             // A symlink where a blob should be is never followed, so the blob is missing.
             BlobState::Absent | BlobState::NotRegular(_) => {
-                if is_external(&desc) {
+                walk.skip(&desc);
+                // A referrer's subject may live elsewhere (the distribution-spec lets a
+                // signature be pushed before its image): kept when present, not required.
+                if is_external(&desc) || walk.via_subject() {
                     continue;
                 }
                 if strict {
@@ -125,10 +144,12 @@ pub(crate) fn walk(
             });
         }
         out.present.insert(desc.digest.clone(), size);
+        if !is_manifest {
+            continue;
+        }
         let noun = match media_type::kind(&desc.media_type) {
-            Kind::Manifest => "manifest",
             Kind::Index => "index",
-            _ => continue,
+            _ => "manifest",
         };
         let parsed = source.read_manifest(&desc.digest).and_then(|bytes| {
             RawManifest::parse_with(bytes, Some(&desc.media_type), desc.digest.algorithm()).map_err(
@@ -141,13 +162,14 @@ pub(crate) fn walk(
         });
         match parsed {
             Ok(raw) => {
-                let child_of = format!("{noun} `{}`", desc.digest);
-                for child in raw.manifest().children() {
-                    queue.push_back((child.clone(), child_of.clone()));
-                }
+                names.insert(desc.digest.clone(), format!("{noun} `{}`", desc.digest));
+                walk.manifest(&desc, raw);
             }
             Err(e) if strict => return Err(e),
-            Err(e) => out.unreadable.push((desc.digest, e.to_string())),
+            Err(e) => {
+                walk.skip(&desc);
+                out.unreadable.push((desc.digest, e.to_string()));
+            }
         }
     }
     Ok(out)

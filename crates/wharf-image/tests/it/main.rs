@@ -3,3 +3,4 @@
 //! CLI. The CLI's tests keep rendering and snapshots; these keep the semantics.
 
 mod copy_matrix;
+mod referrers;

@@ -1,0 +1,69 @@
+//! A referrer's `subject` is a weak link: a signature or SBOM may travel without the image
+//! it is about (the distribution-spec lets it be pushed first), so no walk requires it.
+
+use wharf_image::load::{load, LoadOptions};
+use wharf_spec::{Digest, ImageIndex};
+use wharf_store::Store;
+use wharf_testkit::fixtures::{artifact, image};
+
+#[test]
+fn a_layout_holding_a_referrer_without_its_subject_loads_and_gc_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = image("linux/amd64", &[64], 5);
+    let signature = artifact(
+        &subject.manifest.descriptor(),
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        b"signed",
+    );
+    // The layout: the signature only (its manifest, config and payload), no subject.
+    let layout = dir.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let digest = Digest::sha256_of(bytes);
+        std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
+    };
+    put(signature.manifest.bytes());
+    put(&signature.config);
+    put(&signature.layers[0]);
+    let mut entry = signature.manifest.descriptor();
+    entry.set_annotation("org.opencontainers.image.ref.name", "sig");
+    let mut index = ImageIndex::empty();
+    index.manifests = vec![entry];
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let options = LoadOptions {
+        tag: Some(wharf_spec::Reference::parse_normalized("signatures/app").unwrap()),
+    };
+    load(&store, &layout, &options).expect("a referrer loads without its subject");
+    assert!(store
+        .blob_size(signature.manifest.digest())
+        .unwrap()
+        .is_some());
+
+    // Reachability names no missing blob for the absent subject, and gc keeps the
+    // referrer and its blobs.
+    let reach = store.reachable().unwrap();
+    assert!(reach.missing.is_empty(), "{:?}", reach.missing);
+    store.gc().unwrap();
+    for blob in [
+        signature.manifest.digest().clone(),
+        Digest::sha256_of(&signature.config),
+        Digest::sha256_of(&signature.layers[0]),
+    ] {
+        assert!(
+            store.blob_size(&blob).unwrap().is_some(),
+            "gc removed {blob}"
+        );
+    }
+}
