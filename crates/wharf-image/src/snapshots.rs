@@ -36,7 +36,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType};
 use wharf_layer::apply::{
     self, root, Applier, ApplyError, ApplyOptions, RelPath, Root, WhiteoutMode,
 };
-use wharf_spec::media_type::{self, Kind};
+use wharf_spec::walk::{Policy, Step, Walker};
 use wharf_spec::{Descriptor, Digest, ImageConfig, Manifest, MAX_MANIFEST_SIZE};
 use wharf_store::Store;
 
@@ -460,35 +460,17 @@ pub fn list(store: &Store) -> Result<Vec<Digest>> {
 /// that `index.json` names.
 pub fn chains_in_use(store: &Store) -> Result<BTreeSet<Digest>> {
     let mut out = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    for d in store.read_index()?.manifests {
-        collect_chains(store, &d, &mut seen, &mut out)?;
-    }
-    Ok(out)
-}
-
-fn collect_chains(
-    store: &Store,
-    d: &Descriptor,
-    seen: &mut BTreeSet<Digest>,
-    out: &mut BTreeSet<Digest>,
-) -> Result<()> {
-    if !seen.insert(d.digest.clone()) || store.blob_size(&d.digest)?.is_none() {
-        return Ok(());
-    }
-    if !matches!(
-        media_type::kind(&d.media_type),
-        Kind::Manifest | Kind::Index
-    ) {
-        return Ok(());
-    }
-    match read_manifest(store, d)?.manifest() {
-        Manifest::Index(index) => {
-            for child in &index.manifests {
-                collect_chains(store, child, seen, out)?;
-            }
+    let mut walk = Walker::from_roots(store.read_index()?.manifests, Policy::IMAGE);
+    while let Some(step) = walk.next() {
+        let Step::Read(d) = step else {
+            continue; // configs are read with their manifest; layers have no chains
+        };
+        if store.blob_size(&d.digest)?.is_none() {
+            walk.skip(&d);
+            continue;
         }
-        Manifest::Image(m) => {
+        let raw = read_manifest(store, &d)?;
+        if let Manifest::Image(m) = raw.manifest() {
             if store.blob_size(&m.config.digest)?.is_some() {
                 let bytes = store.read_blob(&m.config.digest, MAX_MANIFEST_SIZE)?;
                 if let Ok(config) = ImageConfig::parse(&bytes) {
@@ -496,8 +478,9 @@ fn collect_chains(
                 }
             }
         }
+        walk.manifest(&d, raw);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Disk usage of a snapshot: bytes of the distinct inodes below it.

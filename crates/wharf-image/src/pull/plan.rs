@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use wharf_client::{Client, ClientError};
 use wharf_spec::media_type::{self, Kind};
+use wharf_spec::walk::{Policy, Step, Walker};
 use wharf_spec::{
     Descriptor, Digest, ImageConfig, ImageManifest, Manifest, Platform, RawManifest, Reference,
 };
@@ -136,20 +137,21 @@ fn has_platform(store: &Store, entry: &Entry, options: &PullOptions) -> Result<b
     )
 }
 
-/// Every blob `target` reaches is in the store.
+/// Every blob of the image under `target` is in the store (as a pull fetches it: not a
+/// referrer's subject, not foreign layers).
 fn is_complete(store: &Store, target: &Descriptor) -> Result<bool> {
-    if store.blob_size(&target.digest)? != Some(target.size) {
-        return Ok(false);
-    }
-    let raw = catalog::read_manifest(store, target)?;
-    let children: Vec<Descriptor> = raw.manifest().children().into_iter().cloned().collect();
-    for child in &children {
-        let complete = match media_type::kind(&child.media_type) {
-            Kind::Manifest | Kind::Index => is_complete(store, child)?,
-            _ => store.blob_size(&child.digest)? == Some(child.size),
+    let mut walk = Walker::new(target.clone(), Policy::IMAGE);
+    while let Some(step) = walk.next() {
+        let descriptor = match &step {
+            Step::Read(d) | Step::Blob(d) => d,
+            Step::Done(..) => continue,
         };
-        if !complete {
+        if store.blob_size(&descriptor.digest)? != Some(descriptor.size) {
             return Ok(false);
+        }
+        if let Step::Read(d) = step {
+            let raw = catalog::read_manifest(store, &d)?;
+            walk.manifest(&d, raw);
         }
     }
     Ok(true)
