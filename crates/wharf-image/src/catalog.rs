@@ -72,6 +72,11 @@ impl Resolved {
 
 pub fn read_manifest(store: &Store, descriptor: &Descriptor) -> Result<RawManifest> {
     let bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?;
+    parse_manifest(bytes, descriptor)
+}
+
+/// Parses the bytes `descriptor` names as the manifest or index it says they are.
+pub fn parse_manifest(bytes: Vec<u8>, descriptor: &Descriptor) -> Result<RawManifest> {
     RawManifest::parse_with(
         bytes,
         Some(&descriptor.media_type),

@@ -128,16 +128,7 @@ fn read_manifest(
     descriptor: &Descriptor,
     configs: &mut BTreeSet<Digest>,
 ) -> Result<RawManifest> {
-    let bytes = source.read_small(descriptor)?;
-    let raw = RawManifest::parse_with(
-        bytes,
-        Some(&descriptor.media_type),
-        descriptor.digest.algorithm(),
-    )
-    .map_err(|source| ImageError::Manifest {
-        digest: descriptor.digest.clone(),
-        source,
-    })?;
+    let raw = crate::catalog::parse_manifest(source.read_small(descriptor)?, descriptor)?;
     if let Manifest::Image(m) = raw.manifest() {
         if media_type::kind(&m.config.media_type) == Kind::Config
             && configs.insert(m.config.digest.clone())
