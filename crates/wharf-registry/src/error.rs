@@ -19,6 +19,14 @@ pub enum StorageError {
         context: String,
         source: std::io::Error,
     },
+    /// A row holds what its column cannot (the database was edited or damaged by hand).
+    #[error("database table `{table}` holds `{value}` in column `{column}`: {reason}")]
+    CorruptRow {
+        table: &'static str,
+        column: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 impl StorageError {

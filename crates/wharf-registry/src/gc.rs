@@ -26,7 +26,6 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use wharf_spec::Digest;
 
 use crate::error::StorageError;
 use crate::service::Registry;
@@ -283,9 +282,7 @@ impl Registry {
                     continue;
                 }
                 if meta.delete_dead_blob(&blob.digest).await? {
-                    if let Ok(digest) = Digest::parse(&blob.digest) {
-                        self.blob_store().delete(&digest).await?;
-                    }
+                    self.blob_store().delete(&blob.digest).await?;
                     report.blobs += 1;
                     report.bytes += blob.size;
                 }
@@ -294,7 +291,7 @@ impl Registry {
                 .checked_sub(options.grace_period)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
             for (digest, modified) in self.blob_store().list().await? {
-                if modified > horizon || meta.blob(&digest.to_string()).await?.is_some() {
+                if modified > horizon || meta.blob(&digest).await?.is_some() {
                     continue;
                 }
                 if !options.dry_run {

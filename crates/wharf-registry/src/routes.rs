@@ -379,10 +379,10 @@ async fn handle(
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, served_type(&manifest.media_type))
                 .header(header::CONTENT_LENGTH, manifest.content.len())
-                .header(CONTENT_DIGEST, &manifest.digest)
+                .header(CONTENT_DIGEST, manifest.digest.to_string())
                 .header(header::ETAG, format!("\"{}\"", manifest.digest));
             if let Some(subject) = &manifest.subject {
-                response = response.header(OCI_SUBJECT, subject);
+                response = response.header(OCI_SUBJECT, subject.to_string());
             }
             if m == Method::HEAD {
                 return Ok(finish(response, Body::empty()));

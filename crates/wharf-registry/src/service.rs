@@ -68,10 +68,10 @@ impl ManifestRef {
 }
 
 pub struct StoredManifest {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub content: Vec<u8>,
-    pub subject: Option<String>,
+    pub subject: Option<Digest>,
 }
 
 pub struct PushedManifest {
@@ -238,18 +238,16 @@ impl Registry {
         for (repository, digest, media_type, content) in
             self.meta.manifests_without_references().await?
         {
-            let algorithm = Digest::parse(&digest)
-                .map(|d| d.algorithm())
-                .unwrap_or(Algorithm::Sha256);
-            let Ok(raw) = RawManifest::parse_with(content, Some(&media_type), algorithm) else {
+            let Ok(raw) = RawManifest::parse_with(content, Some(&media_type), digest.algorithm())
+            else {
                 continue;
             };
-            let digests: Vec<String> = match raw.manifest() {
+            let digests: Vec<Digest> = match raw.manifest() {
                 Manifest::Image(m) => std::iter::once(&m.config)
                     .chain(&m.layers)
-                    .map(|d| d.digest.to_string())
+                    .map(|d| d.digest.clone())
                     .collect(),
-                Manifest::Index(i) => i.manifests.iter().map(|d| d.digest.to_string()).collect(),
+                Manifest::Index(i) => i.manifests.iter().map(|d| d.digest.clone()).collect(),
             };
             if !digests.is_empty() {
                 self.meta
@@ -277,7 +275,7 @@ impl Registry {
     /// The size of `digest` in `name`, or `BLOB_UNKNOWN`.
     pub async fn blob(&self, name: &str, digest: &Digest) -> Result<u64> {
         self.meta
-            .repository_blob_touch(name, &digest.to_string())
+            .repository_blob_touch(name, digest)
             .await?
             .ok_or_else(|| {
                 Error::new(
@@ -293,7 +291,7 @@ impl Registry {
 
     /// Removes the blob from `name` only; its bytes stay for other repositories and GC.
     pub async fn delete_blob(&self, name: &str, digest: &Digest) -> Result<()> {
-        if self.meta.unlink_blob(name, &digest.to_string()).await? {
+        if self.meta.unlink_blob(name, digest).await? {
             Ok(())
         } else {
             Err(Error::new(
@@ -312,24 +310,23 @@ impl Registry {
         from: Option<&str>,
         readable: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<bool> {
-        let key = digest.to_string();
         let _gc = self.gc_lock.shared().await?;
         let size = match from {
             Some(from) if check_name(from).is_ok() && readable(from) => {
-                self.meta.repository_blob(from, &key).await?
+                self.meta.repository_blob(from, digest).await?
             }
             Some(_) => None,
             None => {
-                let holders = self.meta.repositories_with_blob(&key).await?;
+                let holders = self.meta.repositories_with_blob(digest).await?;
                 match holders.iter().any(|r| readable(r)) {
-                    true => self.meta.blob(&key).await?,
+                    true => self.meta.blob(digest).await?,
                     false => None,
                 }
             }
         };
         match size {
             Some(size) => {
-                self.meta.link_blob(name, &key, size).await?;
+                self.meta.link_blob(name, digest, size).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -403,14 +400,13 @@ impl Registry {
                 format!("the uploaded content has digest `{computed}`, not `{digest}`; nothing was stored"),
             ));
         }
-        let key = digest.to_string();
         let _gc = self.gc_lock.shared().await?;
-        if self.meta.blob(&key).await?.is_some() {
+        if self.meta.blob(digest).await?.is_some() {
             self.uploads.remove(&id).await?;
         } else {
             self.blobs.commit(&self.uploads.path(&id), digest).await?;
         }
-        self.meta.link_blob(name, &key, received).await?;
+        self.meta.link_blob(name, digest, received).await?;
         self.meta.delete_upload(&id).await?;
         *state = None;
         self.forget(&id);
@@ -573,13 +569,7 @@ impl Registry {
             )
         };
         let found = match reference {
-            ManifestRef::Digest(d) => {
-                let digest = d.to_string();
-                self.meta
-                    .manifest(name, &digest)
-                    .await?
-                    .map(|m| (digest, m))
-            }
+            ManifestRef::Digest(d) => self.meta.manifest(name, d).await?.map(|m| (d.clone(), m)),
             ManifestRef::Tag(tag) => self.meta.manifest_by_tag(name, tag).await?,
         };
         match found {
@@ -664,13 +654,13 @@ impl Registry {
             ),
             Manifest::Index(i) => (Vec::new(), i.manifests.iter().collect()),
         };
-        let blob_keys: Vec<String> = blobs
+        let blob_keys: Vec<Digest> = blobs
             .into_iter()
             // Foreign layers live at their `urls`, not in this registry.
             .filter(|blob| blob.urls.as_ref().is_none_or(|u| u.is_empty()))
-            .map(|blob| blob.digest.to_string())
+            .map(|blob| blob.digest.clone())
             .collect();
-        let child_keys: Vec<String> = manifests.iter().map(|c| c.digest.to_string()).collect();
+        let child_keys: Vec<Digest> = manifests.iter().map(|c| c.digest.clone()).collect();
         // Checked here, in batched reads, so the write transaction below stays short; it
         // checks again (GC may have run in between).
         if let Some(key) = self.meta.first_missing_blob(name, &blob_keys).await? {
@@ -691,8 +681,6 @@ impl Registry {
             Manifest::Index(i) => i.artifact_type.clone(),
         };
         let digest = raw.digest().clone();
-        let key = digest.to_string();
-        let subject_key = subject.as_ref().map(|s| s.to_string());
         let mut tags: Vec<&str> = extra_tags.to_vec();
         if let ManifestRef::Tag(t) = reference {
             tags.push(t);
@@ -703,10 +691,10 @@ impl Registry {
             .meta
             .put_manifest(NewManifest {
                 repository: name,
-                digest: &key,
+                digest: &digest,
                 media_type: raw.media_type(),
                 content: raw.bytes(),
-                subject: subject_key.as_deref(),
+                subject: subject.as_ref(),
                 artifact_type: artifact_type.as_deref(),
                 tags: &tags,
                 blobs: &blob_keys,
@@ -730,7 +718,7 @@ impl Registry {
     pub async fn delete_manifest(&self, name: &str, reference: &ManifestRef) -> Result<()> {
         let deleted = match reference {
             ManifestRef::Tag(tag) => self.meta.delete_tag(name, tag).await?,
-            ManifestRef::Digest(d) => self.meta.delete_manifest(name, &d.to_string()).await?,
+            ManifestRef::Digest(d) => self.meta.delete_manifest(name, d).await?,
         };
         if deleted {
             Ok(())
@@ -803,7 +791,7 @@ impl Registry {
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<serde_json::Value>> {
-        let records = self.meta.referrers(name, &digest.to_string()).await?;
+        let records = self.meta.referrers(name, digest).await?;
         let mut out = Vec::new();
         for r in records {
             // The stored bytes were validated at push; re-reading them gives the

@@ -12,9 +12,45 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use sqlx::Row;
+use wharf_spec::Digest;
 
 use super::now;
 use crate::error::StorageError;
+
+/// A digest column, parsed here, once: the rest of the registry handles `Digest`s, and a
+/// row that does not hold one is named instead of trusted.
+pub(super) fn digest_column(
+    row: &sqlx::any::AnyRow,
+    index: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Digest, StorageError> {
+    let value: String = row.try_get(index)?;
+    parse_digest(value, table, column)
+}
+
+fn optional_digest_column(
+    row: &sqlx::any::AnyRow,
+    index: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Option<Digest>, StorageError> {
+    let value: Option<String> = row.try_get(index)?;
+    value.map(|v| parse_digest(v, table, column)).transpose()
+}
+
+fn parse_digest(
+    value: String,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Digest, StorageError> {
+    Digest::parse(&value).map_err(|e| StorageError::CorruptRow {
+        table,
+        column,
+        reason: e.to_string(),
+        value,
+    })
+}
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -136,13 +172,13 @@ pub struct UploadRecord {
 pub struct ManifestRecord {
     pub media_type: String,
     pub content: Vec<u8>,
-    pub subject: Option<String>,
+    pub subject: Option<Digest>,
 }
 
 /// A manifest whose `subject` is some digest, for the referrers API.
 #[derive(Debug, Clone)]
 pub struct ReferrerRecord {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub content: Vec<u8>,
     pub artifact_type: Option<String>,
@@ -150,17 +186,17 @@ pub struct ReferrerRecord {
 
 pub struct NewManifest<'a> {
     pub repository: &'a str,
-    pub digest: &'a str,
+    pub digest: &'a Digest,
     pub media_type: &'a str,
     pub content: &'a [u8],
-    pub subject: Option<&'a str>,
+    pub subject: Option<&'a Digest>,
     pub artifact_type: Option<&'a str>,
     /// Tags to point at it (moved from wherever they pointed).
     pub tags: &'a [&'a str],
     /// The blobs (config, layers) and child manifests it names, which must be in the
     /// repository when it is stored.
-    pub blobs: &'a [String],
-    pub children: &'a [String],
+    pub blobs: &'a [Digest],
+    pub children: &'a [Digest],
 }
 
 impl Metadata {
@@ -243,14 +279,14 @@ impl Metadata {
     pub async fn repository_blob_touch(
         &self,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Option<u64>, StorageError> {
         let row = sqlx::query(
             "SELECT b.size, rb.protected_until FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
              WHERE rb.repository = $1 AND rb.digest = $2",
         )
         .bind(repository)
-        .bind(digest)
+        .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -270,7 +306,7 @@ impl Metadata {
             .bind(now)
             .bind(protect_until)
             .bind(repository)
-            .bind(digest)
+            .bind(digest.to_string())
             .execute(&self.pool)
             .await?;
             if done.rows_affected() == 0 {
@@ -297,23 +333,23 @@ impl Metadata {
     pub async fn repository_blob(
         &self,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Option<u64>, StorageError> {
         let row = sqlx::query(
             "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
              WHERE rb.repository = $1 AND rb.digest = $2",
         )
         .bind(repository)
-        .bind(digest)
+        .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.get::<i64, _>(0) as u64))
     }
 
     /// The size of `digest` if the registry holds it in any repository.
-    pub async fn blob(&self, digest: &str) -> Result<Option<u64>, StorageError> {
+    pub async fn blob(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
         let row = sqlx::query("SELECT size FROM blobs WHERE digest = $1")
-            .bind(digest)
+            .bind(digest.to_string())
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.get::<i64, _>(0) as u64))
@@ -323,7 +359,7 @@ impl Metadata {
     pub async fn link_blob(
         &self,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
         size: u64,
     ) -> Result<(), StorageError> {
         let now = now();
@@ -333,7 +369,7 @@ impl Metadata {
             "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (digest) DO NOTHING",
         )
-        .bind(digest)
+        .bind(digest.to_string())
         .bind(size as i64)
         .bind(now)
         .execute(&mut *tx)
@@ -343,7 +379,7 @@ impl Metadata {
              ON CONFLICT (repository, digest) DO NOTHING",
         )
         .bind(repository)
-        .bind(digest)
+        .bind(digest.to_string())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -352,11 +388,15 @@ impl Metadata {
     }
 
     /// Removes `digest` from `repository`; the bytes stay for other repositories (and GC).
-    pub async fn unlink_blob(&self, repository: &str, digest: &str) -> Result<bool, StorageError> {
+    pub async fn unlink_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
         let done =
             sqlx::query("DELETE FROM repository_blobs WHERE repository = $1 AND digest = $2")
                 .bind(repository)
-                .bind(digest)
+                .bind(digest.to_string())
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() > 0)
@@ -415,8 +455,8 @@ impl Metadata {
     pub async fn first_missing_blob(
         &self,
         repository: &str,
-        digests: &[String],
-    ) -> Result<Option<String>, StorageError> {
+        digests: &[Digest],
+    ) -> Result<Option<Digest>, StorageError> {
         self.first_missing(Holding::Blobs, repository, digests)
             .await
     }
@@ -425,8 +465,8 @@ impl Metadata {
     pub async fn first_missing_manifest(
         &self,
         repository: &str,
-        digests: &[String],
-    ) -> Result<Option<String>, StorageError> {
+        digests: &[Digest],
+    ) -> Result<Option<Digest>, StorageError> {
         self.first_missing(Holding::Manifests, repository, digests)
             .await
     }
@@ -435,11 +475,12 @@ impl Metadata {
         &self,
         table: Holding,
         repository: &str,
-        digests: &[String],
-    ) -> Result<Option<String>, StorageError> {
+        digests: &[Digest],
+    ) -> Result<Option<Digest>, StorageError> {
         // A manifest may name one layer many times: each is asked for once.
-        let distinct: Vec<&String> = digests
+        let distinct: Vec<String> = digests
             .iter()
+            .map(Digest::to_string)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -452,20 +493,27 @@ impl Metadata {
             );
             let mut query = sqlx::query(&sql).bind(repository);
             for digest in batch {
-                query = query.bind(*digest);
+                query = query.bind(digest);
             }
             for row in query.fetch_all(&self.pool).await? {
                 present.insert(row.get::<String, _>(0));
             }
         }
-        Ok(digests.iter().find(|d| !present.contains(*d)).cloned())
+        Ok(digests
+            .iter()
+            .find(|d| !present.contains(&d.to_string()))
+            .cloned())
     }
 
     /// Whether `digest` is a manifest in `repository`.
-    pub async fn has_manifest(&self, repository: &str, digest: &str) -> Result<bool, StorageError> {
+    pub async fn has_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
         let row = sqlx::query("SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2")
             .bind(repository)
-            .bind(digest)
+            .bind(digest.to_string())
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
@@ -477,8 +525,9 @@ impl Metadata {
     pub async fn put_manifest(
         &self,
         m: NewManifest<'_>,
-    ) -> Result<Result<(), String>, StorageError> {
+    ) -> Result<Result<(), Digest>, StorageError> {
         let now = now();
+        let digest = m.digest.to_string();
         let mut tx = self.pool.begin().await?;
         ensure_repository(&mut tx, m.repository, now).await?;
         // A push of a manifest already stored refreshes it, so a GC deleting it concurrently
@@ -486,7 +535,7 @@ impl Metadata {
         sqlx::query("UPDATE manifests SET created_at = $1 WHERE repository = $2 AND digest = $3")
             .bind(now)
             .bind(m.repository)
-            .bind(m.digest)
+            .bind(&digest)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -495,18 +544,23 @@ impl Metadata {
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repository, digest) DO NOTHING",
         )
         .bind(m.repository)
-        .bind(m.digest)
+        .bind(&digest)
         .bind(m.media_type)
         .bind(m.content)
-        .bind(m.subject)
+        .bind(m.subject.map(Digest::to_string))
         .bind(m.artifact_type)
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let mut references: Vec<&String> = m.blobs.iter().chain(m.children).collect();
+        let mut references: Vec<String> = m
+            .blobs
+            .iter()
+            .chain(m.children)
+            .map(Digest::to_string)
+            .collect();
         references.sort();
         references.dedup();
-        insert_references(&mut tx, m.repository, m.digest, &references).await?;
+        insert_references(&mut tx, m.repository, &digest, &references).await?;
         // Checked again inside the transaction that records the references: GC deletes a
         // link only where no reference exists, so either it ran first (and we refuse) or it
         // sees our references (and keeps the links).
@@ -528,7 +582,7 @@ impl Metadata {
             )
             .bind(m.repository)
             .bind(tag)
-            .bind(m.digest)
+            .bind(&digest)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -541,7 +595,7 @@ impl Metadata {
     /// an empty index): `(repository, digest, media type, content)`.
     pub async fn manifests_without_references(
         &self,
-    ) -> Result<Vec<(String, String, String, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<(String, Digest, String, Vec<u8>)>, StorageError> {
         let rows = sqlx::query(
             "SELECT m.repository, m.digest, m.media_type, m.content FROM manifests m \
              WHERE NOT EXISTS (SELECT 1 FROM manifest_references r \
@@ -549,23 +603,25 @@ impl Metadata {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect())
+        rows.into_iter()
+            .map(|r| {
+                let digest = digest_column(&r, 1, "manifests", "digest")?;
+                Ok((r.get(0), digest, r.get(2), r.get(3)))
+            })
+            .collect()
     }
 
     pub async fn add_references(
         &self,
         repository: &str,
-        manifest: &str,
-        digests: &[String],
+        manifest: &Digest,
+        digests: &[Digest],
     ) -> Result<(), StorageError> {
-        let mut digests: Vec<&String> = digests.iter().collect();
+        let mut digests: Vec<String> = digests.iter().map(Digest::to_string).collect();
         digests.sort();
         digests.dedup();
         let mut tx = self.pool.begin().await?;
-        insert_references(&mut tx, repository, manifest, &digests).await?;
+        insert_references(&mut tx, repository, &manifest.to_string(), &digests).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -573,21 +629,24 @@ impl Metadata {
     pub async fn manifest(
         &self,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Option<ManifestRecord>, StorageError> {
         let row = sqlx::query(
             "SELECT media_type, content, subject FROM manifests \
              WHERE repository = $1 AND digest = $2",
         )
         .bind(repository)
-        .bind(digest)
+        .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| ManifestRecord {
-            media_type: r.get(0),
-            content: r.get(1),
-            subject: r.get(2),
-        }))
+        row.map(|r| {
+            Ok(ManifestRecord {
+                media_type: r.get(0),
+                content: r.get(1),
+                subject: optional_digest_column(&r, 2, "manifests", "subject")?,
+            })
+        })
+        .transpose()
     }
 
     /// The manifest `tag` points at in `repository`, with its digest: one query, as a
@@ -596,7 +655,7 @@ impl Metadata {
         &self,
         repository: &str,
         tag: &str,
-    ) -> Result<Option<(String, ManifestRecord)>, StorageError> {
+    ) -> Result<Option<(Digest, ManifestRecord)>, StorageError> {
         let row = sqlx::query(
             "SELECT m.digest, m.media_type, m.content, m.subject FROM tags t \
              JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest \
@@ -606,49 +665,54 @@ impl Metadata {
         .bind(tag)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| {
-            (
-                r.get(0),
+        row.map(|r| {
+            Ok((
+                digest_column(&r, 0, "manifests", "digest")?,
                 ManifestRecord {
                     media_type: r.get(1),
                     content: r.get(2),
-                    subject: r.get(3),
+                    subject: optional_digest_column(&r, 3, "manifests", "subject")?,
                 },
-            )
-        }))
+            ))
+        })
+        .transpose()
     }
 
     /// Manifests in `repository` whose `subject` is `digest`, in digest order.
     pub async fn referrers(
         &self,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Vec<ReferrerRecord>, StorageError> {
         let rows = sqlx::query(
             "SELECT digest, media_type, content, artifact_type FROM manifests \
              WHERE repository = $1 AND subject = $2 ORDER BY digest",
         )
         .bind(repository)
-        .bind(digest)
+        .bind(digest.to_string())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ReferrerRecord {
-                digest: r.get(0),
-                media_type: r.get(1),
-                content: r.get(2),
-                artifact_type: r.get(3),
+        rows.into_iter()
+            .map(|r| {
+                Ok(ReferrerRecord {
+                    digest: digest_column(&r, 0, "manifests", "digest")?,
+                    media_type: r.get(1),
+                    content: r.get(2),
+                    artifact_type: r.get(3),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The repositories that may serve `digest`, in name order.
-    pub async fn repositories_with_blob(&self, digest: &str) -> Result<Vec<String>, StorageError> {
+    pub async fn repositories_with_blob(
+        &self,
+        digest: &Digest,
+    ) -> Result<Vec<String>, StorageError> {
         let rows = sqlx::query(
             "SELECT repository FROM repository_blobs WHERE digest = $1 ORDER BY repository",
         )
-        .bind(digest)
+        .bind(digest.to_string())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
@@ -667,22 +731,22 @@ impl Metadata {
     pub async fn delete_manifest(
         &self,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM tags WHERE repository = $1 AND digest = $2")
             .bind(repository)
-            .bind(digest)
+            .bind(digest.to_string())
             .execute(&mut *tx)
             .await?;
         let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
             .bind(repository)
-            .bind(digest)
+            .bind(digest.to_string())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM manifest_references WHERE repository = $1 AND manifest = $2")
             .bind(repository)
-            .bind(digest)
+            .bind(digest.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -758,7 +822,7 @@ async fn insert_references(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     repository: &str,
     manifest: &str,
-    digests: &[&String],
+    digests: &[String],
 ) -> Result<(), StorageError> {
     for batch in digests.chunks(BATCH) {
         let rows: Vec<String> = (3..3 + batch.len())
@@ -771,7 +835,7 @@ async fn insert_references(
         );
         let mut query = sqlx::query(&sql).bind(repository).bind(manifest);
         for digest in batch {
-            query = query.bind(*digest);
+            query = query.bind(digest);
         }
         query.execute(&mut **tx).await?;
     }
@@ -784,10 +848,10 @@ async fn touch_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     table: Holding,
     repository: &str,
-    digests: &[String],
+    digests: &[Digest],
     now: i64,
-) -> Result<Option<String>, StorageError> {
-    let mut digests: Vec<&String> = digests.iter().collect();
+) -> Result<Option<Digest>, StorageError> {
+    let mut digests: Vec<(String, &Digest)> = digests.iter().map(|d| (d.to_string(), d)).collect();
     digests.sort();
     digests.dedup();
     let table = table.name();
@@ -797,8 +861,8 @@ async fn touch_rows(
             placeholders(3, batch.len())
         );
         let mut query = sqlx::query(&sql).bind(now).bind(repository);
-        for digest in batch {
-            query = query.bind(*digest);
+        for (digest, _) in batch {
+            query = query.bind(digest);
         }
         let touched = query.execute(&mut **tx).await?.rows_affected();
         if touched < batch.len() as u64 {
@@ -808,8 +872,8 @@ async fn touch_rows(
                 placeholders(2, batch.len())
             );
             let mut query = sqlx::query(&sql).bind(repository);
-            for digest in batch {
-                query = query.bind(*digest);
+            for (digest, _) in batch {
+                query = query.bind(digest);
             }
             let present: std::collections::HashSet<String> = query
                 .fetch_all(&mut **tx)
@@ -820,9 +884,9 @@ async fn touch_rows(
             // (Under read committed a row may reappear in between: name the first then.)
             let missing = batch
                 .iter()
-                .find(|d| !present.contains(**d))
+                .find(|(key, _)| !present.contains(key))
                 .or(batch.first());
-            return Ok(missing.map(|d| (*d).clone()));
+            return Ok(missing.map(|(_, d)| (*d).clone()));
         }
     }
     Ok(None)
@@ -856,9 +920,10 @@ mod tests {
         let meta = Metadata::open(&Backend::Sqlite(dir.path().join("registry.db")))
             .await
             .unwrap();
-        let blobs: Vec<String> = (0..BATCH + 10)
-            .map(|i| format!("sha256:{i:064x}"))
+        let blobs: Vec<Digest> = (0..BATCH + 10)
+            .map(|i| Digest::parse(&format!("sha256:{i:064x}")).unwrap())
             .collect();
+        let feed = Digest::sha256_of(b"feed");
         for blob in &blobs {
             meta.link_blob("r", blob, 1).await.unwrap();
         }
@@ -870,7 +935,7 @@ mod tests {
         );
         let manifest = || NewManifest {
             repository: "r",
-            digest: "sha256:feed",
+            digest: &feed,
             media_type: "application/vnd.oci.image.manifest.v1+json",
             content: b"{}",
             subject: None,
@@ -883,7 +948,7 @@ mod tests {
             meta.put_manifest(manifest()).await.unwrap(),
             Err(gone.clone())
         );
-        assert!(meta.manifest("r", "sha256:feed").await.unwrap().is_none());
+        assert!(meta.manifest("r", &feed).await.unwrap().is_none());
         assert!(meta
             .manifests_without_references()
             .await
@@ -892,6 +957,53 @@ mod tests {
         meta.link_blob("r", &gone, 1).await.unwrap();
         assert_eq!(meta.put_manifest(manifest()).await.unwrap(), Ok(()));
         assert!(meta.manifest_by_tag("r", "t").await.unwrap().is_some());
+    }
+
+    /// A row edited by hand to hold something that is not a digest is named, table,
+    /// column and value, wherever it is read: never trusted, never a panic.
+    #[tokio::test]
+    async fn a_row_whose_digest_is_not_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Metadata::open(&Backend::Sqlite(dir.path().join("registry.db")))
+            .await
+            .unwrap();
+        let layer = Digest::sha256_of(b"layer");
+        meta.link_blob("r", &layer, 5).await.unwrap();
+        let m = Digest::sha256_of(b"{}");
+        meta.put_manifest(NewManifest {
+            repository: "r",
+            digest: &m,
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            content: b"{}",
+            subject: Some(&layer),
+            artifact_type: None,
+            tags: &["t"],
+            blobs: std::slice::from_ref(&layer),
+            children: &[],
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        sqlx::query("UPDATE manifests SET subject = 'not-a-digest'")
+            .execute(&meta.pool)
+            .await
+            .unwrap();
+        let err = meta.manifest_by_tag("r", "t").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "database table `manifests` holds `not-a-digest` in column `subject`: \
+             invalid digest `not-a-digest`: expected `algorithm:hex`"
+        );
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ('sha256:short', 1, 0)")
+            .execute(&meta.pool)
+            .await
+            .unwrap();
+        let err = meta.dead_blobs(i64::MAX).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("database table `blobs` holds `sha256:short` in column `digest`"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -905,7 +1017,9 @@ mod tests {
         meta.ping().await.unwrap();
         assert!(odd.join("registry.db").is_file());
         // WAL mode: the write-ahead log sits beside the file.
-        meta.link_blob("r", "sha256:00", 1).await.unwrap();
+        meta.link_blob("r", &Digest::sha256_of(b"wal"), 1)
+            .await
+            .unwrap();
         assert!(odd.join("registry.db-wal").is_file());
     }
 }

@@ -3,14 +3,16 @@
 //! and deleting it wins: the row no longer qualifies and stays.
 
 use sqlx::Row;
+use wharf_spec::Digest;
 
+use super::meta::digest_column;
 use super::{now, Metadata};
 use crate::error::StorageError;
 
 /// A blob no repository links any more.
 #[derive(Debug, Clone)]
 pub struct DeadBlob {
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
 }
 
@@ -43,7 +45,7 @@ impl Metadata {
     pub async fn unreachable_manifests(
         &self,
         cutoff: i64,
-    ) -> Result<Vec<(String, String)>, StorageError> {
+    ) -> Result<Vec<(String, Digest)>, StorageError> {
         let rows = sqlx::query(&format!(
             "SELECT m.repository, m.digest FROM manifests m WHERE {}",
             unreachable("m")
@@ -51,14 +53,16 @@ impl Metadata {
         .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        rows.into_iter()
+            .map(|r| Ok((r.get(0), digest_column(&r, 1, "manifests", "digest")?)))
+            .collect()
     }
 
     /// Deletes one manifest if it is still unreachable; with it go its references.
     pub async fn delete_unreachable_manifest(
         &self,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
         cutoff: i64,
     ) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
@@ -70,7 +74,7 @@ impl Metadata {
         ))
         .bind(cutoff)
         .bind(repository)
-        .bind(digest)
+        .bind(digest.to_string())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -79,7 +83,7 @@ impl Metadata {
         }
         sqlx::query("DELETE FROM manifest_references WHERE repository = $1 AND manifest = $2")
             .bind(repository)
-            .bind(digest)
+            .bind(digest.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -123,7 +127,7 @@ impl Metadata {
         .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(dead_blob).collect())
+        rows.iter().map(dead_blob).collect()
     }
 
     /// What [`Metadata::dead_blobs`] would return once the unreferenced links are gone
@@ -142,16 +146,16 @@ impl Metadata {
         .bind(now())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(dead_blob).collect())
+        rows.iter().map(dead_blob).collect()
     }
 
     /// Forgets a blob if still nothing links it; true when the caller must delete its bytes.
-    pub async fn delete_dead_blob(&self, digest: &str) -> Result<bool, StorageError> {
+    pub async fn delete_dead_blob(&self, digest: &Digest) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "DELETE FROM blobs WHERE digest = $1 \
              AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = $1)",
         )
-        .bind(digest)
+        .bind(digest.to_string())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -202,9 +206,9 @@ impl Metadata {
 }
 
 /// A `(digest, size)` row of the dead-blob queries.
-fn dead_blob(row: &sqlx::any::AnyRow) -> DeadBlob {
-    DeadBlob {
-        digest: row.get(0),
+fn dead_blob(row: &sqlx::any::AnyRow) -> Result<DeadBlob, StorageError> {
+    Ok(DeadBlob {
+        digest: digest_column(row, 0, "blobs", "digest")?,
         size: row.get::<i64, _>(1) as u64,
-    }
+    })
 }

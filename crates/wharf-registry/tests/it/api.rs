@@ -741,7 +741,7 @@ async fn a_page_stored_before_is_not_served_as_a_page(h: Harness) {
     let digest = sha256(page);
     meta.put_manifest(NewManifest {
         repository: "app",
-        digest: &digest,
+        digest: &wharf_spec::Digest::parse(&digest).unwrap(),
         media_type: "text/html",
         content: page,
         subject: None,
