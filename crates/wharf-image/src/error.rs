@@ -43,6 +43,13 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    /// A layer could not be applied (unpack, snapshots): which layer, and why.
+    #[error("layer `{layer}`: {source}")]
+    Layer {
+        layer: Digest,
+        #[source]
+        source: wharf_layer::apply::ApplyError,
+    },
     #[error("layer `{layer}` does not match the image config: its content digest is `{actual}`, the config says `{expected}`")]
     DiffIdMismatch {
         layer: Digest,

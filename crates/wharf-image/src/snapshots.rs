@@ -325,7 +325,10 @@ pub(crate) fn layer_error(layer: &Digest, e: ApplyError) -> ImageError {
             expected,
             actual,
         },
-        other => ImageError::Invalid(format!("layer `{layer}`: {other}")),
+        other => ImageError::Layer {
+            layer: layer.clone(),
+            source: other,
+        },
     }
 }
 
@@ -550,4 +553,22 @@ pub fn usage(store: &Store) -> Result<(usize, u64)> {
         .map(|c| tree_size(&snapshot_dir_of(&snapshot_fs(store, c)), &mut seen))
         .sum();
     Ok((chains.len(), bytes))
+}
+
+#[cfg(test)]
+mod layer_error_tests {
+    use super::*;
+
+    #[test]
+    fn an_apply_error_stays_the_source_of_the_layer_error() {
+        let layer = Digest::sha256_of(b"layer");
+        let err = layer_error(&layer, ApplyError::Read(std::io::Error::other("cut short")));
+        assert!(matches!(&err, ImageError::Layer { layer: l, .. } if *l == layer));
+        let source = std::error::Error::source(&err).expect("the apply error is kept");
+        assert!(source.downcast_ref::<ApplyError>().is_some(), "{source:?}");
+        assert!(
+            err.to_string().starts_with(&format!("layer `{layer}`: ")),
+            "{err}"
+        );
+    }
 }
