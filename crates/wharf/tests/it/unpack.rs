@@ -238,10 +238,18 @@ fn unprivileged_unpack_fills_read_only_directories() {
         .unwrap();
     let store = shared.join("store");
     let target = shared.join("rootfs");
+    // The binary too, where nobody can reach it: the checkout may sit in a private
+    // directory (`mktemp -d` makes them 0700). A hard link costs nothing; across
+    // filesystems, a copy.
+    let binary = shared.join("wharf");
+    let built = assert_cmd::cargo::cargo_bin("wharf");
+    if std::fs::hard_link(&built, &binary).is_err() {
+        std::fs::copy(&built, &binary).unwrap();
+    }
     let as_nobody = |args: &[&str]| {
         let out = std::process::Command::new("runuser")
             .args(["-u", "nobody", "--"])
-            .arg(assert_cmd::cargo::cargo_bin("wharf"))
+            .arg(&binary)
             .arg("--root")
             .arg(&store)
             .args(args)
