@@ -408,6 +408,41 @@ impl Client {
         })
     }
 
+    /// Deletes the manifest `reference` names by digest (a registry removes the tags that
+    /// point at it too). A registry that does not allow deletes says so (distribution
+    /// without `storage.delete.enabled` answers 405): that is the error.
+    pub async fn delete_manifest(&self, reference: &Reference) -> Result<()> {
+        let digest = reference.digest().ok_or_else(|| {
+            ClientError::Setup(format!(
+                "`{}` names no digest: a manifest is deleted by its digest",
+                reference.familiar()
+            ))
+        })?;
+        let endpoint = Endpoint::origin(reference.domain(), &self.inner.config.insecure);
+        let scope = Scope::delete(reference.path());
+        let url = self
+            .url(
+                &endpoint,
+                &format!("{}/manifests/{digest}", reference.path()),
+            )
+            .await?;
+        let call = Call::new(Method::DELETE, url, &scope);
+        let what = call.what();
+        let response = self.send(&endpoint, call).await?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let registry = endpoint.display();
+        let shown = reference.familiar();
+        Err(error_from(
+            response,
+            &registry,
+            &what,
+            Subject::Manifest { reference: &shown },
+        )
+        .await)
+    }
+
     /// Puts `manifest`'s exact bytes under `reference` (its tag, else its digest). Every
     /// blob and child manifest it names must be in the repository already. A manifest
     /// with a `subject` that the registry does not confirm with `OCI-Subject` (no

@@ -66,6 +66,8 @@ pub(crate) enum Subject<'a> {
     Repository {
         repository: &'a str,
     },
+    /// The registry's list of repositories.
+    Catalog,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +147,7 @@ fn classify(
     let repository = match &subject {
         Subject::Manifest { reference } => reference,
         Subject::Blob { repository, .. } | Subject::Repository { repository } => repository,
+        Subject::Catalog => "the catalog",
     }
     .to_string();
     match (status, subject) {
@@ -173,6 +176,13 @@ fn classify(
                 digest: digest.clone(),
             }
         }
+        (StatusCode::NOT_FOUND, Subject::Catalog) => ClientError::Registry {
+            registry: registry.to_string(),
+            what: what.to_string(),
+            status: status.as_u16(),
+            code,
+            message: format!("{message} (this registry does not list its repositories)"),
+        },
         (StatusCode::NOT_FOUND, _) => ClientError::RepositoryUnknown {
             registry: registry.to_string(),
             repository,

@@ -71,6 +71,39 @@ impl Client {
         Ok(tags)
     }
 
+    /// Every repository `registry` (a domain, `host:port`) lists in `/v2/_catalog`, in its
+    /// order, following its pages. Registries may refuse (Docker Hub does) or list only
+    /// what the credentials may read.
+    pub async fn catalog(&self, registry: &str) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Option<Vec<String>>,
+        }
+        let mut names = Vec::new();
+        let endpoint = Endpoint::origin(registry, &self.inner.config.insecure);
+        let mut page = |body: &[u8], registry: &str, what: &str| {
+            let page: Catalog =
+                serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
+                    registry: registry.to_string(),
+                    what: what.to_string(),
+                    reason: format!("not a repository list: {e}"),
+                })?;
+            names.extend(page.repositories.unwrap_or_default());
+            Ok(())
+        };
+        self.get_pages_at(
+            endpoint,
+            &Scope::catalog(),
+            Subject::Catalog,
+            "_catalog",
+            None,
+            &mut page,
+        )
+        .await?;
+        Ok(names)
+    }
+
     /// GETs `path` of `repository`'s registry and every page its `Link: rel="next"`
     /// headers lead to (on the same host only: credentials go nowhere else), handing
     /// each body to `page` with the registry and request as errors name them.
@@ -83,11 +116,27 @@ impl Client {
     ) -> Result<()> {
         let endpoint = Endpoint::origin(repository.domain(), &self.inner.config.insecure);
         let scope = Scope::pull(repository.path());
+        let subject = Subject::Repository {
+            repository: repository.path(),
+        };
+        self.get_pages_at(endpoint, &scope, subject, path, accept, page)
+            .await
+    }
+
+    async fn get_pages_at(
+        &self,
+        endpoint: Endpoint,
+        scope: &Scope,
+        subject: Subject<'_>,
+        path: &str,
+        accept: Option<&'static str>,
+        page: &mut PageHandler<'_>,
+    ) -> Result<()> {
         let first = self.url(&endpoint, path).await?;
         let mut url = first.clone();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
-            let mut call = Call::new(Method::GET, url.clone(), &scope);
+            let mut call = Call::new(Method::GET, url.clone(), scope);
             if let Some(accept) = accept {
                 call.headers
                     .insert(reqwest::header::ACCEPT, HeaderValue::from_static(accept));
@@ -96,15 +145,7 @@ impl Client {
             let response = self.send(&endpoint, call).await?;
             let registry = endpoint.display();
             if !response.status().is_success() {
-                return Err(error_from(
-                    response,
-                    &registry,
-                    &what,
-                    Subject::Repository {
-                        repository: repository.path(),
-                    },
-                )
-                .await);
+                return Err(error_from(response, &registry, &what, subject).await);
             }
             let next = response
                 .headers()

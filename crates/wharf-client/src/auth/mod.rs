@@ -36,6 +36,17 @@ impl Scope {
         Scope(vec![format!("repository:{repository}:pull,push")])
     }
 
+    /// Listing the registry's repositories (`GET /v2/_catalog`), as distribution's token
+    /// auth names it.
+    pub fn catalog() -> Scope {
+        Scope(vec!["registry:catalog:*".to_string()])
+    }
+
+    /// Deleting in `repository` (distribution asks for `delete`; others take `push`).
+    pub fn delete(repository: &str) -> Scope {
+        Scope(vec![format!("repository:{repository}:pull,push,delete")])
+    }
+
     /// Space-separated scopes, as a challenge's `scope` parameter holds them.
     pub fn parse(text: &str) -> Scope {
         Scope::default().and(Scope(text.split(' ').map(str::to_string).collect()))

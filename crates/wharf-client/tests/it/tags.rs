@@ -117,3 +117,83 @@ async fn tags_of_an_unknown_repository_name_it() {
         "{text}"
     );
 }
+
+/// `/v2/_catalog` lists every repository, following `Link` pages; a registry that does not
+/// list its repositories gets an error that says so.
+#[tokio::test]
+async fn the_catalog_lists_repositories_across_pages() {
+    let registry = registry_or_skip!(Auth::None);
+    let c = client();
+    for name in ["ns/a", "ns/b", "other"] {
+        let img = image("linux/amd64", &[32], name.len() as u64);
+        push_image(&c, &reference(&registry.host, &format!("{name}:1")), &img).await;
+    }
+    assert_eq!(
+        c.catalog(&registry.host).await.unwrap(),
+        ["ns/a", "ns/b", "other"]
+    );
+
+    let server = FakeServer::start("127.0.0.1", |req| {
+        if req.path() != "/v2/_catalog" {
+            return Reply::new(200);
+        }
+        let (page, next) = match req.query("last").first().map(String::as_str) {
+            None => (vec!["x/1", "x/2"], Some("/v2/_catalog?last=x/2&n=2")),
+            Some(_) => (vec!["y"], None),
+        };
+        let mut reply = Reply::new(200)
+            .header("Content-Type", "application/json")
+            .body(serde_json::json!({ "repositories": page }).to_string());
+        if let Some(next) = next {
+            reply = reply.header("Link", format!(r#"<{next}>; rel="next""#));
+        }
+        reply
+    })
+    .await;
+    assert_eq!(
+        client().catalog(&server.host()).await.unwrap(),
+        ["x/1", "x/2", "y"]
+    );
+
+    let refusing =
+        FakeServer::start("127.0.0.1", |req| {
+            if req.path() == "/v2/_catalog" {
+                return Reply::new(404)
+                .header("Content-Type", "application/json")
+                .body(r#"{"errors":[{"code":"UNSUPPORTED","message":"the catalog is disabled"}]}"#);
+            }
+            Reply::new(200)
+        })
+        .await;
+    let err = client().catalog(&refusing.host()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("the catalog is disabled") && text.contains("does not list its repositories"),
+        "{text}"
+    );
+}
+
+/// A manifest is deleted by digest; its tag goes with it, and a name without a digest is
+/// refused before any request.
+#[tokio::test]
+async fn a_manifest_deleted_by_digest_is_gone_with_its_tag() {
+    let registry = registry_or_skip!(Auth::None);
+    let c = client();
+    let img = image("linux/amd64", &[32], 3);
+    let tagged = reference(&registry.host, "del/app:1");
+    let pushed = push_image(&c, &tagged, &img).await;
+    let err = c.delete_manifest(&tagged).await.unwrap_err();
+    assert!(err.to_string().contains("names no digest"), "{err}");
+    c.delete_manifest(&tagged.with_digest(pushed.digest.clone()))
+        .await
+        .unwrap();
+    assert!(c.resolve(&tagged).await.is_err(), "the tag is gone");
+    let again = c
+        .delete_manifest(&tagged.with_digest(pushed.digest))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, ClientError::ManifestUnknown { .. }),
+        "{again:?}"
+    );
+}
