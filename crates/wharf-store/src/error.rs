@@ -63,7 +63,6 @@ impl StoreError {
     }
 }
 
-/// `map_err` helper: attaches what was being done and to which path.
 impl From<wharf_fs::FsError> for StoreError {
     fn from(e: wharf_fs::FsError) -> Self {
         StoreError::Io {
@@ -74,6 +73,7 @@ impl From<wharf_fs::FsError> for StoreError {
     }
 }
 
+/// `map_err` helper: attaches what was being done and to which path.
 pub(crate) fn io_err(
     op: &'static str,
     path: impl Into<PathBuf>,

@@ -136,22 +136,13 @@ fn write_output<T>(
         out.flush()?;
         return Ok(result);
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".wharf-output-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
-    let result = {
-        let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        let result = write(&mut out)?;
-        out.flush()?;
-        result
-    };
-    temp.as_file().sync_all()?;
-    temp.persist(path)
+    let file = wharf_fs::AtomicFile::create(path)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let result = write(&mut out)?;
+    let file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write `{}`", path.display()))?;
+    file.commit(wharf_fs::Durability::Durable)?;
     Ok(result)
 }

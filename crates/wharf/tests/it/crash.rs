@@ -248,7 +248,7 @@ fn kill_during_docker_archive_load_then_load_again() {
 }
 
 /// `wharf save -o FILE` killed at any point leaves no FILE (or the previous FILE intact),
-/// only its `.wharf-output-*` temp file beside it.
+/// only its hidden temp file beside it (`.NAME.PID-N.tmp`, from `wharf_fs::AtomicFile`).
 #[test]
 fn kill_during_save_leaves_no_partial_output() {
     let big = big();
@@ -303,7 +303,8 @@ fn assert_only_save_temps(dir: &Path, finished: Option<&Path>) {
     for (path, _) in files(dir) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            name.starts_with(".wharf-output-") || Some(path.as_path()) == finished,
+            (name.starts_with(".image.") && name.ends_with(".tmp"))
+                || Some(path.as_path()) == finished,
             "unexpected `{name}` beside the output"
         );
     }
