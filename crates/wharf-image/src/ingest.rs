@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use wharf_spec::{Descriptor, Digest};
+use wharf_spec::Digest;
 use wharf_store::{Ingest, IngestStart, StagedBlob, Store, StoreError};
 
 use crate::error::{ImageError, Result};
@@ -91,14 +91,14 @@ impl Ingested {
     }
 }
 
-/// Begins writing `blob` into the store. A partial longer than the blob cannot be a prefix
-/// of it and starts again from 0.
-pub fn start(store: &Store, blob: &Descriptor) -> Result<Started> {
-    Ok(match store.ingest(&blob.digest, Some(blob.size))? {
+/// Begins writing the blob `digest` of `size` bytes into the store. A partial longer than
+/// the blob cannot be a prefix of it and starts again from 0.
+pub fn start(store: &Store, digest: &Digest, size: u64) -> Result<Started> {
+    Ok(match store.ingest(digest, Some(size))? {
         IngestStart::Exists(size) => Started::Present(size),
         IngestStart::Staged(staged) => Started::Staged(staged),
         IngestStart::Writer(mut ingest) => {
-            if ingest.offset() > blob.size {
+            if ingest.offset() > size {
                 ingest.restart()?;
             }
             Started::Write(ingest)
@@ -142,15 +142,16 @@ pub fn check_bytes(bytes: &[u8], digest: &Digest, origin: &Origin) -> Result<()>
     })
 }
 
-/// Writes `blob` into the store from `open(offset)`, a reader of the blob's bytes from
+/// Writes the blob `digest` of `size` bytes into the store from `open(offset)`, a reader of the blob's bytes from
 /// `offset` on (the end of a partial, or 0), hashing every byte on the way.
 pub fn into_store<R: Read>(
     store: &Store,
-    blob: &Descriptor,
+    digest: &Digest,
+    size: u64,
     origin: &Origin,
     open: impl FnOnce(u64) -> Result<R>,
 ) -> Result<Ingested> {
-    let mut ingest = match start(store, blob)? {
+    let mut ingest = match start(store, digest, size)? {
         Started::Present(size) => return Ok(Ingested::Present(size)),
         Started::Staged(staged) => return Ok(Ingested::Staged(staged)),
         Started::Write(ingest) => ingest,
@@ -159,18 +160,18 @@ pub fn into_store<R: Read>(
     let mut reader = open(offset)?;
     let copied = copy(&mut reader, &mut ingest).map_err(ImageError::io(format!(
         "read blob `{}` from {origin}",
-        blob.digest
+        digest
     )))?;
-    if offset + copied < blob.size {
+    if offset + copied < size {
         // Not a mismatch: what arrived is a prefix, kept for a later run to resume.
         return Err(ImageError::TruncatedBlob {
-            digest: blob.digest.clone(),
+            digest: digest.clone(),
             origin: origin.clone(),
             got: offset + copied,
-            want: blob.size,
+            want: size,
         });
     }
-    finish(ingest, &blob.digest, origin).map(Ingested::Staged)
+    finish(ingest, digest, origin).map(Ingested::Staged)
 }
 
 /// Copies with a large buffer: the store hashes and writes in the same pass.
@@ -192,7 +193,7 @@ pub fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wharf_spec::media_type;
+    use wharf_spec::{media_type, Descriptor};
 
     fn blob(bytes: &[u8]) -> Descriptor {
         Descriptor::new(
@@ -215,10 +216,13 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let bytes = b"some layer bytes".repeat(1000);
         let d = blob(&bytes);
-        let got = into_store(&store, &d, &origin(), |at| Ok(&bytes[at as usize..])).unwrap();
+        let got = into_store(&store, &d.digest, d.size, &origin(), |at| {
+            Ok(&bytes[at as usize..])
+        })
+        .unwrap();
         let staged = got.staged().expect("written");
         store.commit(vec![staged], |_| Ok(())).unwrap();
-        let again = into_store(&store, &d, &origin(), |_| -> Result<&[u8]> {
+        let again = into_store(&store, &d.digest, d.size, &origin(), |_| -> Result<&[u8]> {
             panic!("a present blob is not read")
         })
         .unwrap();
@@ -231,7 +235,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let bytes = b"0123456789".repeat(100);
         let d = blob(&bytes);
-        let err = into_store(&store, &d, &origin(), |_| Ok(&bytes[..300]))
+        let err = into_store(&store, &d.digest, d.size, &origin(), |_| Ok(&bytes[..300]))
             .err()
             .expect("a short read fails");
         assert_eq!(
@@ -242,7 +246,7 @@ mod tests {
             )
         );
         let mut asked = None;
-        into_store(&store, &d, &origin(), |at| {
+        into_store(&store, &d.digest, d.size, &origin(), |at| {
             asked = Some(at);
             Ok(&bytes[at as usize..])
         })
@@ -256,9 +260,13 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let d = blob(b"the right bytes");
         let wrong = b"the wrong bytes";
-        let err = into_store(&store, &d, &Origin::File("/l/blobs/x".into()), |_| {
-            Ok(&wrong[..])
-        })
+        let err = into_store(
+            &store,
+            &d.digest,
+            d.size,
+            &Origin::File("/l/blobs/x".into()),
+            |_| Ok(&wrong[..]),
+        )
         .err()
         .expect("a mismatch fails");
         let text = err.to_string();
@@ -275,7 +283,7 @@ mod tests {
         );
         // Nothing of it stays to be resumed: the next run reads from 0.
         let mut asked = None;
-        into_store(&store, &d, &origin(), |at| {
+        into_store(&store, &d.digest, d.size, &origin(), |at| {
             asked = Some(at);
             Ok(&b"the right bytes"[at as usize..])
         })

@@ -37,10 +37,8 @@ pub fn transfer(
         if let Some(info) = staging.layer_info(&digest)? {
             layer_infos.push((digest.clone(), info));
         }
-        // Only the digest and size matter here: the media type is not looked at.
-        let blob = Descriptor::new("application/octet-stream", digest.clone(), size);
         let origin = Origin::Store(staging.root().to_path_buf());
-        let ingested = ingest::into_store(store, &blob, &origin, |offset| {
+        let ingested = ingest::into_store(store, &digest, size, &origin, |offset| {
             let mut from = staging.open_blob(&digest)?;
             from.seek(SeekFrom::Start(offset))
                 .map_err(ImageError::io(format!(

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Component, Path};
 
-use wharf_spec::{Algorithm, Descriptor, Digest, MAX_MANIFEST_SIZE};
+use wharf_spec::{Algorithm, Digest, MAX_MANIFEST_SIZE};
 use wharf_store::{StagedBlob, Store};
 
 use crate::error::{ImageError, Result};
@@ -160,12 +160,11 @@ fn stage_named(
     if members.blobs.contains_key(&digest) || members.present.contains_key(&digest) {
         return Ok(()); // a duplicate member: the tar reader skips its bytes
     }
-    let blob = Descriptor::new("application/octet-stream", digest.clone(), size);
     let origin = Origin::Member {
         archive: path.to_path_buf(),
         name: name.to_string(),
     };
-    let ingested = ingest::into_store(store, &blob, &origin, |offset| {
+    let ingested = ingest::into_store(store, &digest, size, &origin, |offset| {
         // A partial ingest left by an interrupted load: its bytes are already hashed,
         // so skip them in the stream instead of writing them again.
         let mut reader = MemberReader(entry);

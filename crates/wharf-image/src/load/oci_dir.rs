@@ -189,12 +189,18 @@ fn copy_all(store: &Store, dir: &Path, mut blobs: Vec<Descriptor>) -> Result<Vec
 fn copy_one(store: &Store, dir: &Path, descriptor: &Descriptor) -> Result<Option<StagedBlob>> {
     let path = blob_path(dir, &descriptor.digest)?;
     let origin = Origin::File(path.clone());
-    let ingested = ingest::into_store(store, descriptor, &origin, |offset| {
-        let mut file = open_nofollow(&path)
-            .map_err(ImageError::io(format!("opening `{}`", path.display())))?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(ImageError::io(format!("seeking `{}`", path.display())))?;
-        Ok(file)
-    })?;
+    let ingested = ingest::into_store(
+        store,
+        &descriptor.digest,
+        descriptor.size,
+        &origin,
+        |offset| {
+            let mut file = open_nofollow(&path)
+                .map_err(ImageError::io(format!("opening `{}`", path.display())))?;
+            file.seek(SeekFrom::Start(offset))
+                .map_err(ImageError::io(format!("seeking `{}`", path.display())))?;
+            Ok(file)
+        },
+    )?;
     Ok(ingested.staged())
 }

@@ -51,8 +51,8 @@ pub(super) async fn blob(
     let mut refetched = false;
     let origin = Origin::Registry(repository.domain().to_string());
     loop {
-        let wanted = layer.clone();
-        let mut ingest = match blocking(store, move |s| ingest::start(s, &wanted)).await?? {
+        let (digest, size) = (layer.digest.clone(), layer.size);
+        let mut ingest = match blocking(store, move |s| ingest::start(s, &digest, size)).await?? {
             Started::Present(_) => return Ok(done(layer, None, received, events)),
             Started::Staged(staged) => return Ok(done(layer, Some(staged), received, events)),
             Started::Write(ingest) => ingest,
