@@ -94,6 +94,14 @@ impl ImageError {
         move |source| ImageError::Io { context, source }
     }
 
+    /// A Docker schema1 manifest met in a graph: refused, naming it.
+    pub fn schema1(descriptor: &wharf_spec::Descriptor) -> ImageError {
+        ImageError::Manifest {
+            digest: descriptor.digest.clone(),
+            source: ManifestError::Schema1(descriptor.media_type.clone()),
+        }
+    }
+
     pub fn archive(path: impl Into<PathBuf>, reason: impl Into<String>) -> ImageError {
         ImageError::Archive {
             path: path.into(),

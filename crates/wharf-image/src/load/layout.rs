@@ -69,20 +69,19 @@ pub fn walk_index(
     source: &mut dyn BlobSource,
     index: &ImageIndex,
 ) -> Result<(Vec<Candidate>, BTreeSet<Digest>)> {
-    let mut roots = Vec::new();
-    for entry in &index.manifests {
-        match media_type::kind(&entry.media_type) {
-            Kind::Manifest | Kind::Index => roots.push(entry.clone()),
-            Kind::Schema1 => {
-                return Err(ImageError::Manifest {
-                    digest: entry.digest.clone(),
-                    source: wharf_spec::ManifestError::Schema1(entry.media_type.clone()),
-                })
-            }
-            // Artifacts at the top of a layout are not images: leave them.
-            _ => {}
-        }
-    }
+    // Artifacts at the top of a layout are not images: leave them. A schema1 entry is
+    // walked, and refused there like one met deeper.
+    let roots: Vec<Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|entry| {
+            matches!(
+                media_type::kind(&entry.media_type),
+                Kind::Manifest | Kind::Index | Kind::Schema1
+            )
+        })
+        .cloned()
+        .collect();
     let candidates = roots.iter().map(candidate_for).collect();
     let policy = Policy {
         foreign_layers: true,
@@ -102,12 +101,7 @@ pub fn walk_index(
             Step::Blob(blob) => {
                 reached.insert(blob.digest.clone());
                 match media_type::kind(&blob.media_type) {
-                    Kind::Schema1 => {
-                        return Err(ImageError::Manifest {
-                            digest: blob.digest.clone(),
-                            source: wharf_spec::ManifestError::Schema1(blob.media_type.clone()),
-                        })
-                    }
+                    Kind::Schema1 => return Err(ImageError::schema1(&blob)),
                     _ if configs.contains(&blob.digest) => {}
                     _ => {
                         let parent = walk.parent().cloned().unwrap_or(blob.digest.clone());

@@ -65,12 +65,7 @@ where
                 walk.manifest(&descriptor, raw);
             }
             Step::Blob(blob) => match media_type::kind(&blob.media_type) {
-                Kind::Schema1 => {
-                    return Err(ImageError::Manifest {
-                        digest: blob.digest.clone(),
-                        source: wharf_spec::ManifestError::Schema1(blob.media_type.clone()),
-                    })
-                }
+                Kind::Schema1 => return Err(ImageError::schema1(&blob)),
                 kind => {
                     if matches!(kind, Kind::Layer(_)) {
                         graph.layers.insert(blob.digest.clone());
