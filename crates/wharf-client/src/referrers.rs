@@ -14,6 +14,7 @@ use wharf_spec::{media_type, Descriptor, Digest, ImageIndex, Manifest, RawManife
 
 use crate::client::Client;
 use crate::error::{ClientError, Result};
+use crate::tags::json_page;
 
 /// The fallback tag for referrers of `subject`: `sha256-<hex>` (the spec's tag schema,
 /// truncated to a tag's 128 characters).
@@ -38,12 +39,7 @@ impl Client {
                 &path,
                 Some(media_type::OCI_INDEX),
                 &mut |body, registry, what| {
-                    let index: ImageIndex =
-                        serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
-                            registry: registry.to_string(),
-                            what: what.to_string(),
-                            reason: format!("not an image index: {e}"),
-                        })?;
+                    let index: ImageIndex = json_page(body, registry, what, "an image index")?;
                     found.extend(index.manifests);
                     Ok(())
                 },

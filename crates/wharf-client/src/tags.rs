@@ -25,6 +25,20 @@ struct TagList {
 /// Takes one page's body, with the registry and the request as errors name them.
 pub(crate) type PageHandler<'a> = dyn FnMut(&[u8], &str, &str) -> Result<()> + Send + 'a;
 
+/// One page's body as the JSON document `T`; `kind` names what it should have been.
+pub(crate) fn json_page<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    registry: &str,
+    what: &str,
+    kind: &str,
+) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
+        registry: registry.to_string(),
+        what: what.to_string(),
+        reason: format!("not {kind}: {e}"),
+    })
+}
+
 /// The `rel="next"` target of a `Link` header value, if it has one.
 pub(crate) fn next_link(header: &str) -> Option<&str> {
     header.split(',').find_map(|part| {
@@ -58,12 +72,7 @@ impl Client {
         }
         let mut tags = Vec::new();
         self.get_pages(repository, &path, None, &mut |body, registry, what| {
-            let page: TagList =
-                serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
-                    registry: registry.to_string(),
-                    what: what.to_string(),
-                    reason: format!("not a tag list: {e}"),
-                })?;
+            let page: TagList = json_page(body, registry, what, "a tag list")?;
             tags.extend(page.tags.unwrap_or_default());
             Ok(())
         })
@@ -83,12 +92,7 @@ impl Client {
         let mut names = Vec::new();
         let endpoint = Endpoint::origin(registry, &self.inner.config.insecure);
         let mut page = |body: &[u8], registry: &str, what: &str| {
-            let page: Catalog =
-                serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
-                    registry: registry.to_string(),
-                    what: what.to_string(),
-                    reason: format!("not a repository list: {e}"),
-                })?;
+            let page: Catalog = json_page(body, registry, what, "a repository list")?;
             names.extend(page.repositories.unwrap_or_default());
             Ok(())
         };
