@@ -408,22 +408,28 @@ impl Client {
         })
     }
 
-    /// Deletes the manifest `reference` names by digest (a registry removes the tags that
-    /// point at it too). A registry that does not allow deletes says so (distribution
-    /// without `storage.delete.enabled` answers 405): that is the error.
+    /// Deletes what `reference` names: by digest, the manifest (a registry removes the tags
+    /// that point at it too); by tag, only the tag (OCI distribution-spec 1.1; a registry
+    /// without tag deletion answers `UNSUPPORTED` or 405, and that is the error). A
+    /// registry that does not allow deletes says so (distribution without
+    /// `storage.delete.enabled` answers 405): that is the error too.
     pub async fn delete_manifest(&self, reference: &Reference) -> Result<()> {
-        let digest = reference.digest().ok_or_else(|| {
-            ClientError::Setup(format!(
-                "`{}` names no digest: a manifest is deleted by its digest",
-                reference.familiar()
-            ))
-        })?;
+        let target = match (reference.digest(), reference.tag()) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.to_string(),
+            (None, None) => {
+                return Err(ClientError::Setup(format!(
+                    "`{}` names no tag or digest to delete",
+                    reference.familiar()
+                )))
+            }
+        };
         let endpoint = Endpoint::origin(reference.domain(), &self.inner.config.insecure);
         let scope = Scope::delete(reference.path());
         let url = self
             .url(
                 &endpoint,
-                &format!("{}/manifests/{digest}", reference.path()),
+                &format!("{}/manifests/{target}", reference.path()),
             )
             .await?;
         let call = Call::new(Method::DELETE, url, &scope);

@@ -173,8 +173,8 @@ async fn the_catalog_lists_repositories_across_pages() {
     );
 }
 
-/// A manifest is deleted by digest; its tag goes with it, and a name without a digest is
-/// refused before any request.
+/// A manifest is deleted by digest; its tag goes with it, and a name without a tag or
+/// digest is refused before any request.
 #[tokio::test]
 async fn a_manifest_deleted_by_digest_is_gone_with_its_tag() {
     let registry = registry_or_skip!(Auth::None);
@@ -182,8 +182,27 @@ async fn a_manifest_deleted_by_digest_is_gone_with_its_tag() {
     let img = image("linux/amd64", &[32], 3);
     let tagged = reference(&registry.host, "del/app:1");
     let pushed = push_image(&c, &tagged, &img).await;
-    let err = c.delete_manifest(&tagged).await.unwrap_err();
-    assert!(err.to_string().contains("names no digest"), "{err}");
+    let bare =
+        wharf_spec::Reference::parse_normalized(&format!("{}/del/app", registry.host)).unwrap();
+    let err = c.delete_manifest(&bare).await.unwrap_err();
+    assert!(err.to_string().contains("names no tag or digest"), "{err}");
+    // Deleting a tag alone is distribution-spec 1.1; distribution 2.8 refuses it (400), and
+    // then the tag is still there.
+    match c.delete_manifest(&tagged).await {
+        Ok(()) => {
+            assert!(c.resolve(&tagged).await.is_err(), "the tag is gone");
+            push_image(&c, &tagged, &img).await;
+        }
+        Err(ClientError::Registry {
+            status: 400 | 405, ..
+        }) => {
+            assert!(
+                c.resolve(&tagged).await.is_ok(),
+                "a refused delete keeps the tag"
+            );
+        }
+        Err(other) => panic!("{other:?}"),
+    }
     c.delete_manifest(&tagged.with_digest(pushed.digest.clone()))
         .await
         .unwrap();

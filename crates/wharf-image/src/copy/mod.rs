@@ -1,24 +1,22 @@
 //! `copy`: an image from any [`Location`] to any other — registries, the store, OCI layout
 //! directories, OCI archives and docker-archives — as `skopeo copy` does.
 //!
-//! - Registry to registry streams every blob from the source straight into the
-//!   destination's upload, several at once, without touching disk; bytes, manifests and
-//!   digests are identical (a destination on the same registry mounts instead).
-//! - The store to a registry is [`crate::push`]; a registry to the store is
-//!   [`crate::pull`].
-//! - Files go through a store: a layout or archive source is loaded into a throwaway
-//!   staging store, a registry source that goes to a file is pulled into one; files are
-//!   written from it with [`crate::save`] or [`layout_dir`], and only the chosen image
-//!   moves on into the user's store ([`into_store`]). OCI to OCI keeps every digest.
+//! - Registries, the store and OCI layout directories are sources and sinks of the copy
+//!   engine ([`crate::engine`]): every blob streams from the source straight into the
+//!   destination (registry to registry without touching disk), verified as it is written;
+//!   bytes, manifests and digests stay identical (a destination on the same registry
+//!   mounts instead). A registry to the store is [`crate::pull`].
+//! - Archives go through a store: an archive source is loaded into a throwaway staging
+//!   store, a source that goes to an archive is staged there too; archives are written
+//!   from it with [`crate::save`], and only the chosen image moves on into the user's
+//!   store ([`into_store`]).
 //! - A docker-archive holds uncompressed layers: going anywhere but another
 //!   docker-archive, they are compressed again ([`recompress`]), which gives new layer and
 //!   manifest digests (reported); the image ID stays.
 
 pub mod into_store;
-pub mod layout_dir;
 pub mod recompress;
 pub mod referrers;
-pub mod registry;
 pub mod transport;
 
 use std::path::Path;
@@ -29,6 +27,10 @@ use wharf_spec::{Descriptor, Digest, Platform, Reference};
 use wharf_store::{BlobLocations, Store};
 
 use crate::catalog;
+use crate::engine::layout::{LayoutSink, LayoutSource};
+use crate::engine::registry::{RegistrySink, RegistrySource};
+use crate::engine::store::{StoreSink, StoreSource};
+use crate::engine::{self, ImageSink, ImageSource, Select};
 use crate::error::{ImageError, Result};
 use crate::load::{self, LoadOptions};
 use crate::pull::{self, blocking, PullOptions};
@@ -85,12 +87,6 @@ pub async fn copy(
         ));
     }
     match (from, to) {
-        (Location::Registry(a), Location::Registry(b)) => {
-            registry_to_registry(store, client, a, b, options, events).await
-        }
-        (Location::Store(name), Location::Registry(b)) => {
-            push_from(user_store()?, client, name, b, options, events).await
-        }
         (Location::Registry(a), Location::Store(name)) => {
             let store = user_store()?;
             let options = PullOptions {
@@ -107,6 +103,10 @@ pub async fn copy(
             name_as(store, a, b).await?;
             Ok(done(target_of(store, b, None, true).await?, None))
         }
+        (
+            Location::Registry(_) | Location::Store(_) | Location::OciDir { .. },
+            Location::Registry(_) | Location::Store(_) | Location::OciDir { .. },
+        ) => through_engine(store, client, from, to, options, events).await,
         (source, destination) => {
             let staging = tempfile::Builder::new()
                 .prefix("wharf-copy-")
@@ -156,57 +156,78 @@ fn done(target: Descriptor, sent: Option<Sent>) -> CopyReport {
     }
 }
 
-async fn registry_to_registry(
+/// Copies between registries, the store and OCI layout directories with the engine.
+async fn through_engine(
     store: Option<&Store>,
     client: &Client,
-    from: &Reference,
-    to: &Reference,
+    from: &Location,
+    to: &Location,
     options: &CopyOptions,
     events: &dyn Fn(PushEvent),
 ) -> Result<CopyReport> {
-    let graph = registry::graph_of(
-        client,
-        from,
-        options.push.all_platforms,
-        options.push.platform.as_ref(),
-    )
-    .await?;
-    let source = registry::RemoteBlobs {
-        client: client.clone(),
-        repository: from.clone(),
+    let user_store =
+        || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
+    let source: Box<dyn ImageSource> = match from {
+        Location::Registry(reference) => Box::new(RegistrySource {
+            client: client.clone(),
+            repository: reference.clone(),
+        }),
+        Location::Store(input) => Box::new(StoreSource::new(user_store()?, input)),
+        Location::OciDir { path, reference } => Box::new(LayoutSource {
+            dir: path.clone(),
+            reference: reference.clone(),
+        }),
+        _ => unreachable!("archives are staged"),
     };
+    // The store's blob-info cache says where a registry destination may mount from.
     let known = match store {
         Some(s) => blocking(s, |s| s.blob_locations()).await?,
         None => BlobLocations::default(),
     };
-    let send_options = SendOptions {
-        max_concurrent_uploads: options.push.max_concurrent_uploads,
-        upload: options.push.upload.clone(),
+    let sink: Box<dyn ImageSink + '_> = match to {
+        Location::Registry(reference) => Box::new(RegistrySink {
+            client,
+            destination: reference.clone(),
+            known: &known,
+            options: SendOptions {
+                max_concurrent_uploads: options.push.max_concurrent_uploads,
+                upload: options.push.upload.clone(),
+            },
+        }),
+        Location::Store(name) => Box::new(StoreSink::new(user_store()?, name)?),
+        Location::OciDir { path, reference } => Box::new(LayoutSink {
+            dir: path.clone(),
+            reference: reference.clone(),
+        }),
+        _ => unreachable!("archives are staged"),
     };
-    let sent = push::send::send(client, to, &graph, &source, &known, &send_options, events).await?;
-    let mut report = done(graph.top().clone(), Some(sent));
-    if options.referrers {
+    let select = Select {
+        platform: options.push.platform.clone(),
+        all_platforms: options.push.all_platforms,
+    };
+    // gc must not delete what a store source is sending.
+    let _guard = match from {
+        Location::Store(_) => Some(blocking(user_store()?, |s| s.lock_shared()).await??),
+        _ => None,
+    };
+    let copied = engine::copy(source.as_ref(), sink.as_ref(), &select, events).await?;
+    let registry_sink = matches!(to, Location::Registry(_));
+    if let (Some(store), true) = (store, registry_sink) {
+        push::remember(store, copied.sent.locations.clone()).await;
+    }
+    let mut report = done(
+        copied.graph.top().clone(),
+        registry_sink.then_some(copied.sent.clone()),
+    );
+    if let (true, Location::Registry(a), Location::Registry(b)) = (options.referrers, from, to) {
+        let send_options = SendOptions {
+            max_concurrent_uploads: options.push.max_concurrent_uploads,
+            upload: options.push.upload.clone(),
+        };
         report.referrers =
-            referrers::copy_referrers(client, from, to, &graph, &known, &send_options).await?;
+            referrers::copy_referrers(client, a, b, &copied.graph, &known, &send_options).await?;
     }
     Ok(report)
-}
-
-async fn push_from(
-    store: &Store,
-    client: &Client,
-    input: &str,
-    to: &Reference,
-    options: &CopyOptions,
-    events: &dyn Fn(PushEvent),
-) -> Result<CopyReport> {
-    let report = push::push(store, client, input, to, &options.push, events).await?;
-    Ok(CopyReport {
-        digest: report.digest,
-        size: report.size,
-        sent: Some(report.sent),
-        referrers: Vec::new(),
-    })
 }
 
 /// Names the image `input` finds `name` too (a `tag`), unless that is its name already.
@@ -321,23 +342,11 @@ async fn write_destination(
     events: &dyn Fn(PushEvent),
 ) -> Result<CopyReport> {
     match destination {
-        Location::Registry(to) => push_from(holder, client, input, to, options, events).await,
-        Location::Store(_) => unreachable!("a store destination is handled by `copy`"),
-        Location::OciDir { path, reference } => {
-            let target = target_of(
-                holder,
-                input,
-                options.push.platform.as_ref(),
-                options.push.all_platforms,
-            )
-            .await?;
-            let (path, reference, written) = (path.clone(), reference.clone(), target.clone());
-            blocking(holder, move |s| {
-                layout_dir::write(s, &written, &path, reference.as_deref())
-            })
-            .await??;
-            Ok(done(target, None))
+        Location::Registry(_) | Location::OciDir { .. } => {
+            let from = Location::Store(input.to_string());
+            through_engine(Some(holder), client, &from, destination, options, events).await
         }
+        Location::Store(_) => unreachable!("a store destination is handled by `copy`"),
         Location::OciArchive { path, reference } | Location::DockerArchive { path, reference } => {
             let format = match destination {
                 Location::OciArchive { .. } => SaveFormat::OciArchive,

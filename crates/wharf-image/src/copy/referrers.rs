@@ -11,7 +11,7 @@ use wharf_client::Client;
 use wharf_spec::{Descriptor, Reference};
 use wharf_store::BlobLocations;
 
-use super::registry::{graph_under, RemoteBlobs};
+use crate::engine::registry::{graph_under, RegistrySource};
 use crate::error::Result;
 use crate::push::{self, Graph, SendOptions};
 
@@ -32,7 +32,7 @@ pub async fn copy_referrers(
         .collect();
     let mut seen: BTreeSet<_> = subjects.iter().cloned().collect();
     let mut copied = Vec::new();
-    let source = RemoteBlobs {
+    let source = RegistrySource {
         client: client.clone(),
         repository: from.clone(),
     };

@@ -7,10 +7,10 @@
 //! as it was.
 
 mod docker_archive;
-mod layout;
+pub(crate) mod layout;
 mod members;
 mod naming;
-mod oci_dir;
+pub(crate) mod oci_dir;
 
 use std::fs::File;
 use std::io::{BufReader, Read};

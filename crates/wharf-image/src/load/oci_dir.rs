@@ -99,7 +99,7 @@ impl BlobSource for DirSource<'_> {
 }
 
 /// `blobs/<alg>/<hex>`, refusing symlinked `blobs` or algorithm directories.
-fn blob_path(dir: &Path, digest: &Digest) -> Result<PathBuf> {
+pub(crate) fn blob_path(dir: &Path, digest: &Digest) -> Result<PathBuf> {
     let blobs = dir.join("blobs");
     let alg = blobs.join(digest.algorithm().name());
     for d in [&blobs, &alg] {
@@ -113,7 +113,7 @@ fn blob_path(dir: &Path, digest: &Digest) -> Result<PathBuf> {
     Ok(alg.join(digest.hex()))
 }
 
-fn refuse_link(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+pub(crate) fn refuse_link(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if meta.file_type().is_symlink() {
         return Err(ImageError::archive(
             path,
@@ -126,14 +126,14 @@ fn refuse_link(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     Ok(())
 }
 
-fn open_nofollow(path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_nofollow(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
 }
 
-fn read_capped(dir: &Path, path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_capped(dir: &Path, path: &Path) -> Result<Vec<u8>> {
     let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();
     let file = open_nofollow(path)
         .map_err(|e| ImageError::archive(dir, format!("cannot read `{name}`: {e}")))?;

@@ -1,5 +1,7 @@
 //! `push`: an image from the store to a registry, the way `docker push` does it.
 //!
+//! It is the copy engine ([`crate::engine`]) from the store source to a registry sink:
+//!
 //! 1. Find the image (`catalog::find`): one platform's manifest, or with `all_platforms`
 //!    the index the name points at with every child.
 //! 2. [`graph::build`] walks it children-first: layers and configs, then manifests, then
@@ -20,8 +22,10 @@ use wharf_client::{Client, UploadOptions};
 use wharf_spec::{Digest, Platform, Reference};
 use wharf_store::{BlobLocation, Store};
 
-use crate::catalog;
-use crate::error::{ImageError, Result};
+use crate::engine::registry::RegistrySink;
+use crate::engine::store::StoreSource;
+use crate::engine::{self, Select};
+use crate::error::Result;
 use crate::pull::blocking;
 
 pub use event::PushEvent;
@@ -70,58 +74,28 @@ pub async fn push(
     events: &dyn Fn(PushEvent),
 ) -> Result<PushReport> {
     let _guard = blocking(store, |s| s.lock_shared()).await??;
-    let input = source.to_string();
-    let platform = options.platform.clone();
-    let found = blocking(store, move |s| catalog::find(s, &input, platform.as_ref())).await??;
-    let target = if options.all_platforms {
-        found.resolved.target.clone()
-    } else {
-        found.resolved.manifest_descriptor.clone()
-    };
-    let graph = graph::build(target, |descriptor| async move {
-        blocking(store, move |s| catalog::read_manifest(s, &descriptor)).await?
-    })
-    .await?;
-    let blobs = graph.blobs.clone();
-    let image = source.to_string();
-    blocking(store, move |s| {
-        for blob in &blobs {
-            if s.blob_size(&blob.digest)? != Some(blob.size) {
-                return Err(ImageError::Invalid(format!(
-                    "blob `{}` of `{image}` is not in the store; pull or load the image again",
-                    blob.digest
-                )));
-            }
-        }
-        Ok(())
-    })
-    .await??;
-
     let known = blocking(store, |s| s.blob_locations()).await?;
-    let send_options = SendOptions {
-        max_concurrent_uploads: options.max_concurrent_uploads,
-        upload: options.upload.clone(),
-    };
-    let source = StoreBlobs {
-        store: store.clone(),
-    };
-    let sent = send::send(
+    let sink = RegistrySink {
         client,
-        destination,
-        &graph,
-        &source,
-        &known,
-        &send_options,
-        events,
-    )
-    .await?;
-    remember(store, sent.locations.clone()).await;
-    let top = graph.top();
+        destination: destination.clone(),
+        known: &known,
+        options: SendOptions {
+            max_concurrent_uploads: options.max_concurrent_uploads,
+            upload: options.upload.clone(),
+        },
+    };
+    let select = Select {
+        platform: options.platform.clone(),
+        all_platforms: options.all_platforms,
+    };
+    let copied = engine::copy(&StoreSource::new(store, source), &sink, &select, events).await?;
+    remember(store, copied.sent.locations.clone()).await;
+    let top = copied.graph.top();
     Ok(PushReport {
         destination: destination.canonical(),
         digest: top.digest.clone(),
         size: top.size,
-        sent,
+        sent: copied.sent,
     })
 }
 
@@ -136,7 +110,7 @@ pub async fn remember_pulled(store: &Store, repository: &Reference, digests: Vec
     remember(store, seen).await;
 }
 
-async fn remember(store: &Store, seen: Vec<(Digest, BlobLocation)>) {
+pub(crate) async fn remember(store: &Store, seen: Vec<(Digest, BlobLocation)>) {
     let outcome = blocking(store, move |s| s.record_blob_locations(&seen)).await;
     match outcome {
         Ok(Ok(())) => {}

@@ -15,6 +15,7 @@ use wharf_store::{BlobLocation, BlobLocations};
 use super::graph::Graph;
 use super::PushEvent;
 use crate::error::Result;
+use crate::ingest::Origin;
 
 /// How often a running upload reports its byte count.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -31,6 +32,9 @@ pub trait BlobSource: Send + Sync {
     fn repository(&self) -> Option<&Reference> {
         None
     }
+
+    /// Where the blob `digest` is read from, as a mismatch names it.
+    fn origin(&self, digest: &Digest) -> Origin;
 }
 
 #[derive(Debug, Clone)]

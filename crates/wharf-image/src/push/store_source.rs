@@ -11,6 +11,7 @@ use wharf_spec::{Descriptor, Digest};
 use wharf_store::Store;
 
 use super::send::BlobSource;
+use crate::ingest::Origin;
 
 /// Bytes per read; chunks in flight per upload are bounded by [`CHANNEL_CHUNKS`].
 const READ_SIZE: usize = 256 << 10;
@@ -27,6 +28,10 @@ impl BlobSource for StoreBlobs {
             digest: descriptor.digest.clone(),
         })
     }
+
+    fn origin(&self, _: &Digest) -> Origin {
+        Origin::Store(self.store.root().to_path_buf())
+    }
 }
 
 pub struct StoreBlob {
@@ -38,22 +43,33 @@ impl UploadSource for StoreBlob {
     fn open(&self, offset: u64) -> OpenFuture<'_> {
         let store = self.store.clone();
         let digest = self.digest.clone();
-        Box::pin(async move {
-            let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
-            let file = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
-                let mut file = store.open_blob(&digest).map_err(io::Error::other)?;
-                file.seek(SeekFrom::Start(offset))?;
-                Ok(file)
-            })
-            .await
-            .map_err(io::Error::other)??;
-            tokio::task::spawn_blocking(move || read_into(file, tx));
-            let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
-                rx.recv().await.map(|item| (item, rx))
-            }));
-            Ok(stream)
+        file_stream(offset, move || {
+            store.open_blob(&digest).map_err(io::Error::other)
         })
     }
+}
+
+/// The bytes of the file `open` opens, from `offset`: read on a blocking thread and handed
+/// to the network side in chunks through a small channel.
+pub(crate) fn file_stream(
+    offset: u64,
+    open: impl FnOnce() -> io::Result<std::fs::File> + Send + 'static,
+) -> OpenFuture<'static> {
+    Box::pin(async move {
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+        let file = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
+            let mut file = open()?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        tokio::task::spawn_blocking(move || read_into(file, tx));
+        let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        Ok(stream)
+    })
 }
 
 /// Reads until the end or until the receiver is gone (the upload failed or finished).

@@ -1,0 +1,80 @@
+//! The copy engine: an image graph moves from an [`ImageSource`] to an [`ImageSink`].
+//!
+//! ```text
+//!   registry ─┐                          ┌─ registry   (HEAD, mount, upload, manifests)
+//!   store    ─┼─ ImageSource ── copy ── ImageSink ─┼─ store      (verifying ingest, one commit)
+//!   OCI dir  ─┘   graph + blobs           └─ OCI dir   (verified files, index.json last)
+//! ```
+//!
+//! - A source resolves its reference to a [`Graph`] (one platform's manifest, or with
+//!   `all_platforms` a whole index) and opens any blob at any offset ([`BlobSource`]).
+//! - A sink says what its name points at now ([`ImageSink::current`], so an unchanged
+//!   image costs one lookup), takes the blobs it lacks — every byte hashed as it is
+//!   written — then the manifests, children first, and names the top last: a reader
+//!   never sees a name over missing blobs.
+//! - [`copy`] joins them. `push` is the store source into the registry sink, registry to
+//!   registry and the OCI-directory pairs of `copy` go through it, and `sync` runs it once
+//!   per image. Pull keeps its own planner (one `HEAD` decides up-to-date, progress per
+//!   layer) over the same ingest ([`crate::ingest`]); archives are read through a staging
+//!   store ([`crate::copy`]).
+
+pub mod layout;
+pub mod registry;
+pub mod store;
+mod stream;
+
+use futures_util::future::LocalBoxFuture;
+use wharf_spec::{Digest, Platform};
+
+use crate::error::Result;
+pub use crate::push::{BlobSource, Graph, PushEvent, Sent};
+
+/// Which part of an image a copy takes.
+#[derive(Debug, Clone, Default)]
+pub struct Select {
+    /// The platform to pick from an index; the host's when `None`.
+    pub platform: Option<Platform>,
+    /// The whole index, every platform.
+    pub all_platforms: bool,
+}
+
+/// Where an image comes from.
+pub trait ImageSource: BlobSource {
+    /// The graph to copy: the whole index with `all_platforms`, else one platform's
+    /// manifest. Every manifest in it has been read and checked against its digest.
+    fn graph<'a>(&'a self, select: &'a Select) -> LocalBoxFuture<'a, Result<Graph>>;
+}
+
+/// Where an image goes.
+pub trait ImageSink {
+    /// The digest the destination's name points at now, if it names anything.
+    fn current(&self) -> LocalBoxFuture<'_, Result<Option<Digest>>>;
+
+    /// Writes every blob of `graph` the sink lacks, read from `source` and verified as it
+    /// is written, then the manifests, children first; names the top last.
+    fn put<'a>(
+        &'a self,
+        graph: &'a Graph,
+        source: &'a dyn BlobSource,
+        events: &'a dyn Fn(PushEvent),
+    ) -> LocalBoxFuture<'a, Result<Sent>>;
+}
+
+/// What one [`copy`] moved.
+#[derive(Debug, Clone)]
+pub struct Copied {
+    pub graph: Graph,
+    pub sent: Sent,
+}
+
+/// Copies the image `source` names (as `select` narrows it) into `sink`.
+pub async fn copy(
+    source: &dyn ImageSource,
+    sink: &dyn ImageSink,
+    select: &Select,
+    events: &dyn Fn(PushEvent),
+) -> Result<Copied> {
+    let graph = source.graph(select).await?;
+    let sent = sink.put(&graph, source, events).await?;
+    Ok(Copied { graph, sent })
+}
