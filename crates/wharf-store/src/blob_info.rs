@@ -59,6 +59,23 @@ pub struct BlobLocations {
 }
 
 impl BlobLocations {
+    /// Notes, in this snapshot only, that `digest` is in `location` now (a run that
+    /// sends many images mounts from where its earlier sends put a blob).
+    pub fn note(&mut self, digest: &Digest, location: &BlobLocation) {
+        let list = self.file.blobs.entry(digest.clone()).or_default();
+        list.retain(|s| &s.location != location);
+        let seen = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        list.insert(
+            0,
+            Seen {
+                location: location.clone(),
+                seen,
+            },
+        );
+    }
+
     /// Where `digest` was seen, most recent first.
     pub fn get(&self, digest: &Digest) -> Vec<&BlobLocation> {
         self.file

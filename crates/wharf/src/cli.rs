@@ -36,6 +36,10 @@ pub enum Command {
     /// reference), OCI layouts (`oci:PATH[:REF]`), OCI archives (`oci-archive:PATH[:REF]`)
     /// and docker-archives (`docker-archive:PATH[:REF]`), as `skopeo copy` does.
     Copy(CopyArgs),
+    /// Copy many images — a registry namespace, a repository's tags, or what a .toml sync
+    /// file lists — into a registry (`docker://HOST[/NAMESPACE]`), an OCI layout (`oci:DIR`)
+    /// or the store (`wharf:[NAMESPACE]`); images already there cost one lookup each.
+    Sync(SyncArgs),
     /// Load images from an OCI layout, an OCI archive or a docker-archive (optionally gzipped).
     Load(LoadArgs),
     /// Save images to a docker-archive (for `docker load`) or an OCI archive.
@@ -331,6 +335,55 @@ pub struct CopyArgs {
     #[arg(long)]
     pub referrers: bool,
     /// Print only the destination.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// What to copy: `docker://HOST/NAMESPACE` (every repository the catalog lists under
+    /// it), `docker://HOST/REPOSITORY` (its tags), `docker://HOST/REPOSITORY:TAG`, or a
+    /// `.toml` sync file listing many sources.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Where: `docker://HOST[/NAMESPACE]` (the source namespace is replaced by this one,
+    /// the rest of each name kept), `oci:DIR` or `wharf:[NAMESPACE]`.
+    #[arg(value_name = "DESTINATION")]
+    pub destination: String,
+    /// Only this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only tags this regular expression matches (anchor it: `^v1\.`).
+    #[arg(long, value_name = "REGEX")]
+    pub tag_regex: Option<String>,
+    /// Only tags whose version is in this semver range (e.g. `>=1.2, <2`).
+    #[arg(long, value_name = "RANGE")]
+    pub semver: Option<String>,
+    /// Only the N highest versions (after the other filters).
+    #[arg(long, value_name = "N")]
+    pub newest: Option<usize>,
+    /// Copy whole multi-platform indexes, every platform.
+    #[arg(short = 'a', long, conflicts_with = "platform")]
+    pub all: bool,
+    /// The platform to copy from multi-platform images (`os/arch[/variant]`); default: this host's.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Copy each image's referrers too (signatures, SBOMs, attestations); into a registry.
+    #[arg(long)]
+    pub referrers: bool,
+    /// Remove destination tags, in each repository synced, that the source (as filtered) no
+    /// longer has.
+    #[arg(long)]
+    pub delete: bool,
+    /// Say what would be copied and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How many blobs of an image upload at once (default: the config file's, else 5).
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Print only the summary.
     #[arg(short, long)]
     pub quiet: bool,
     #[command(flatten)]

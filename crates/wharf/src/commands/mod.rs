@@ -13,6 +13,7 @@ mod reference;
 mod remote;
 mod serve;
 mod store;
+mod sync;
 mod unpack;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull(args) => pull::run(&store()?, &args),
         Command::Push(args) => push::run(&store()?, &args),
         Command::Copy(args) => copy::run(root.clone(), &args),
+        Command::Sync(args) => sync::run(root.clone(), &args),
         Command::Load(args) => archive::load(&store()?, &args),
         Command::Save(args) => archive::save(&store()?, &args),
         Command::Append(args) => build::append(&store()?, &args),

@@ -26,6 +26,7 @@ mod serve;
 mod serve_auth;
 mod serve_limits;
 mod serve_pg;
+mod sync;
 mod tag_rmi;
 mod unpack;
 mod usage;
