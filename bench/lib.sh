@@ -27,3 +27,30 @@ wharf_binary() {
     echo "${CARGO_TARGET_DIR:-$PWD/target}/release/wharf"
   fi
 }
+
+# Starts a CNCF distribution registry storing under $work/NAME, with its access log (one
+# line per request) in $work/NAME.log; prints its host. Scripts stop it with
+# `pkill -f "docker-registry serve $work/"` (it runs inside a `$(...)` subshell).
+start_registry() {
+  local name=$1 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$work/$name.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $work/$name
+http:
+  addr: 127.0.0.1:$port
+  secret: wharf-bench
+YML
+  docker-registry serve "$work/$name.yml" >"$work/$name.log" 2>&1 &
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    sleep 0.05
+  done
+  echo "127.0.0.1:$port"
+}

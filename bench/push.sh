@@ -21,27 +21,6 @@ work=$(mktemp -d)
 # here: stop them by their config files' paths instead.
 trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
 
-start_registry() { # name: starts a registry, prints its host
-  local name=$1 port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  cat >"$work/$name.yml" <<YML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $work/$name
-http:
-  addr: 127.0.0.1:$port
-  secret: wharf-bench
-YML
-  docker-registry serve "$work/$name.yml" >"$work/$name.log" 2>&1 &
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-    sleep 0.05
-  done
-  echo "127.0.0.1:$port"
-}
 a=$(start_registry a)
 b=$(start_registry b)
 # Isolated from the machine's logins and configs; skopeo's blob-info cache lives in $HOME

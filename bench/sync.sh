@@ -22,29 +22,6 @@ wharf=$(wharf_binary)
 work=$(mktemp -d)
 trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
 
-start_registry() { # name: starts a registry with an access log, prints its host
-  local name=$1 port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  cat >"$work/$name.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $work/$name
-http:
-  addr: 127.0.0.1:$port
-  secret: wharf-bench
-YML
-  docker-registry serve "$work/$name.yml" >"$work/$name.log" 2>&1 &
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-    sleep 0.05
-  done
-  echo "127.0.0.1:$port"
-}
 a=$(start_registry a)
 b=$(start_registry b)
 export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
@@ -55,7 +32,7 @@ for repo in a b c; do
   for tag in 1 2 3 4; do
     mkdir -p "$work/layer-$repo-$tag"
     head -c 200000 /dev/urandom >"$work/layer-$repo-$tag/data"
-    "$wharf" --root "$work/store" append -t "team/$repo:$tag" debian-python "$work/layer-$repo-$tag" >/dev/null
+    "$wharf" --root "$work/store" append -t "team/$repo:$tag" debian-python:bookworm "$work/layer-$repo-$tag" >/dev/null
     "$wharf" --root "$work/store" push -q "team/$repo:$tag" "$a/team/$repo:$tag" >/dev/null
   done
 done
@@ -92,8 +69,8 @@ for i in $(seq "$runs"); do
   measure wharf "$wharf" sync "docker://$a/team" "docker://$b/wharf-$i"
   measure wharf-again "$wharf" sync "docker://$a/team" "docker://$b/wharf-$i"
   echo "$(uploads "wharf-$i")" >>"$work/wharf.uploads"
-  measure skopeo skopeo sync -q --src yaml --dest docker --dest-tls-verify=false "$work/skopeo.yaml" "$b/skopeo-$i"
-  measure skopeo-again skopeo sync -q --src yaml --dest docker --dest-tls-verify=false "$work/skopeo.yaml" "$b/skopeo-$i"
+  measure skopeo skopeo sync --src yaml --dest docker --dest-tls-verify=false "$work/skopeo.yaml" "$b/skopeo-$i"
+  measure skopeo-again skopeo sync --src yaml --dest docker --dest-tls-verify=false "$work/skopeo.yaml" "$b/skopeo-$i"
   echo "$(uploads "skopeo-$i")" >>"$work/skopeo.uploads"
 done
 

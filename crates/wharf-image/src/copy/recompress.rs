@@ -1,16 +1,19 @@
 //! Compressing an image's uncompressed layers (what a docker-archive holds) for a registry
-//! or an OCI layout: each layer is streamed through gzip or zstd into the store's
-//! verifying ingest, and a new manifest names the compressed blobs. The config, and so the
+//! or an OCI layout: each layer is streamed through the layer builder's encoder (gzip or
+//! zstd on every core, [`LayerEncoder`]) into the store's verifying ingest, and a new
+//! manifest names the compressed blobs. The config, and so the
 //! diff_ids and the image ID, stay the same; the layer and manifest digests are new.
 
 use std::io::{self, BufReader};
 
+use wharf_layer::build::LayerEncoder;
 use wharf_spec::media_type::{self, Compression, Kind};
 use wharf_spec::{Algorithm, Descriptor, ImageManifest, RawManifest, Reference};
 use wharf_store::{LayerInfo, StagedBlob, Store};
 
 use crate::catalog;
 use crate::error::{ImageError, Result};
+use crate::ingest::{Mismatch, Origin};
 use crate::names;
 
 /// Compresses the uncompressed layers of the image `input` finds and names the result
@@ -74,22 +77,23 @@ pub fn recompress(
     Ok(target)
 }
 
+/// Streams the plain layer through the layer builder's encoder (parallel gzip, or zstd on
+/// every core) into the store's ingest; the encoder's diff_id re-checks the source bytes.
 fn compress(store: &Store, layer: &Descriptor, compression: Compression) -> Result<StagedBlob> {
     let context = || format!("compressing layer `{}`", layer.digest);
     let mut from = BufReader::with_capacity(1 << 20, store.open_blob(&layer.digest)?);
     let ingest = store.ingest_unknown(Algorithm::Sha256)?;
-    let ingest = match compression {
-        Compression::Zstd => {
-            let mut encoder =
-                zstd::stream::write::Encoder::new(ingest, 3).map_err(ImageError::io(context()))?;
-            io::copy(&mut from, &mut encoder).map_err(ImageError::io(context()))?;
-            encoder.finish().map_err(ImageError::io(context()))?
-        }
-        _ => {
-            let mut encoder = flate2::write::GzEncoder::new(ingest, flate2::Compression::new(6));
-            io::copy(&mut from, &mut encoder).map_err(ImageError::io(context()))?;
-            encoder.finish().map_err(ImageError::io(context()))?
-        }
-    };
+    let threads = wharf_layer::build::default_threads();
+    let mut encoder =
+        LayerEncoder::new(ingest, compression, None, threads).map_err(ImageError::io(context()))?;
+    io::copy(&mut from, &mut encoder).map_err(ImageError::io(context()))?;
+    let (ingest, diff_id, _) = encoder.finish().map_err(ImageError::io(context()))?;
+    if diff_id != layer.digest {
+        return Err(ImageError::CorruptBlob {
+            digest: layer.digest.clone(),
+            origin: Origin::Store(store.root().to_path_buf()),
+            mismatch: Mismatch::Digest { actual: diff_id },
+        });
+    }
     Ok(ingest.finish()?)
 }
