@@ -54,3 +54,20 @@ YML
   done
   echo "127.0.0.1:$port"
 }
+
+# Prints a bash script that uploads LAYOUT's largest blob to HOST with curl (POST, one
+# streamed PATCH, PUT) into the repository its first argument names: how long the
+# registry itself takes for the bulk of a push, no client work to speak of.
+upload_floor_script() {
+  local host=$1 layout=$2 largest
+  largest=$(ls -S "$layout/blobs/sha256/" | head -1)
+  cat <<SH
+set -e
+loc=\$(curl -sf -i -X POST "http://$host/v2/\$1/blobs/uploads/" | tr -d '\r' | awk 'tolower(\$1)=="location:" {print \$2}')
+case \$loc in http*) ;; *) loc=http://$host\$loc ;; esac
+loc=\$(curl -sf -i -X PATCH -H 'Content-Type: application/octet-stream' -T "$layout/blobs/sha256/$largest" "\$loc" | tr -d '\r' | awk 'tolower(\$1)=="location:" {print \$2}')
+case \$loc in http*) ;; *) loc=http://$host\$loc ;; esac
+case \$loc in *\?*) sep='&' ;; *) sep='?' ;; esac
+curl -sf -o /dev/null -X PUT "\$loc\${sep}digest=sha256:$largest"
+SH
+}

@@ -41,16 +41,7 @@ measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
 
 # A reference for how much of a push is the registry's own work: curl uploading only the
 # largest layer (POST, one streamed PATCH, PUT), no client work to speak of.
-largest=$(ls -S "$images/debian-python/blobs/sha256/" | head -1)
-cat >"$work/floor.sh" <<SH
-set -e
-loc=\$(curl -sf -i -X POST "http://$b/v2/\$1/blobs/uploads/" | tr -d '\r' | awk 'tolower(\$1)=="location:" {print \$2}')
-case \$loc in http*) ;; *) loc=http://$b\$loc ;; esac
-loc=\$(curl -sf -i -X PATCH -H 'Content-Type: application/octet-stream' -T "$images/debian-python/blobs/sha256/$largest" "\$loc" | tr -d '\r' | awk 'tolower(\$1)=="location:" {print \$2}')
-case \$loc in http*) ;; *) loc=http://$b\$loc ;; esac
-case \$loc in *\?*) sep='&' ;; *) sep='?' ;; esac
-curl -sf -o /dev/null -X PUT "\$loc\${sep}digest=sha256:$largest"
-SH
+upload_floor_script "$b" "$images/debian-python" >"$work/floor.sh"
 
 for i in $(seq "$runs"); do
   measure floor bash "$work/floor.sh" "floor-$i"

@@ -65,7 +65,11 @@ measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
 # Blob uploads finished (PUT .../blobs/uploads/...) into repositories under $1/.
 uploads() { grep -c "\"PUT /v2/$1/[^\"]*/blobs/uploads/" "$work/b.log" || true; }
 
+# The least a first sync can take: the registry receiving debian-python's largest layer once.
+upload_floor_script "$b" "$images/debian-python" >"$work/floor.sh"
+
 for i in $(seq "$runs"); do
+  measure floor bash "$work/floor.sh" "floor-$i"
   measure wharf "$wharf" sync "docker://$a/team" "docker://$b/wharf-$i"
   measure wharf-again "$wharf" sync "docker://$a/team" "docker://$b/wharf-$i"
   echo "$(uploads "wharf-$i")" >>"$work/wharf.uploads"
@@ -90,6 +94,9 @@ w, s = row("wharf"), row("skopeo")
 print(f"sync: wharf is {s[0] / w[0]:.2f}x faster than skopeo sync (target 2x); peak memory {w[1] / s[1]:.2f}x skopeo's")
 w2, s2 = row("wharf-again"), row("skopeo-again")
 print(f"again (nothing changed): wharf is {s2[0] / w2[0]:.2f}x faster than skopeo sync")
+floor = row("floor")[0]
+print(f"reference: curl uploading only debian-python's largest layer once takes {floor:.3f} s; "
+      f"the first sync takes wharf {w[0] / floor:.2f}x and skopeo {s[0] / floor:.2f}x that")
 once = int(open(f"{work}/once").read())
 print(f"blob uploads per run (first sync + again): wharf {uploads('wharf'):.0f}, "
       f"skopeo {uploads('skopeo'):.0f}; each blob sent once would be {once}")

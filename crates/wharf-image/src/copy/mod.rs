@@ -34,7 +34,7 @@ use crate::engine::{self, ImageSink, ImageSource, Select};
 use crate::error::{ImageError, Result};
 use crate::load::{self, LoadOptions};
 use crate::pull::{self, blocking, PullOptions};
-use crate::push::{self, PushEvent, PushOptions, SendOptions, Sent};
+use crate::push::{self, KnownBlobs, PushEvent, PushOptions, SendOptions, Sent};
 use crate::save::{self, SaveFormat};
 
 pub use transport::Location;
@@ -180,10 +180,10 @@ async fn through_engine(
         _ => unreachable!("archives are staged"),
     };
     // The store's blob-info cache says where a registry destination may mount from.
-    let known = match store {
+    let known = KnownBlobs::new(match store {
         Some(s) => blocking(s, |s| s.blob_locations()).await?,
         None => BlobLocations::default(),
-    };
+    });
     let sink: Box<dyn ImageSink + '_> = match to {
         Location::Registry(reference) => Box::new(RegistrySink {
             client,

@@ -9,11 +9,10 @@ use std::collections::BTreeSet;
 
 use wharf_client::Client;
 use wharf_spec::{Descriptor, Reference};
-use wharf_store::BlobLocations;
 
 use crate::engine::registry::{graph_under, RegistrySource};
 use crate::error::Result;
-use crate::push::{self, Graph, SendOptions};
+use crate::push::{self, Graph, KnownBlobs, SendOptions};
 
 /// Copies every referrer of every manifest in `graph` (transitively) from `from` to
 /// `to`; returns them in the order they were copied.
@@ -22,7 +21,7 @@ pub async fn copy_referrers(
     from: &Reference,
     to: &Reference,
     graph: &Graph,
-    known: &BlobLocations,
+    known: &KnownBlobs,
     options: &SendOptions,
 ) -> Result<Vec<Descriptor>> {
     let mut subjects: Vec<_> = graph

@@ -6,12 +6,11 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use wharf_client::{Client, RemoteBlob, Resolved, UploadSource};
 use wharf_spec::{Descriptor, Digest, Platform, Reference};
-use wharf_store::BlobLocations;
 
 use super::{ImageSink, ImageSource, Select};
 use crate::error::Result;
 use crate::ingest::Origin;
-use crate::push::{graph, send, BlobSource, Graph, PushEvent, SendOptions, Sent};
+use crate::push::{graph, send, BlobSource, Graph, KnownBlobs, PushEvent, SendOptions, Sent};
 
 /// The image `repository` (its tag or digest) names in its registry.
 pub struct RegistrySource {
@@ -36,7 +35,7 @@ pub struct RegistrySink<'a> {
     pub client: &'a Client,
     pub destination: Reference,
     /// Where blobs were seen on the destination's registry, for cross-repository mounts.
-    pub known: &'a BlobLocations,
+    pub known: &'a KnownBlobs,
     pub options: SendOptions,
 }
 

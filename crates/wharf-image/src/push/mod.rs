@@ -15,6 +15,7 @@
 
 pub mod event;
 pub mod graph;
+pub mod known;
 pub mod send;
 pub mod store_source;
 
@@ -30,6 +31,7 @@ use crate::pull::blocking;
 
 pub use event::PushEvent;
 pub use graph::Graph;
+pub use known::KnownBlobs;
 pub use send::{BlobSource, SendOptions, Sent};
 pub use store_source::{StoreBlob, StoreBlobs};
 
@@ -74,7 +76,7 @@ pub async fn push(
     events: &dyn Fn(PushEvent),
 ) -> Result<PushReport> {
     let _guard = blocking(store, |s| s.lock_shared()).await??;
-    let known = blocking(store, |s| s.blob_locations()).await?;
+    let known = KnownBlobs::new(blocking(store, |s| s.blob_locations()).await?);
     let sink = RegistrySink {
         client,
         destination: destination.clone(),

@@ -10,9 +10,10 @@ use futures_util::future::{self, Either};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use wharf_client::{Client, UploadOptions, UploadProgress, UploadSource, Uploaded};
 use wharf_spec::{Descriptor, Digest, Reference};
-use wharf_store::{BlobLocation, BlobLocations};
+use wharf_store::BlobLocation;
 
 use super::graph::Graph;
+use super::known::KnownBlobs;
 use super::PushEvent;
 use crate::error::Result;
 use crate::ingest::Origin;
@@ -68,7 +69,7 @@ pub async fn send(
     destination: &Reference,
     graph: &Graph,
     source: &dyn BlobSource,
-    known: &BlobLocations,
+    known: &KnownBlobs,
     options: &SendOptions,
     events: &dyn Fn(PushEvent),
 ) -> Result<Sent> {
@@ -155,7 +156,7 @@ async fn send_blob(
     blob: &Descriptor,
     is_layer: bool,
     source: &dyn BlobSource,
-    known: &BlobLocations,
+    known: &KnownBlobs,
     upload: &UploadOptions,
     events: &dyn Fn(PushEvent),
 ) -> Result<Outcome> {
@@ -164,7 +165,38 @@ async fn send_blob(
             events(e)
         }
     };
-    if client.head_blob(repository, &blob.digest).await?.is_some() {
+    let here = BlobLocation {
+        registry: repository.domain().to_string(),
+        repository: repository.path().to_string(),
+    };
+    let alone = async {
+        let outcome = send_blob_alone(client, repository, blob, source, known, upload, &event);
+        let outcome = outcome.await?;
+        known.note(&blob.digest, &here);
+        Ok::<_, crate::error::ImageError>(outcome)
+    };
+    let outcome = known.one_at_a_time(&blob.digest, &here, alone).await?;
+    Ok(outcome)
+}
+
+/// [`send_blob`], which runs it while no other send of the run sends the same blob
+/// ([`KnownBlobs::one_at_a_time`]).
+async fn send_blob_alone(
+    client: &Client,
+    repository: &Reference,
+    blob: &Descriptor,
+    source: &dyn BlobSource,
+    known: &KnownBlobs,
+    upload: &UploadOptions,
+    event: &dyn Fn(PushEvent),
+) -> Result<Outcome> {
+    let here = BlobLocation {
+        registry: repository.domain().to_string(),
+        repository: repository.path().to_string(),
+    };
+    if known.sent_to(&blob.digest, &here)
+        || client.head_blob(repository, &blob.digest).await?.is_some()
+    {
         event(PushEvent::LayerAlreadyExists(blob.digest.clone()));
         return Ok(Outcome::Existed);
     }
@@ -210,7 +242,7 @@ fn mount_candidates(
     repository: &Reference,
     digest: &Digest,
     source: &dyn BlobSource,
-    known: &BlobLocations,
+    known: &KnownBlobs,
 ) -> Vec<Reference> {
     let elsewhere =
         |r: &Reference| r.domain() == repository.domain() && r.path() != repository.path();

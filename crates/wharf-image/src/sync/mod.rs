@@ -4,15 +4,16 @@
 //! 1. The source names a namespace (every repository the catalog lists under it; the
 //!    namespace alone when the registry has no catalog), one repository, or one image;
 //!    a sync file ([`file`]) lists many, each with its own tag filter ([`filter`]).
-//! 2. Per image, the digest the source's tag names (one `HEAD`; for one platform of an
-//!    index, the index is read) is compared with what the destination's name points at
-//!    (one `HEAD`, or a read of `index.json` or the store): equal means up to date, and
+//! 2. Per image, what the destination's name points at (one `HEAD`, or a read of
+//!    `index.json` or the store) is compared with the digest the source's tag names (one
+//!    `HEAD`; for one platform of an index, the index is read): equal means up to date, and
 //!    nothing else is sent. A run killed halfway therefore resumes where it stopped: the
 //!    images it finished are up to date, and the blobs of the one it was sending are
 //!    found by the destination's `HEAD` (or resumed from the store's partial ingest).
-//! 3. Images go one after another, the blobs of each several at once. A blob an earlier
-//!    image of the run put into another repository of the destination registry is
-//!    mounted from there, so a base layer shared by every image is sent once.
+//! 3. Several images go at once, and the blobs of each several at once. One blob is sent
+//!    by one image at a time ([`KnownBlobs`]): a blob another image of the run put into
+//!    another repository of the destination registry is mounted from there, so a base
+//!    layer shared by every image is sent once.
 //! 4. `delete`: in each repository synced, destination tags the source (as filtered) no
 //!    longer has are removed — by tag where the registry deletes tags; where it deletes
 //!    only manifests (distribution 2.8), by digest unless a kept tag names the same
@@ -23,7 +24,10 @@ pub mod endpoint;
 pub mod file;
 pub mod filter;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use wharf_client::{Client, ClientError};
 use wharf_spec::media_type::{self, Kind};
@@ -38,9 +42,14 @@ use crate::engine::store::StoreSink;
 use crate::engine::{self, ImageSink, Select};
 use crate::error::{ImageError, Result};
 use crate::pull::blocking;
-use crate::push::{SendOptions, Sent};
+use crate::push::{KnownBlobs, SendOptions, Sent};
 
 pub use endpoint::{SyncDestination, SyncSource};
+
+/// Images copied at once. Each sends up to `max_concurrent_uploads` blobs at once; a blob
+/// two images share is sent by one of them, and the other finds or mounts it
+/// ([`KnownBlobs`]).
+const IMAGES_AT_ONCE: usize = 4;
 pub use filter::TagFilter;
 
 /// One source with the tags to take from it.
@@ -137,19 +146,22 @@ pub async fn sync(
             "`--referrers` syncs into a registry only (`docker://`)".into(),
         ));
     }
-    let mut run = Run {
+    let run = Run {
         client,
         store,
         destination,
         options,
         events,
-        known: match store {
+        known: KnownBlobs::new(match store {
             Some(s) => blocking(s, |s| s.blob_locations()).await?,
             None => BlobLocations::default(),
-        },
-        report: SyncReport::default(),
+        }),
+        report: RefCell::default(),
     };
     for job in jobs {
+        // (source image, destination repository, tag), and each repository's selection.
+        let mut images: Vec<(Reference, String, String)> = Vec::new();
+        let mut selections: Vec<(String, Vec<String>)> = Vec::new();
         for repository in repositories(client, &job.source).await? {
             let tags = match &job.source.tag {
                 Some(tag) => vec![tag.clone()],
@@ -168,15 +180,23 @@ pub async fn sync(
             };
             let target = destination.repository(&job.source, &repository);
             for tag in &tags {
-                run.image(&job.source.image(&repository, tag)?, &target, tag)
-                    .await?;
+                let source = job.source.image(&repository, tag)?;
+                images.push((source, target.clone(), tag.clone()));
             }
-            if options.delete && job.source.tag.is_none() {
-                run.delete_others(&target, &tags).await?;
+            selections.push((target, tags));
+        }
+        stream::iter(&images)
+            .map(|(source, target, tag)| run.image(source, target, tag))
+            .buffer_unordered(IMAGES_AT_ONCE)
+            .try_collect::<()>()
+            .await?;
+        if options.delete && job.source.tag.is_none() {
+            for (target, tags) in &selections {
+                run.delete_others(target, tags).await?;
             }
         }
     }
-    Ok(run.report)
+    Ok(run.report.into_inner())
 }
 
 /// The repositories a source names: the catalog's under its namespace; the namespace
@@ -214,8 +234,8 @@ struct Run<'a> {
     options: &'a SyncOptions,
     events: &'a dyn Fn(&SyncEvent),
     /// Where blobs are on the destination registry: the cache's, and this run's sends.
-    known: BlobLocations,
-    report: SyncReport,
+    known: KnownBlobs,
+    report: RefCell<SyncReport>,
 }
 
 impl Run<'_> {
@@ -253,13 +273,17 @@ impl Run<'_> {
         })
     }
 
-    async fn image(&mut self, source: &Reference, repository: &str, tag: &str) -> Result<()> {
+    async fn image(&self, source: &Reference, repository: &str, tag: &str) -> Result<()> {
         let destination = self.destination.describe(repository, tag);
         let select = &self.options.select;
-        let digest = source_digest(self.client, source, select).await?;
         let sink = self.sink(repository, tag)?;
         let current = sink.current().await?;
-        let copied = if current.as_ref() == Some(&digest) || self.options.dry_run {
+        // Nothing at the destination: no need to ask what the source's tag names first.
+        let digest = match (&current, self.options.dry_run) {
+            (None, false) => None,
+            _ => Some(source_digest(self.client, source, select).await?),
+        };
+        let copied = if (current.is_some() && current == digest) || self.options.dry_run {
             None
         } else {
             (self.events)(&SyncEvent::Copying {
@@ -276,14 +300,14 @@ impl Run<'_> {
         let graph = match copied {
             Some(copied) => {
                 let sent = copied.sent;
-                for (digest, location) in &sent.locations {
-                    self.known.note(digest, location);
+                {
+                    let mut report = self.report.borrow_mut();
+                    report.copied += 1;
+                    report.blobs_uploaded += sent.uploaded.len();
+                    report.blobs_mounted += sent.mounted.len();
+                    report.blobs_existing += sent.existing.len();
+                    report.bytes_uploaded += sent.bytes_uploaded;
                 }
-                self.report.copied += 1;
-                self.report.blobs_uploaded += sent.uploaded.len();
-                self.report.blobs_mounted += sent.mounted.len();
-                self.report.blobs_existing += sent.existing.len();
-                self.report.bytes_uploaded += sent.bytes_uploaded;
                 (self.events)(&SyncEvent::Copied {
                     source: source.clone(),
                     destination: destination.clone(),
@@ -292,23 +316,24 @@ impl Run<'_> {
                 });
                 Some(copied.graph)
             }
-            None if current.as_ref() == Some(&digest) => {
-                self.report.up_to_date += 1;
+            None => {
+                let digest = digest.expect("asked for whenever nothing is copied");
+                if current.as_ref() != Some(&digest) {
+                    self.report.borrow_mut().copied += 1;
+                    (self.events)(&SyncEvent::WouldCopy {
+                        source: source.clone(),
+                        destination: destination.clone(),
+                        digest,
+                    });
+                    return Ok(());
+                }
+                self.report.borrow_mut().up_to_date += 1;
                 (self.events)(&SyncEvent::UpToDate {
                     source: source.clone(),
                     destination: destination.clone(),
                     digest,
                 });
                 None
-            }
-            None => {
-                self.report.copied += 1;
-                (self.events)(&SyncEvent::WouldCopy {
-                    source: source.clone(),
-                    destination: destination.clone(),
-                    digest,
-                });
-                return Ok(());
             }
         };
         if self.options.referrers && !self.options.dry_run {
@@ -336,7 +361,7 @@ impl Run<'_> {
             )
             .await?;
             for referrer in copied {
-                self.report.referrers += 1;
+                self.report.borrow_mut().referrers += 1;
                 (self.events)(&SyncEvent::Referrer {
                     destination: destination.clone(),
                     referrer,
@@ -347,19 +372,19 @@ impl Run<'_> {
     }
 
     /// Removes the destination tags of `repository` that are not in `keep`.
-    async fn delete_others(&mut self, repository: &str, keep: &[String]) -> Result<()> {
+    async fn delete_others(&self, repository: &str, keep: &[String]) -> Result<()> {
         let existing = self.destination_tags(repository).await?;
         let keep_set: BTreeSet<&String> = keep.iter().collect();
         for tag in existing.iter().filter(|t| !keep_set.contains(t)) {
             let destination = self.destination.describe(repository, tag);
             if self.options.dry_run {
-                self.report.deleted += 1;
+                self.report.borrow_mut().deleted += 1;
                 (self.events)(&SyncEvent::WouldDelete { destination });
                 continue;
             }
             match self.delete_tag(repository, tag, keep).await? {
                 None => {
-                    self.report.deleted += 1;
+                    self.report.borrow_mut().deleted += 1;
                     (self.events)(&SyncEvent::Deleted { destination });
                 }
                 Some(reason) => (self.events)(&SyncEvent::Kept {
