@@ -27,9 +27,22 @@ pub enum StorageError {
         value: String,
         reason: String,
     },
+    /// A blocking task (file I/O, a lock) panicked or was cancelled: a bug, not bad input.
+    #[error("internal error: the {task} task failed: {source}")]
+    Internal {
+        task: &'static str,
+        source: tokio::task::JoinError,
+    },
 }
 
 impl StorageError {
+    /// For `spawn_blocking(..).await.map_err(StorageError::internal("fsync"))`.
+    pub(crate) fn internal(
+        task: &'static str,
+    ) -> impl FnOnce(tokio::task::JoinError) -> StorageError {
+        move |source| StorageError::Internal { task, source }
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StorageError {
         let context = context.into();
         move |source| StorageError::Io { context, source }
@@ -163,5 +176,31 @@ impl IntoResponse for Error {
             response.headers_mut().insert(name, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_task_is_an_internal_error_and_a_500_that_names_nothing() {
+        let joined = tokio::task::spawn_blocking(|| -> u32 { panic!("boom at /srv/secret") }).await;
+        let error = joined
+            .map_err(StorageError::internal("upload fsync"))
+            .unwrap_err();
+        assert!(
+            matches!(&error, StorageError::Internal { task: "upload fsync", source } if source.is_panic()),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("internal error: the upload fsync task failed"),
+            "{error}"
+        );
+        let answer = Error::from(error);
+        assert_eq!(answer.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.message, "internal storage error");
     }
 }

@@ -228,7 +228,7 @@ async fn lock_file(path: PathBuf, exclusive: bool) -> Result<std::fs::File, Stor
         Ok::<_, StorageError>(file)
     })
     .await
-    .map_err(|e| StorageError::io("lock")(std::io::Error::other(e)))?
+    .map_err(StorageError::internal("gc lock"))?
 }
 
 impl Registry {

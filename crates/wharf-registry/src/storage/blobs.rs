@@ -91,7 +91,7 @@ impl BlobStore for ObjectBlobStore {
             let staged = staged.to_path_buf();
             return tokio::task::spawn_blocking(move || publish_file(&staged, &target))
                 .await
-                .map_err(|e| StorageError::io("commit")(std::io::Error::other(e)))?;
+                .map_err(StorageError::internal("blob commit"))?;
         }
         let mut upload = WriteMultipart::new(self.store.put_multipart(&location).await?);
         let mut file = tokio::fs::File::open(staged)

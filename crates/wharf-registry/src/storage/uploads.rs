@@ -160,7 +160,7 @@ impl UploadArea {
         }
         tokio::task::spawn_blocking(move || file.sync_data())
             .await
-            .map_err(|e| StorageError::io("fsync an upload")(std::io::Error::other(e)))?
+            .map_err(StorageError::internal("upload fsync"))?
             .map_err(io("fsync"))?;
         *digester = hashing;
         Ok(Appended::Done(written))
@@ -213,6 +213,6 @@ impl UploadArea {
             Ok(digester)
         })
         .await
-        .map_err(|e| StorageError::io("rehash")(std::io::Error::other(e)))?
+        .map_err(StorageError::internal("upload rehash"))?
     }
 }
