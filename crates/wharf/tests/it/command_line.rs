@@ -48,6 +48,7 @@ fn image_subcommands_and_positionals_are_described() {
     insta::assert_snapshot!("image_help", help(&["image"]));
     insta::assert_snapshot!("image_tag_help", help(&["image", "tag"]));
     insta::assert_snapshot!("copy_help", help(&["copy"]));
+    insta::assert_snapshot!("sync_help", help(&["sync"]));
 }
 
 /// Starts `wharf [BEFORE...] serve --addr 127.0.0.1:0 [AFTER...]` with `envs`, returns the

@@ -198,7 +198,7 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-fn regex_escape(s: &str) -> String {
+pub fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let special = "\\.+*?()|[]{}^$".contains(c);

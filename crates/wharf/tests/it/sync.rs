@@ -9,7 +9,7 @@ use wharf_testkit::fixtures::{client, data, image_from_layers, push_image, refer
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
 
-use crate::harness::{have_tool, s, Wharf};
+use crate::harness::{have_tool, regex_escape, s, Wharf};
 use crate::pull::block_on;
 use crate::serve::Server;
 
@@ -148,6 +148,10 @@ fn filters_select_exactly_what_they_say_and_delete_mirrors_on_wharf_serve() {
         plan.contains("Would sync: 1 copied, 0 up to date, 2 deleted"),
         "{plan}"
     );
+    let mut settings = w.settings();
+    settings.add_filter(&regex_escape(&src.host), "[SOURCE]");
+    settings.add_filter(&regex_escape(&dst.host), "[DESTINATION]");
+    settings.bind(|| insta::assert_snapshot!("sync_dry_run_with_delete", plan));
     assert_eq!(tags_at(&dst.host, "x"), ["1.1", "1.2"]);
 
     // Mirror mode: the destination ends with exactly the source's selection.
