@@ -339,3 +339,43 @@ fn bad_sources_destinations_and_filters_are_named() {
     let err = w.fails(&["sync", s(&file), "oci:/tmp/x"]);
     assert!(err.contains("newst"), "{err}");
 }
+
+#[test]
+fn referrers_come_along_also_for_an_image_that_did_not_change() {
+    let w = Wharf::new();
+    let (src, dst) = (
+        Server::start(&w.path("source-registry")),
+        Server::start(&w.path("target-registry")),
+    );
+    let c = client();
+    let image = image_from_layers("linux/amd64", vec![data(2000, 1)], 1);
+    let pushed = block_on(push_image(&c, &reference(&src.host, "app:1"), &image));
+    let from = format!("docker://{}/app", src.host);
+    let to = format!("docker://{}/app", dst.host);
+    w.ok(&["sync", &from, &to]);
+    // A signature added after the image was mirrored.
+    let signature = wharf_testkit::fixtures::artifact(
+        &pushed,
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        b"signed",
+    );
+    let sig = block_on(push_image(
+        &c,
+        &reference(&src.host, &format!("app@{}", signature.manifest.digest())),
+        &signature,
+    ));
+    let out = w.ok(&["sync", &from, &to, "--referrers"]);
+    assert!(
+        out.contains("1 up to date") && out.contains("1 referrers"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("copied referrer {}", sig.digest)),
+        "{out}"
+    );
+    let found = block_on(c.referrers(&reference(&dst.host, "app"), &pushed.digest)).unwrap();
+    assert_eq!(
+        found.iter().map(|d| &d.digest).collect::<Vec<_>>(),
+        [&sig.digest]
+    );
+}
