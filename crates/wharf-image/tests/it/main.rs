@@ -3,4 +3,5 @@
 //! CLI. The CLI's tests keep rendering and snapshots; these keep the semantics.
 
 mod copy_matrix;
+mod engine;
 mod referrers;

@@ -1,0 +1,93 @@
+//! The copy engine's sinks refuse bytes that do not match their digest, whatever the
+//! source, and leave nothing half-written: no blob file, no `index.json` entry, no store
+//! name.
+
+use std::path::Path;
+
+use wharf_image::engine::layout::{LayoutSink, LayoutSource};
+use wharf_image::engine::store::StoreSink;
+use wharf_image::engine::{copy, ImageSink, Select};
+use wharf_image::ImageError;
+use wharf_spec::Digest;
+use wharf_store::Store;
+use wharf_testkit::fixtures::{data, image_from_layers, Image};
+
+/// Writes `image` as an OCI layout at `dir`, named `tag`, with its layer's bytes replaced
+/// by others of the same size.
+fn layout_with_a_corrupt_layer(dir: &Path, image: &Image, tag: &str) -> Digest {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let write = |bytes: &[u8]| {
+        let d = Digest::sha256_of(bytes);
+        std::fs::write(blobs.join(d.hex()), bytes).unwrap();
+        d
+    };
+    write(&image.config);
+    write(image.manifest.bytes());
+    let layer = &image.layers[0];
+    let digest = Digest::sha256_of(layer);
+    let mut wrong = layer.clone();
+    wrong[0] ^= 0xff;
+    std::fs::write(blobs.join(digest.hex()), &wrong).unwrap();
+    let mut entry = image.manifest.descriptor();
+    entry.set_annotation("org.opencontainers.image.ref.name", tag);
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [entry]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    digest
+}
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn a_corrupt_blob_is_refused_by_every_sink_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = image_from_layers("linux/amd64", vec![data(300_000, 3)], 3);
+    let source_dir = dir.path().join("source");
+    let layer = layout_with_a_corrupt_layer(&source_dir, &image, "1");
+    let source = LayoutSource {
+        dir: source_dir.clone(),
+        reference: Some("1".into()),
+    };
+    let select = Select::default();
+    let names_the_file = |e: &ImageError| {
+        matches!(e, ImageError::CorruptBlob { digest, .. } if *digest == layer)
+            && e.to_string().contains(&format!(
+                "from file `{}`",
+                source_dir.join("blobs/sha256").join(layer.hex()).display()
+            ))
+    };
+
+    let target = dir.path().join("target");
+    let sink = LayoutSink {
+        dir: target.clone(),
+        reference: Some("1".into()),
+    };
+    let err = run(copy(&source, &sink, &select, &|_| {})).unwrap_err();
+    assert!(names_the_file(&err), "{err}");
+    assert!(!target.join("blobs/sha256").join(layer.hex()).exists());
+    assert!(!target.join("index.json").exists(), "no entry names it");
+    let leftovers: Vec<_> = std::fs::read_dir(target.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let sink = StoreSink::new(&store, "corrupt/app:1").unwrap();
+    let err = run(copy(&source, &sink, &select, &|_| {})).unwrap_err();
+    assert!(names_the_file(&err), "{err}");
+    assert_eq!(
+        run(sink.current()).unwrap(),
+        None,
+        "the store names nothing"
+    );
+    assert_eq!(store.blob_size(&layer).unwrap(), None);
+}
