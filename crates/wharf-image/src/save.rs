@@ -72,13 +72,13 @@ fn names_to_save(found: &Found) -> Vec<Reference> {
 }
 
 #[derive(Serialize)]
-struct ArchiveItem {
+pub(crate) struct ArchiveItem {
     #[serde(rename = "Config")]
-    config: String,
+    pub config: String,
     #[serde(rename = "RepoTags")]
-    repo_tags: Option<Vec<String>>,
+    pub repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers")]
-    layers: Vec<String>,
+    pub layers: Vec<String>,
 }
 
 fn write_docker_archive<W: Write>(
@@ -242,14 +242,18 @@ fn header(size: u64) -> tar::Header {
     h
 }
 
-fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<()> {
+pub(crate) fn append_bytes<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<()> {
     let mut h = header(bytes.len() as u64);
     tar.append_data(&mut h, name, bytes)
         .map_err(ImageError::io(format!("writing `{name}` to the archive")))
 }
 
 /// Appends exactly `size` bytes from `reader`; a short source is an error, not a bad tar.
-fn append_stream<W: Write>(
+pub(crate) fn append_stream<W: Write>(
     tar: &mut tar::Builder<W>,
     name: &str,
     size: u64,

@@ -2,14 +2,15 @@
 //! directories, OCI archives and docker-archives — as `skopeo copy` does.
 //!
 //! - Registries, the store and OCI layout directories are sources and sinks of the copy
-//!   engine ([`crate::engine`]): every blob streams from the source straight into the
-//!   destination (registry to registry without touching disk), verified as it is written;
-//!   bytes, manifests and digests stay identical (a destination on the same registry
-//!   mounts instead). A registry to the store is [`crate::pull`].
-//! - Archives go through a store: an archive source is loaded into a throwaway staging
-//!   store, a source that goes to an archive is staged there too; archives are written
-//!   from it with [`crate::save`], and only the chosen image moves on into the user's
-//!   store ([`into_store`]).
+//!   engine ([`crate::engine`]), and an OCI archive is a sink: every blob streams from the
+//!   source straight into the destination (registry to registry without touching disk),
+//!   verified as it is written; bytes, manifests and digests stay identical (a
+//!   destination on the same registry mounts instead). A registry to the store is
+//!   [`crate::pull`].
+//! - Archive sources and docker-archive destinations go through a store: an archive
+//!   source is loaded into a throwaway staging store (only the chosen image moves on into
+//!   the user's store, [`into_store`]); a docker-archive is written from a store with
+//!   [`crate::save`].
 //! - A docker-archive holds uncompressed layers: going anywhere but another
 //!   docker-archive, they are compressed again ([`recompress`]), which gives new layer and
 //!   manifest digests (reported); the image ID stays.
@@ -27,6 +28,7 @@ use wharf_spec::{Descriptor, Digest, Platform, Reference};
 use wharf_store::{BlobLocations, Store};
 
 use crate::catalog;
+use crate::engine::archive::OciArchiveSink;
 use crate::engine::layout::{LayoutSink, LayoutSource};
 use crate::engine::registry::{RegistrySink, RegistrySource};
 use crate::engine::store::{StoreSink, StoreSource};
@@ -105,7 +107,10 @@ pub async fn copy(
         }
         (
             Location::Registry(_) | Location::Store(_) | Location::OciDir { .. },
-            Location::Registry(_) | Location::Store(_) | Location::OciDir { .. },
+            Location::Registry(_)
+            | Location::Store(_)
+            | Location::OciDir { .. }
+            | Location::OciArchive { .. },
         ) => through_engine(store, client, from, to, options, events).await,
         (source, destination) => {
             let staging = tempfile::Builder::new()
@@ -167,6 +172,10 @@ async fn through_engine(
 ) -> Result<CopyReport> {
     let user_store =
         || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
+    let select = Select {
+        platform: options.push.platform.clone(),
+        all_platforms: options.push.all_platforms,
+    };
     let source: Box<dyn ImageSource> = match from {
         Location::Registry(reference) => Box::new(RegistrySource {
             client: client.clone(),
@@ -199,11 +208,12 @@ async fn through_engine(
             dir: path.clone(),
             reference: reference.clone(),
         }),
-        _ => unreachable!("archives are staged"),
-    };
-    let select = Select {
-        platform: options.push.platform.clone(),
-        all_platforms: options.push.all_platforms,
+        Location::OciArchive { path, reference } => Box::new(OciArchiveSink {
+            path: path.clone(),
+            name: archive_name(reference.as_deref(), SaveFormat::OciArchive)?,
+            select: select.clone(),
+        }),
+        _ => unreachable!("a docker-archive is written from a staging store"),
     };
     // gc must not delete what a store source is sending.
     let _guard = match from {
@@ -342,16 +352,13 @@ async fn write_destination(
     events: &dyn Fn(PushEvent),
 ) -> Result<CopyReport> {
     match destination {
-        Location::Registry(_) | Location::OciDir { .. } => {
+        Location::Registry(_) | Location::OciDir { .. } | Location::OciArchive { .. } => {
             let from = Location::Store(input.to_string());
             through_engine(Some(holder), client, &from, destination, options, events).await
         }
         Location::Store(_) => unreachable!("a store destination is handled by `copy`"),
-        Location::OciArchive { path, reference } | Location::DockerArchive { path, reference } => {
-            let format = match destination {
-                Location::OciArchive { .. } => SaveFormat::OciArchive,
-                _ => SaveFormat::DockerArchive,
-            };
+        Location::DockerArchive { path, reference } => {
+            let format = SaveFormat::DockerArchive;
             let (input, path, reference) = (input.to_string(), path.clone(), reference.clone());
             let (platform, all) = (options.push.platform.clone(), options.push.all_platforms);
             let target = blocking(holder, move |s| {
@@ -371,6 +378,20 @@ async fn write_destination(
     }
 }
 
+/// The name an archive gives its image: `REF` of `PATH:REF` as a full name, or an OCI
+/// `ref.name` that is only a tag (`image:TAG`).
+fn archive_name(reference: Option<&str>, format: SaveFormat) -> Result<Option<Reference>> {
+    let Some(r) = reference else {
+        return Ok(None);
+    };
+    Ok(Some(match Reference::parse_normalized(r) {
+        Ok(name) if name.tag().is_some() || format == SaveFormat::DockerArchive => name,
+        _ => Reference::parse_normalized(&format!("image:{r}")).map_err(|_| {
+            ImageError::Invalid(format!("`{r}` is neither a tag nor an image name"))
+        })?,
+    }))
+}
+
 /// Writes the image as an archive at `path` (through a temporary file and a rename),
 /// named `reference` in it; returns what was written.
 fn write_archive(
@@ -386,16 +407,7 @@ fn write_archive(
     if !all || format == SaveFormat::DockerArchive {
         found.resolved.target = found.resolved.manifest_descriptor.clone();
     }
-    let name = match reference {
-        None => None,
-        Some(r) => Some(match Reference::parse_normalized(r) {
-            Ok(name) if name.tag().is_some() || format == SaveFormat::DockerArchive => name,
-            // An OCI `ref.name` that is only a tag.
-            _ => Reference::parse_normalized(&format!("image:{r}")).map_err(|_| {
-                ImageError::Invalid(format!("`{r}` is neither a tag nor an image name"))
-            })?,
-        }),
-    };
+    let name = archive_name(reference, format)?;
     found.names = name.iter().cloned().collect();
     found.matched_name = name;
     let failed = |e: std::io::Error| ImageError::Io {

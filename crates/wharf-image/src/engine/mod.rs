@@ -1,9 +1,10 @@
 //! The copy engine: an image graph moves from an [`ImageSource`] to an [`ImageSink`].
 //!
 //! ```text
-//!   registry ─┐                          ┌─ registry   (HEAD, mount, upload, manifests)
-//!   store    ─┼─ ImageSource ── copy ── ImageSink ─┼─ store      (verifying ingest, one commit)
-//!   OCI dir  ─┘   graph + blobs           └─ OCI dir   (verified files, index.json last)
+//!   registry ─┐                          ┌─ registry     (HEAD, mount, upload, manifests)
+//!   store    ─┼─ ImageSource ── copy ── ImageSink ─┼─ store        (verifying ingest, one commit)
+//!   OCI dir  ─┘   graph + blobs           ├─ OCI dir     (verified files, index.json last)
+//!                                         └─ OCI archive (one tar, hashed as written)
 //! ```
 //!
 //! - A source resolves its reference to a [`Graph`] (one platform's manifest, or with
@@ -15,9 +16,10 @@
 //! - [`copy`] joins them. `push` is the store source into the registry sink, registry to
 //!   registry and the OCI-directory pairs of `copy` go through it, and `sync` runs it once
 //!   per image. Pull keeps its own planner (one `HEAD` decides up-to-date, progress per
-//!   layer) over the same ingest ([`crate::ingest`]); archives are read through a staging
-//!   store ([`crate::copy`]).
+//!   layer) over the same ingest ([`crate::ingest`]); archive sources and docker-archive
+//!   destinations go through a staging store ([`crate::copy`]).
 
+pub mod archive;
 pub mod layout;
 pub mod registry;
 pub mod store;

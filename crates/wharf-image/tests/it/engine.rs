@@ -1,9 +1,10 @@
 //! The copy engine's sinks refuse bytes that do not match their digest, whatever the
-//! source, and leave nothing half-written: no blob file, no `index.json` entry, no store
-//! name.
+//! source, and leave nothing half-written: no blob file, no `index.json` entry, no
+//! archive, no store name.
 
 use std::path::Path;
 
+use wharf_image::engine::archive::OciArchiveSink;
 use wharf_image::engine::layout::{LayoutSink, LayoutSource};
 use wharf_image::engine::store::StoreSink;
 use wharf_image::engine::{copy, ImageSink, Select};
@@ -79,6 +80,18 @@ fn a_corrupt_blob_is_refused_by_every_sink_and_leaves_nothing_behind() {
         .filter(|n| n.to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    let archives = dir.path().join("archives");
+    std::fs::create_dir(&archives).unwrap();
+    let sink = OciArchiveSink {
+        path: archives.join("out.tar"),
+        name: None,
+        select: select.clone(),
+    };
+    let err = run(copy(&source, &sink, &select, &|_| {})).unwrap_err();
+    assert!(names_the_file(&err), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&archives).unwrap().collect();
+    assert!(left.is_empty(), "no archive, no temporary file: {left:?}");
 
     let store = Store::open(dir.path().join("store")).unwrap();
     let sink = StoreSink::new(&store, "corrupt/app:1").unwrap();
