@@ -28,7 +28,7 @@ use wharf_spec::{Descriptor, Digest, Platform, Reference};
 use wharf_store::{BlobLocations, Store};
 
 use crate::catalog;
-use crate::engine::archive::OciArchiveSink;
+use crate::engine::archive::{OciArchiveSink, OciArchiveSource};
 use crate::engine::layout::{LayoutSink, LayoutSource};
 use crate::engine::registry::{RegistrySink, RegistrySource};
 use crate::engine::store::{StoreSink, StoreSource};
@@ -105,51 +105,94 @@ pub async fn copy(
             name_as(store, a, b).await?;
             Ok(done(target_of(store, b, None, true).await?, None))
         }
-        (
-            Location::Registry(_) | Location::Store(_) | Location::OciDir { .. },
-            Location::Registry(_)
-            | Location::Store(_)
-            | Location::OciDir { .. }
-            | Location::OciArchive { .. },
-        ) => through_engine(store, client, from, to, options, events).await,
-        (source, destination) => {
-            let staging = tempfile::Builder::new()
-                .prefix("wharf-copy-")
-                .tempdir()
-                .map_err(ImageError::io("creating a staging directory"))?;
-            let (holder, mut input) =
-                stage_source(store, client, source, staging.path(), options).await?;
-            if let Location::Store(name) = destination {
-                // Layers stay as the file holds them, as `wharf load` keeps them.
-                let target = target_of(
-                    &holder,
-                    &input,
-                    options.push.platform.as_ref(),
-                    options.push.all_platforms,
-                )
-                .await?;
-                let (user, name, moved) = (user_store()?.clone(), name.clone(), target.clone());
-                blocking(&holder, move |s| {
-                    into_store::transfer(s, &user, &moved, &name)
-                })
-                .await??;
-                return Ok(done(target, None));
-            }
-            if matches!(source, Location::DockerArchive { .. })
-                && !matches!(destination, Location::DockerArchive { .. })
-            {
-                let name = Reference::parse_normalized("wharf-copy/recompressed:latest")?;
-                let compression = options.compression;
-                let from = input.clone();
-                blocking(&holder, move |s| {
-                    recompress::recompress(s, &from, compression, &name)
-                })
-                .await??;
-                input = "wharf-copy/recompressed:latest".to_string();
-            }
-            write_destination(&holder, client, &input, destination, options, events).await
+        (_, Location::DockerArchive { .. }) => {
+            staged(store, client, from, to, options, events).await
         }
+        _ => match engine_source(store, client, from)? {
+            Some(source) => {
+                through_engine(store, client, source.as_ref(), from, to, options, events).await
+            }
+            None => staged(store, client, from, to, options, events).await,
+        },
     }
+}
+
+/// The engine's source for `from`; `None` for what must be staged: a docker-archive (its
+/// layers are compressed again on the way) and an OCI archive that is compressed or has
+/// links between its members.
+fn engine_source(
+    store: Option<&Store>,
+    client: &Client,
+    from: &Location,
+) -> Result<Option<Box<dyn ImageSource>>> {
+    let user_store =
+        || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
+    Ok(Some(match from {
+        Location::Registry(reference) => Box::new(RegistrySource {
+            client: client.clone(),
+            repository: reference.clone(),
+        }),
+        Location::Store(input) => Box::new(StoreSource::new(user_store()?, input)),
+        Location::OciDir { path, reference } => Box::new(LayoutSource {
+            dir: path.clone(),
+            reference: reference.clone(),
+        }),
+        Location::OciArchive { path, reference } => {
+            match OciArchiveSource::open(path, reference.clone())? {
+                Some(source) => Box::new(source),
+                None => return Ok(None),
+            }
+        }
+        Location::DockerArchive { .. } => return Ok(None),
+    }))
+}
+
+/// A copy through a throwaway staging store: the source is loaded (or pulled) into it,
+/// and the destination written from it.
+async fn staged(
+    store: Option<&Store>,
+    client: &Client,
+    source: &Location,
+    destination: &Location,
+    options: &CopyOptions,
+    events: &dyn Fn(PushEvent),
+) -> Result<CopyReport> {
+    let user_store =
+        || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
+    let staging = tempfile::Builder::new()
+        .prefix("wharf-copy-")
+        .tempdir()
+        .map_err(ImageError::io("creating a staging directory"))?;
+    let (holder, mut input) = stage_source(store, client, source, staging.path(), options).await?;
+    if let Location::Store(name) = destination {
+        // Layers stay as the file holds them, as `wharf load` keeps them.
+        let target = target_of(
+            &holder,
+            &input,
+            options.push.platform.as_ref(),
+            options.push.all_platforms,
+        )
+        .await?;
+        let (user, name, moved) = (user_store()?.clone(), name.clone(), target.clone());
+        blocking(&holder, move |s| {
+            into_store::transfer(s, &user, &moved, &name)
+        })
+        .await??;
+        return Ok(done(target, None));
+    }
+    if matches!(source, Location::DockerArchive { .. })
+        && !matches!(destination, Location::DockerArchive { .. })
+    {
+        let name = Reference::parse_normalized("wharf-copy/recompressed:latest")?;
+        let compression = options.compression;
+        let from = input.clone();
+        blocking(&holder, move |s| {
+            recompress::recompress(s, &from, compression, &name)
+        })
+        .await??;
+        input = "wharf-copy/recompressed:latest".to_string();
+    }
+    write_destination(&holder, client, &input, destination, options, events).await
 }
 
 fn done(target: Descriptor, sent: Option<Sent>) -> CopyReport {
@@ -161,10 +204,11 @@ fn done(target: Descriptor, sent: Option<Sent>) -> CopyReport {
     }
 }
 
-/// Copies between registries, the store and OCI layout directories with the engine.
+/// Copies `source` (what `from` names) to `to` with the engine.
 async fn through_engine(
     store: Option<&Store>,
     client: &Client,
+    source: &dyn ImageSource,
     from: &Location,
     to: &Location,
     options: &CopyOptions,
@@ -175,18 +219,6 @@ async fn through_engine(
     let select = Select {
         platform: options.push.platform.clone(),
         all_platforms: options.push.all_platforms,
-    };
-    let source: Box<dyn ImageSource> = match from {
-        Location::Registry(reference) => Box::new(RegistrySource {
-            client: client.clone(),
-            repository: reference.clone(),
-        }),
-        Location::Store(input) => Box::new(StoreSource::new(user_store()?, input)),
-        Location::OciDir { path, reference } => Box::new(LayoutSource {
-            dir: path.clone(),
-            reference: reference.clone(),
-        }),
-        _ => unreachable!("archives are staged"),
     };
     // The store's blob-info cache says where a registry destination may mount from.
     let known = KnownBlobs::new(match store {
@@ -220,7 +252,7 @@ async fn through_engine(
         Location::Store(_) => Some(blocking(user_store()?, |s| s.lock_shared()).await??),
         _ => None,
     };
-    let copied = engine::copy(source.as_ref(), sink.as_ref(), &select, events).await?;
+    let copied = engine::copy(source, sink.as_ref(), &select, events).await?;
     let registry_sink = matches!(to, Location::Registry(_));
     if let (Some(store), true) = (store, registry_sink) {
         push::remember(store, copied.sent.locations.clone()).await;
@@ -354,7 +386,17 @@ async fn write_destination(
     match destination {
         Location::Registry(_) | Location::OciDir { .. } | Location::OciArchive { .. } => {
             let from = Location::Store(input.to_string());
-            through_engine(Some(holder), client, &from, destination, options, events).await
+            let source = StoreSource::new(holder, input);
+            through_engine(
+                Some(holder),
+                client,
+                &source,
+                &from,
+                destination,
+                options,
+                events,
+            )
+            .await
         }
         Location::Store(_) => unreachable!("a store destination is handled by `copy`"),
         Location::DockerArchive { path, reference } => {

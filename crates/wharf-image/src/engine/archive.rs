@@ -1,12 +1,20 @@
-//! An OCI archive (`oci-archive:PATH[:REF]`) as a sink: the layout written as one tar,
-//! straight from the source's streams. Members come in the order `wharf save` writes them
-//! (`oci-layout`, every blob, `index.json`, then Docker ≥ 25's `manifest.json`), so the
-//! result reads the same to `docker load`, skopeo and `wharf load`. Each blob is hashed as
-//! it is written; the archive is a temporary file beside `PATH` until the last member is
-//! in, so a mismatch or a failure leaves no archive behind.
+//! An OCI archive (`oci-archive:PATH[:REF]`) as a source and as a sink.
+//!
+//! - Source: a plain (uncompressed) tar is indexed once — where each member's bytes
+//!   start — and then read like a layout directory, any blob at any offset, without
+//!   copying the archive anywhere. A compressed archive cannot be read at an offset, and
+//!   one whose members link to each other is read as `wharf load` reads it: those go
+//!   through a staging store ([`crate::copy`]).
+//! - Sink: the layout written as one tar, straight from the source's streams. Members
+//!   come in the order `wharf save` writes them (`oci-layout`, every blob, `index.json`,
+//!   then Docker ≥ 25's `manifest.json`), so the result reads the same to `docker load`,
+//!   skopeo and `wharf load`. Each blob is hashed as it is written; the archive is a
+//!   temporary file beside `PATH` until the last member is in, so a mismatch or a failure
+//!   leaves no archive behind.
 
-use std::io::{self, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
@@ -18,9 +26,17 @@ use wharf_spec::{
     Algorithm, Descriptor, Digest, Digester, ImageIndex, Manifest, Platform, Reference,
 };
 
-use super::{ImageSink, Select};
+use wharf_client::UploadSource;
+use wharf_spec::MAX_MANIFEST_SIZE;
+
+use super::layout::{choose_entry, layout_graph};
+use super::{ImageSink, ImageSource, Select};
 use crate::error::{ImageError, Result};
-use crate::ingest::{Mismatch, Origin};
+use crate::ingest::{self, Mismatch, Origin};
+use crate::load::layout::{check_layout_file, check_size, parse_index};
+use crate::load::members::normalize;
+use crate::load::oci_dir::open_nofollow;
+use crate::push::store_source::file_stream;
 use crate::push::{BlobSource, Graph, PushEvent, Sent};
 use crate::save::{append_bytes, append_stream, ArchiveItem};
 
@@ -290,5 +306,152 @@ impl Read for Chunks<'_> {
         self.digester.update(&bytes);
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// The image `reference` names in a plain OCI archive, read in place.
+pub struct OciArchiveSource {
+    pub path: PathBuf,
+    pub reference: Option<String>,
+    /// Regular members: where their bytes start in the file, and how many there are.
+    members: BTreeMap<String, (u64, u64)>,
+}
+
+impl OciArchiveSource {
+    /// Indexes the archive; `None` when it is compressed or has links (stage it instead).
+    pub fn open(path: &Path, reference: Option<String>) -> Result<Option<OciArchiveSource>> {
+        let cannot = |e: io::Error| ImageError::Io {
+            context: format!("read `{}`", path.display()),
+            source: e,
+        };
+        let mut file = open_nofollow(path).map_err(cannot)?;
+        let mut magic = [0u8; 4];
+        let n = file.read(&mut magic).map_err(cannot)?;
+        let compression = wharf_layer::detect(&mut &magic[..n]).map_err(cannot)?;
+        if compression != wharf_layer::Compression::None {
+            return Ok(None);
+        }
+        file.seek(SeekFrom::Start(0)).map_err(cannot)?;
+        let broken = |e: io::Error| {
+            ImageError::archive(path, format!("archive is truncated or corrupt: {e}"))
+        };
+        let mut archive = tar::Archive::new(io::BufReader::new(file));
+        let mut members = BTreeMap::new();
+        for entry in archive.entries().map_err(broken)? {
+            let entry = entry.map_err(broken)?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let Some(name) = normalize(&raw) else {
+                return Ok(None); // `wharf load`'s reader names the unsafe path.
+            };
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() || kind.is_hard_link() {
+                return Ok(None);
+            }
+            if kind.is_file() || kind == tar::EntryType::Continuous {
+                members.insert(name, (entry.raw_file_position(), entry.size()));
+            }
+        }
+        Ok(Some(OciArchiveSource {
+            path: path.to_path_buf(),
+            reference,
+            members,
+        }))
+    }
+
+    fn member_of(digest: &Digest) -> String {
+        format!("blobs/{}/{}", digest.algorithm().name(), digest.hex())
+    }
+
+    /// A member read whole, capped.
+    fn read_member(&self, name: &str) -> Result<Vec<u8>> {
+        let &(offset, size) = self.members.get(name).ok_or_else(|| {
+            ImageError::archive(&self.path, format!("`{name}` is missing from the archive"))
+        })?;
+        if size > MAX_MANIFEST_SIZE {
+            return Err(ImageError::archive(
+                &self.path,
+                format!("`{name}` is over the {MAX_MANIFEST_SIZE}-byte limit"),
+            ));
+        }
+        let failed =
+            |e: io::Error| ImageError::archive(&self.path, format!("cannot read `{name}`: {e}"));
+        let mut file = open_nofollow(&self.path).map_err(failed)?;
+        file.seek(SeekFrom::Start(offset)).map_err(failed)?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(size).read_to_end(&mut bytes).map_err(failed)?;
+        if bytes.len() as u64 != size {
+            return Err(ImageError::archive(
+                &self.path,
+                format!("`{name}` is truncated"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn read_small(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        let name = Self::member_of(&descriptor.digest);
+        let bytes = self.read_member(&name)?;
+        check_size(descriptor, bytes.len() as u64)?;
+        ingest::check_bytes(&bytes, &descriptor.digest, &self.origin(&descriptor.digest))?;
+        Ok(bytes)
+    }
+}
+
+impl BlobSource for OciArchiveSource {
+    fn blob(&self, descriptor: &Descriptor) -> Box<dyn UploadSource + '_> {
+        Box::new(ArchiveBlob {
+            path: self.path.clone(),
+            span: self
+                .members
+                .get(&Self::member_of(&descriptor.digest))
+                .copied()
+                .unwrap_or((0, 0)),
+        })
+    }
+
+    fn origin(&self, digest: &Digest) -> Origin {
+        Origin::Member {
+            archive: self.path.clone(),
+            name: Self::member_of(digest),
+        }
+    }
+}
+
+struct ArchiveBlob {
+    path: PathBuf,
+    /// Where the member's bytes start, and how many there are.
+    span: (u64, u64),
+}
+
+impl UploadSource for ArchiveBlob {
+    fn open(&self, offset: u64) -> wharf_client::OpenFuture<'_> {
+        let (start, len) = self.span;
+        let path = self.path.clone();
+        file_stream(start + offset.min(len), len - offset.min(len), move || {
+            open_nofollow(&path)
+        })
+    }
+}
+
+impl ImageSource for OciArchiveSource {
+    fn graph<'a>(&'a self, select: &'a Select) -> LocalBoxFuture<'a, Result<Graph>> {
+        async move {
+            let layout_file = self.read_member("oci-layout").map_err(|_| {
+                ImageError::archive(&self.path, "not an OCI archive: `oci-layout` is missing")
+            })?;
+            check_layout_file(&self.path, &layout_file)?;
+            let index = parse_index(&self.path, &self.read_member("index.json")?)?;
+            let entry = choose_entry(&self.path, &index, self.reference.as_deref())?;
+            let check_blob =
+                |blob: &Descriptor| match self.members.get(&Self::member_of(&blob.digest)) {
+                    Some(&(_, size)) => check_size(blob, size),
+                    None => Err(ImageError::archive(
+                        &self.path,
+                        format!("blob `{}` is missing from the archive", blob.digest),
+                    )),
+                };
+            layout_graph(entry, select, |d| self.read_small(d), check_blob).await
+        }
+        .boxed_local()
     }
 }

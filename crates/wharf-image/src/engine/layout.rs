@@ -68,55 +68,95 @@ impl LayoutSource {
         })?;
         check_layout_file(dir, &layout_file)?;
         let index = parse_index(dir, &read_capped(dir, &dir.join("index.json"))?)?;
-        let mut chosen: Vec<&Descriptor> = index
-            .manifests
-            .iter()
-            .filter(|entry| {
-                matches!(
-                    media_type::kind(&entry.media_type),
-                    Kind::Manifest | Kind::Index | Kind::Schema1
-                )
-            })
-            .filter(|entry| match &self.reference {
-                None => true,
-                Some(wanted) => names_match(entry.annotation(ANNOTATION_REF_NAME), wanted),
-            })
-            .collect();
-        chosen.dedup_by(|a, b| a.digest == b.digest);
-        match chosen.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(ImageError::archive(
-                dir,
-                format!(
-                    "holds no image named `{}`",
-                    self.reference.as_deref().unwrap_or("")
-                ),
-            )),
-            many => Err(ImageError::archive(
-                dir,
-                format!("holds {} images; name one as `PATH:REF`", many.len()),
-            )),
-        }
+        choose_entry(dir, &index, self.reference.as_deref())
     }
+}
 
-    /// The manifest for `wanted` in the index `entry`.
-    fn pick_platform(&self, entry: &Descriptor, wanted: &Platform) -> Result<Descriptor> {
-        let raw = parse_manifest(self.read_small(entry)?, entry)?;
-        let Manifest::Index(index) = raw.manifest() else {
-            return Ok(entry.clone());
-        };
-        if let Some(found) = wharf_client::select_platform(index, wanted) {
-            return Ok(found.clone());
-        }
-        Err(ImageError::PlatformNotFound {
-            wanted: wanted.to_string(),
-            available: wharf_client::available_platforms(index)
-                .iter()
-                .map(Platform::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+/// The image entry of a layout's `index.json` that `reference` names (its `ref.name`), or
+/// its only image; artifacts at the top are not images.
+pub(crate) fn choose_entry(
+    layout: &Path,
+    index: &ImageIndex,
+    reference: Option<&str>,
+) -> Result<Descriptor> {
+    let mut chosen: Vec<&Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|entry| {
+            matches!(
+                media_type::kind(&entry.media_type),
+                Kind::Manifest | Kind::Index | Kind::Schema1
+            )
         })
+        .filter(|entry| match reference {
+            None => true,
+            Some(wanted) => names_match(entry.annotation(ANNOTATION_REF_NAME), wanted),
+        })
+        .collect();
+    chosen.dedup_by(|a, b| a.digest == b.digest);
+    match chosen.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ImageError::archive(
+            layout,
+            format!("holds no image named `{}`", reference.unwrap_or("")),
+        )),
+        many => Err(ImageError::archive(
+            layout,
+            format!("holds {} images; name one as `PATH:REF`", many.len()),
+        )),
     }
+}
+
+/// The graph a copy takes from a layout (a directory or an archive): the chosen entry,
+/// narrowed to one platform unless `select` takes them all, every manifest read with
+/// `read_small` (capped, checked against its digest) and every other blob checked with
+/// `check_blob` (there, and of the size its descriptor gives).
+pub(crate) async fn layout_graph(
+    entry: Descriptor,
+    select: &Select,
+    read_small: impl Fn(&Descriptor) -> Result<Vec<u8>>,
+    check_blob: impl Fn(&Descriptor) -> Result<()>,
+) -> Result<Graph> {
+    let mut target = entry;
+    if media_type::kind(&target.media_type) == Kind::Index && !select.all_platforms {
+        let wanted = select.platform.clone().unwrap_or_else(Platform::host);
+        target = pick_platform(
+            parse_manifest(read_small(&target)?, &target)?,
+            &target,
+            &wanted,
+        )?;
+    }
+    let read_small = &read_small;
+    let graph = graph::build(target, |descriptor| async move {
+        parse_manifest(read_small(&descriptor)?, &descriptor)
+    })
+    .await?;
+    for blob in &graph.blobs {
+        check_blob(blob)?;
+    }
+    Ok(graph)
+}
+
+/// The manifest for `wanted` in the index `raw` (the entry itself when it is an image).
+fn pick_platform(
+    raw: wharf_spec::RawManifest,
+    entry: &Descriptor,
+    wanted: &Platform,
+) -> Result<Descriptor> {
+    let Manifest::Index(index) = raw.manifest() else {
+        return Ok(entry.clone());
+    };
+    if let Some(found) = wharf_client::select_platform(index, wanted) {
+        return Ok(found.clone());
+    }
+    Err(ImageError::PlatformNotFound {
+        wanted: wanted.to_string(),
+        available: wharf_client::available_platforms(index)
+            .iter()
+            .map(Platform::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// Whether an entry's `ref.name` is what the user wrote: the same text, or the same image
@@ -161,7 +201,7 @@ struct LayoutBlob {
 impl UploadSource for LayoutBlob {
     fn open(&self, offset: u64) -> wharf_client::OpenFuture<'_> {
         let (dir, digest) = (self.dir.clone(), self.digest.clone());
-        file_stream(offset, move || {
+        file_stream(offset, u64::MAX, move || {
             let path = blob_path(&dir, &digest).map_err(io::Error::other)?;
             open_nofollow(&path)
         })
@@ -171,23 +211,13 @@ impl UploadSource for LayoutBlob {
 impl ImageSource for LayoutSource {
     fn graph<'a>(&'a self, select: &'a Select) -> LocalBoxFuture<'a, Result<Graph>> {
         async move {
-            let mut target = self.entry()?;
-            if media_type::kind(&target.media_type) == Kind::Index && !select.all_platforms {
-                let wanted = select.platform.clone().unwrap_or_else(Platform::host);
-                target = self.pick_platform(&target, &wanted)?;
-            }
-            let graph = graph::build(target, |descriptor| async move {
-                parse_manifest(self.read_small(&descriptor)?, &descriptor)
-            })
-            .await?;
-            // Every blob is there, a regular file of the size its descriptor gives.
-            for blob in &graph.blobs {
+            let check_blob = |blob: &Descriptor| {
                 let path = blob_path(&self.dir, &blob.digest)?;
                 let meta = fs::symlink_metadata(&path).map_err(|_| self.missing(blob))?;
                 refuse_link(&path, &meta)?;
-                check_size(blob, meta.len())?;
-            }
-            Ok(graph)
+                check_size(blob, meta.len())
+            };
+            layout_graph(self.entry()?, select, |d| self.read_small(d), check_blob).await
         }
         .boxed_local()
     }

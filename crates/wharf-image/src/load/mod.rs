@@ -8,7 +8,7 @@
 
 mod docker_archive;
 pub(crate) mod layout;
-mod members;
+pub(crate) mod members;
 mod naming;
 pub(crate) mod oci_dir;
 

@@ -43,16 +43,17 @@ impl UploadSource for StoreBlob {
     fn open(&self, offset: u64) -> OpenFuture<'_> {
         let store = self.store.clone();
         let digest = self.digest.clone();
-        file_stream(offset, move || {
+        file_stream(offset, u64::MAX, move || {
             store.open_blob(&digest).map_err(io::Error::other)
         })
     }
 }
 
-/// The bytes of the file `open` opens, from `offset`: read on a blocking thread and handed
-/// to the network side in chunks through a small channel.
+/// The bytes of the file `open` opens, from `offset`, at most `len` of them: read on a
+/// blocking thread and handed to the network side in chunks through a small channel.
 pub(crate) fn file_stream(
     offset: u64,
+    len: u64,
     open: impl FnOnce() -> io::Result<std::fs::File> + Send + 'static,
 ) -> OpenFuture<'static> {
     Box::pin(async move {
@@ -64,7 +65,7 @@ pub(crate) fn file_stream(
         })
         .await
         .map_err(io::Error::other)??;
-        tokio::task::spawn_blocking(move || read_into(file, tx));
+        tokio::task::spawn_blocking(move || read_into(file.take(len), tx));
         let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
             rx.recv().await.map(|item| (item, rx))
         }));
@@ -73,7 +74,7 @@ pub(crate) fn file_stream(
 }
 
 /// Reads until the end or until the receiver is gone (the upload failed or finished).
-fn read_into(mut file: std::fs::File, tx: mpsc::Sender<io::Result<Bytes>>) {
+fn read_into(mut file: impl Read, tx: mpsc::Sender<io::Result<Bytes>>) {
     loop {
         let mut buf = vec![0u8; READ_SIZE];
         let n = match file.read(&mut buf) {

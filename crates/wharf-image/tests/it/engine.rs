@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use wharf_image::engine::archive::OciArchiveSink;
+use wharf_image::engine::archive::{OciArchiveSink, OciArchiveSource};
 use wharf_image::engine::layout::{LayoutSink, LayoutSource};
 use wharf_image::engine::store::StoreSink;
 use wharf_image::engine::{copy, ImageSink, Select};
@@ -103,4 +103,40 @@ fn a_corrupt_blob_is_refused_by_every_sink_and_leaves_nothing_behind() {
         "the store names nothing"
     );
     assert_eq!(store.blob_size(&layer).unwrap(), None);
+}
+
+#[test]
+fn a_plain_oci_archive_is_read_in_place_and_a_compressed_one_is_left_to_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = image_from_layers("linux/amd64", vec![data(200_000, 4)], 4);
+    let layout = dir.path().join("layout");
+    let layer = layout_with_a_corrupt_layer(&layout, &image, "1");
+    let plain = dir.path().join("plain.tar");
+    let mut tar = tar::Builder::new(std::fs::File::create(&plain).unwrap());
+    tar.append_dir_all(".", &layout).unwrap();
+    tar.into_inner().unwrap();
+
+    let source = OciArchiveSource::open(&plain, Some("1".into()))
+        .unwrap()
+        .expect("a plain tar is read in place");
+    let sink = LayoutSink {
+        dir: dir.path().join("target"),
+        reference: None,
+    };
+    let err = run(copy(&source, &sink, &Select::default(), &|_| {})).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "blob `{layer}` from member `blobs/sha256/{}` of archive `{}` does not match its digest",
+            layer.hex(),
+            plain.display()
+        )),
+        "{text}"
+    );
+
+    let gzipped = dir.path().join("gz.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::copy(&mut std::fs::File::open(&plain).unwrap(), &mut gz).unwrap();
+    std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    assert!(OciArchiveSource::open(&gzipped, None).unwrap().is_none());
 }
