@@ -1,6 +1,9 @@
 //! Test helpers for the workspace's integration tests (a dev-dependency only; never
 //! published).
 //!
+//! - [`cli::Wharf`]: the `wharf` binary run against a throwaway store, isolated from the
+//!   machine ([`cli::isolated`]: no test reads the developer's `~/.docker/config.json`,
+//!   store or `WHARF_*` settings), with insta settings that redact what varies;
 //! - [`registry::Registry`]: a real CNCF distribution registry (`docker-registry`) on
 //!   127.0.0.1 with its own storage, killed on drop. When the binary is missing the test
 //!   skips (prints why), unless `WHARF_REQUIRE_INTEROP=1`, where it panics;
@@ -14,6 +17,7 @@
 //!
 //! Helpers panic on setup failures: they run only inside tests, where a panic is the report.
 
+pub mod cli;
 pub mod fake;
 pub mod fixtures;
 pub mod layer_tar;
@@ -23,6 +27,16 @@ pub mod proxy;
 pub mod registry;
 pub mod token;
 pub mod tree;
+
+/// A peer tool (or server) a test needs is missing: under `WHARF_REQUIRE_INTEROP=1` (what
+/// `.ci/run` sets) that fails the test, naming how to install it; otherwise the test is
+/// skipped, and says why.
+pub fn missing(what: &str, install: &str) {
+    if std::env::var("WHARF_REQUIRE_INTEROP").as_deref() == Ok("1") {
+        panic!("{what} is required under WHARF_REQUIRE_INTEROP=1: {install}");
+    }
+    eprintln!("skipping: {what} is not installed ({install})");
+}
 
 /// A loopback address where nothing listens (port 1, tcpmux, on a host no test binds).
 pub const DEAD_HOST: &str = "127.0.0.3:1";

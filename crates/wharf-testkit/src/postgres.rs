@@ -47,10 +47,10 @@ pub fn binaries() -> Option<PathBuf> {
             .and_then(|paths| std::env::split_paths(&paths).find(|p| p.join("initdb").is_file()))
     });
     if found.is_none() {
-        if std::env::var("WHARF_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("PostgreSQL (`initdb`, `postgres`) is required under WHARF_REQUIRE_INTEROP=1: apt-get install postgresql");
-        }
-        eprintln!("skipping: PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)");
+        crate::missing(
+            "PostgreSQL (`initdb`, `postgres` under /usr/lib/postgresql/*/bin)",
+            "apt-get install postgresql",
+        );
     }
     found
 }

@@ -50,10 +50,10 @@ pub fn binary() -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        if std::env::var("WHARF_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("`docker-registry` (CNCF distribution) is required under WHARF_REQUIRE_INTEROP=1: apt-get install docker-registry");
-        }
-        eprintln!("skipping: `docker-registry` (CNCF distribution) is not installed");
+        crate::missing(
+            "`docker-registry` (CNCF distribution)",
+            "apt-get install docker-registry",
+        );
     }
     found
 }

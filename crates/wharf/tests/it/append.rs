@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 pub const EPOCH: &str = "1700000000";
 pub const EPOCH_TIME: &str = "2023-11-14T22:13:20Z";

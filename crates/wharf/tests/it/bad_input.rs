@@ -8,7 +8,7 @@ use serde_json::json;
 use wharf_spec::Digest;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// `wharf ARGS --help` at a fixed width, so snapshots do not depend on the terminal.
 fn help(args: &[&str]) -> String {

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use wharf_testkit::tree::describe;
 
 use crate::append::{config_of, inspect, manifest_of, ok_at_epoch, peer, EPOCH_TIME};
-use crate::harness::*;
 use crate::unpack::umoci_rootfs;
+use wharf_testkit::cli::*;
 
 /// The base image's input: a few directories, files and a symlink.
 fn base_tree(root: &Path) {

@@ -9,9 +9,9 @@ use wharf_testkit::registry::Auth;
 use wharf_testkit::registry_or_skip;
 
 use crate::fixtures::{index_json, write_oci_layout, TestImage};
-use crate::harness::{have_tool, s};
 use crate::pull::{block_on, Env};
 use crate::push::{app_image, assert_pushed, load, multi_layout, skopeo_fetch, skopeo_raw};
+use wharf_testkit::cli::{have_tool, s};
 
 fn skopeo(args: &[&str]) {
     let out = std::process::Command::new("skopeo")

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// Size of the big layer's one file: large enough that a load takes a while, small
 /// enough to keep the tests quick.

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 fn store() -> (Wharf, TestImage) {
     let w = Wharf::new();

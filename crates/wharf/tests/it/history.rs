@@ -1,7 +1,7 @@
 //! `wharf history`: build steps newest first, each with its layer's uncompressed size.
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 const LONG_CMD: &str = "serve --port 8080 --workers 16 --log-level debug";
 

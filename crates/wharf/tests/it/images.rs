@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 struct Store {
     w: Wharf,

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 

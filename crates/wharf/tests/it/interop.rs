@@ -9,7 +9,7 @@ use serde_json::Value;
 use wharf_spec::Digest;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// Runs a peer tool and asserts success; returns stdout.
 fn peer(program: &str, args: &[&str]) -> String {

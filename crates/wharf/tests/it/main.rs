@@ -8,7 +8,6 @@ mod copy;
 mod crash;
 mod fixtures;
 mod fsck;
-mod harness;
 mod history;
 mod images;
 mod inspect;
@@ -33,7 +32,7 @@ mod usage;
 
 mod smoke {
     use crate::fixtures::*;
-    use crate::harness::*;
+    use wharf_testkit::cli::*;
 
     #[test]
     fn every_archive_kind_loads() {

@@ -6,7 +6,7 @@ use wharf_spec::Digest;
 
 use crate::append::{config_of, inspect, manifest_of, ok_at_epoch, peer, EPOCH_TIME};
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// An OCI image whose config carries fields wharf has no type for.
 fn image_with_extra_fields(w: &Wharf, name: &str) -> TestImage {

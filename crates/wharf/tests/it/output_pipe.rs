@@ -4,7 +4,7 @@
 use std::process::Stdio;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// Runs `wharf ARGS` with stdout a pipe whose read end is closed before the command
 /// starts, so its first write fails with `EPIPE` whatever the timing.

@@ -14,7 +14,7 @@ use wharf_testkit::fixtures::{
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
 
-use crate::harness::Wharf;
+use wharf_testkit::cli::Wharf;
 
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

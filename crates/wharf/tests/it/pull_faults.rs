@@ -10,7 +10,7 @@ use wharf_testkit::fake::{FakeServer, Reply, Request};
 use wharf_testkit::fixtures::{image, image_from_layers, Image};
 use wharf_testkit::layer_tar::LayerTar;
 
-use crate::harness::s;
+use wharf_testkit::cli::s;
 
 use crate::pull::{layer_digest, short, Env};
 

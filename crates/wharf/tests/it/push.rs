@@ -11,8 +11,8 @@ use wharf_testkit::registry_or_skip;
 use crate::fixtures::{
     image, index_json, layer, multi_platform, write_oci_layout, Layer, TestImage, TestIndex,
 };
-use crate::harness::{have_docker, have_tool, s};
 use crate::pull::Env;
+use wharf_testkit::cli::{have_docker, have_tool, s};
 
 /// A layer of incompressible bytes: over the client's 1 MiB "send whole" limit, so it is
 /// streamed from the store file.
@@ -434,7 +434,7 @@ impl WharfRegistry {
     fn start(root: &Path) -> WharfRegistry {
         let port = wharf_testkit::registry::free_port();
         let host = format!("127.0.0.1:{port}");
-        let child = crate::harness::isolated(root)
+        let child = wharf_testkit::cli::isolated(root)
             .args(["serve", "--addr", &host, "--root", s(root)])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

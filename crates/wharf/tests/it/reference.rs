@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 const HEX256: &str = "4ea3b2a7d4f4a4e4a2e4c2a7f1e0b8a3e2c9d4f4b5a6c7d8e9f0a1b2c3d4e5f6";
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// A `wharf serve` child on a free 127.0.0.1 port (it binds `:0` and names the port).
 pub(crate) struct Server {
@@ -24,7 +24,7 @@ impl Server {
 
     /// `wharf serve --addr 127.0.0.1:0 ARGS...`, with no `WHARF_*` variable inherited.
     pub fn start_with(args: &[&str]) -> Server {
-        let mut command = crate::harness::isolated(&std::env::temp_dir().join("wharf-no-home"));
+        let mut command = wharf_testkit::cli::isolated(&std::env::temp_dir().join("wharf-no-home"));
         command.args(["serve", "--addr", "127.0.0.1:0"]).args(args);
         let mut child = command
             .stdout(Stdio::null())

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use crate::harness::*;
 use crate::pull::Env;
 use crate::serve::{blob_files, layout, run, skopeo_push, skopeo_reads_back, Server};
+use wharf_testkit::cli::*;
 
 const ALICE: (&str, &str) = ("alice", "alice-Secret-8k2");
 const BOB: (&str, &str) = ("bob", "bob-Secret-5j1");
@@ -501,7 +501,7 @@ fn registry_gc_removes_untagged_images_beside_a_running_server() {
         let mut args = vec!["registry", "gc", "--grace-period", "0"];
         args.extend_from_slice(extra);
         // The registry's root from its own variable (the store's `--root` is not it).
-        let mut cmd = crate::harness::isolated(&root);
+        let mut cmd = wharf_testkit::cli::isolated(&root);
         cmd.args(&args).env("WHARF_REGISTRY_ROOT", &root);
         let out = cmd.output().unwrap();
         assert!(
@@ -565,7 +565,7 @@ fn registry_gc_keeps_a_blob_the_server_just_confirmed() {
     let unasked = push(b"a layer nobody asked about");
     assert_eq!(http(&host, "HEAD", &confirmed, &[], b"").0, 200);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let out = crate::harness::isolated(&root)
+    let out = wharf_testkit::cli::isolated(&root)
         .args(["registry", "gc", "--grace-period", "0"])
         .env("WHARF_REGISTRY_ROOT", &root)
         .output()

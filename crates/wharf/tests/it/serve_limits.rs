@@ -6,9 +6,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::harness::*;
 use crate::serve::Server;
 use crate::serve_auth::{header_value, http};
+use wharf_testkit::cli::*;
 
 /// A connection to `host` from the loopback address `from` (any of 127.0.0.0/8), so that
 /// a test can be several clients.
@@ -286,7 +286,7 @@ impl Drop for Serving {
 /// The rest of stderr is closed, as when whoever read the log went away: the server must
 /// go on serving (its access log lines are lost, not its requests).
 fn spawn_serve(args: &[&str]) -> (Serving, String) {
-    let mut command = crate::harness::isolated(&std::env::temp_dir().join("wharf-no-home"));
+    let mut command = wharf_testkit::cli::isolated(&std::env::temp_dir().join("wharf-no-home"));
     command.arg("serve").args(args);
     let mut child = command
         .stderr(std::process::Stdio::piped())

@@ -5,9 +5,9 @@
 use sha2::{Digest as _, Sha256};
 use wharf_testkit::postgres::Postgres;
 
-use crate::harness::*;
 use crate::serve::{layout, run, skopeo_push, Server};
 use crate::serve_auth::http;
+use wharf_testkit::cli::*;
 
 fn header<'a>(head: &'a str, name: &str) -> &'a str {
     head.lines()
@@ -20,7 +20,7 @@ fn header<'a>(head: &'a str, name: &str) -> &'a str {
 
 /// `wharf registry gc` on `root` with the database from `$WHARF_REGISTRY_DATABASE`.
 fn gc(root: &std::path::Path, database: &str, extra: &[&str]) -> std::process::Output {
-    let mut cmd = crate::harness::isolated(root);
+    let mut cmd = wharf_testkit::cli::isolated(root);
     cmd.args(["registry", "gc", "--grace-period", "0"])
         .args(extra)
         .env("WHARF_REGISTRY_ROOT", root)

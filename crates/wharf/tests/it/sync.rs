@@ -9,9 +9,9 @@ use wharf_testkit::fixtures::{client, data, image_from_layers, push_image, refer
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
 
-use crate::harness::{have_tool, regex_escape, s, Wharf};
 use crate::pull::block_on;
 use crate::serve::Server;
+use wharf_testkit::cli::{have_tool, regex_escape, s, Wharf};
 
 const REPOSITORIES: [&str; 3] = ["team/a", "team/b", "team/c/deep"];
 const TAGS: [&str; 4] = ["1.0", "1.1", "1.2", "2.0"];

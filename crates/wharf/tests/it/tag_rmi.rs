@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// Loads `images` from one docker-archive.
 fn load(w: &Wharf, images: &[(&TestImage, &[&str])]) {

@@ -13,7 +13,7 @@ use wharf_testkit::layer_tar::LayerTar;
 use wharf_testkit::tree::describe;
 
 use crate::fixtures::*;
-use crate::harness::*;
+use wharf_testkit::cli::*;
 
 /// Whether we run as root: the owner of a file we just made.
 fn is_root() -> bool {

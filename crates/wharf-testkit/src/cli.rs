@@ -1,4 +1,6 @@
-//! Running the real `wharf` binary against a throwaway store.
+//! Running the real `wharf` binary against a throwaway store, isolated from the machine it
+//! runs on (used by the `wharf` crate's integration tests; the binary is found beside the
+//! test executable, in the same target directory).
 
 use std::path::{Path, PathBuf};
 
@@ -6,6 +8,12 @@ use assert_cmd::Command;
 
 pub struct Wharf {
     pub dir: tempfile::TempDir,
+}
+
+impl Default for Wharf {
+    fn default() -> Self {
+        Wharf::new()
+    }
 }
 
 impl Wharf {
@@ -100,10 +108,7 @@ pub fn have_tool(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        if std::env::var("WHARF_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-            panic!("`{tool}` is required (WHARF_REQUIRE_INTEROP=1) but not installed");
-        }
-        eprintln!("skipping: `{tool}` is not installed");
+        crate::missing(&format!("`{tool}`"), &format!("apt-get install {tool}"));
     }
     found
 }
