@@ -365,11 +365,12 @@ pub struct SyncArgs {
     #[arg(long, value_name = "N")]
     pub newest: Option<usize>,
     /// Copy whole multi-platform indexes, every platform.
-    #[arg(short = 'a', long, conflicts_with = "platform")]
+    #[arg(short = 'a', long, conflicts_with = "platforms")]
     pub all: bool,
-    /// The platform to copy from multi-platform images (`os/arch[/variant]`); default: this host's.
-    #[arg(long, value_name = "PLATFORM")]
-    pub platform: Option<String>,
+    /// The platform to copy from multi-platform images (`os/arch[/variant]`); default: this
+    /// host's. Repeat it for several: the destination gets an index of just those.
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    pub platforms: Vec<String>,
     /// Copy each image's referrers too (signatures, SBOMs, attestations); into a registry.
     #[arg(long)]
     pub referrers: bool,

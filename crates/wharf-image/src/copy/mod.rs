@@ -219,6 +219,7 @@ async fn through_engine(
     let select = Select {
         platform: options.push.platform.clone(),
         all_platforms: options.push.all_platforms,
+        platforms: Vec::new(),
     };
     // The store's blob-info cache says where a registry destination may mount from.
     let known = KnownBlobs::new(match store {

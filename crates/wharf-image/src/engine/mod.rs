@@ -38,6 +38,9 @@ pub struct Select {
     pub platform: Option<Platform>,
     /// The whole index, every platform.
     pub all_platforms: bool,
+    /// Several platforms of an index (more than one): an index of just those, which
+    /// wharf writes (a new digest). Registry sources only (what `sync` reads).
+    pub platforms: Vec<Platform>,
 }
 
 /// Where an image comes from.

@@ -5,10 +5,10 @@
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use wharf_client::{Client, RemoteBlob, Resolved, UploadSource};
-use wharf_spec::{Descriptor, Digest, Platform, Reference};
+use wharf_spec::{Descriptor, Digest, ImageIndex, Platform, RawManifest, Reference};
 
 use super::{ImageSink, ImageSource, Select};
-use crate::error::Result;
+use crate::error::{ImageError, Result};
 use crate::ingest::Origin;
 use crate::push::{graph, send, BlobSource, Graph, KnownBlobs, PushEvent, SendOptions, Sent};
 
@@ -20,13 +20,7 @@ pub struct RegistrySource {
 
 impl ImageSource for RegistrySource {
     fn graph<'a>(&'a self, select: &'a Select) -> LocalBoxFuture<'a, Result<Graph>> {
-        graph_of(
-            &self.client,
-            &self.repository,
-            select.all_platforms,
-            select.platform.as_ref(),
-        )
-        .boxed_local()
+        graph_of(&self.client, &self.repository, select).boxed_local()
     }
 }
 
@@ -88,29 +82,37 @@ impl BlobSource for RegistrySource {
     }
 }
 
-/// The graph `reference` names: with `all`, the whole index; else the manifest for
-/// `platform` (the host's by default) when it names an index.
-pub async fn graph_of(
-    client: &Client,
-    reference: &Reference,
-    all: bool,
-    platform: Option<&Platform>,
-) -> Result<Graph> {
-    let (target, top) = target_of(client, reference, all, platform).await?;
+/// The graph `reference` names: with `all_platforms`, the whole index; with several
+/// `platforms`, an index of just those; else the manifest for `platform` (the host's by
+/// default) when it names an index.
+pub async fn graph_of(client: &Client, reference: &Reference, select: &Select) -> Result<Graph> {
+    let (target, top) = target_of(client, reference, select).await?;
     graph_under(client, reference, target, Some(&top)).await
 }
 
-/// What a copy of `reference` sends (see [`graph_of`]), with the top manifest as read.
+/// What a copy of `reference` sends (see [`graph_of`]), with the top manifest as read
+/// (or, for several platforms, as narrowed).
 pub async fn target_of(
     client: &Client,
     reference: &Reference,
-    all: bool,
-    platform: Option<&Platform>,
+    select: &Select,
 ) -> Result<(Descriptor, Resolved)> {
     let top: Resolved = client.resolve(reference).await?;
     let target = match top.index() {
-        Some(_) if !all => {
-            let wanted = platform.cloned().unwrap_or_else(Platform::host);
+        Some(index) if !select.all_platforms && select.platforms.len() > 1 => {
+            let manifest = narrowed(&top.manifest, index, &select.platforms)?;
+            let descriptor = manifest.descriptor();
+            return Ok((
+                descriptor.clone(),
+                Resolved {
+                    reference: top.reference,
+                    descriptor,
+                    manifest,
+                },
+            ));
+        }
+        Some(_) if !select.all_platforms => {
+            let wanted = select.platform.clone().unwrap_or_else(Platform::host);
             match top.select_platform(&wanted) {
                 Ok(chosen) => chosen.clone(),
                 // Not among the index's own images: maybe in an index it nests.
@@ -125,6 +127,32 @@ pub async fn target_of(
         _ => top.descriptor.clone(),
     };
     Ok((target, top))
+}
+
+/// The index `raw` with only the entries for `wanted` (each must be there), in the
+/// index's own order: a new index, with a digest of its own.
+fn narrowed(raw: &RawManifest, index: &ImageIndex, wanted: &[Platform]) -> Result<RawManifest> {
+    let mut keep: Vec<&Descriptor> = Vec::new();
+    for platform in wanted {
+        let found = wharf_client::select_platform(index, platform).ok_or_else(|| {
+            ImageError::PlatformNotFound {
+                wanted: platform.to_string(),
+                available: wharf_client::available_platforms(index)
+                    .iter()
+                    .map(Platform::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })?;
+        if !keep.contains(&found) {
+            keep.push(found);
+        }
+    }
+    let mut narrowed = index.clone();
+    narrowed.manifests.retain(|d| keep.contains(&d));
+    let bytes = serde_json::to_vec(&narrowed).expect("an index serializes");
+    RawManifest::parse(bytes, Some(raw.media_type()))
+        .map_err(|e| ImageError::Invalid(format!("the narrowed index does not parse: {e}")))
 }
 
 /// The graph under `target` in `repository`, reading every manifest from the registry

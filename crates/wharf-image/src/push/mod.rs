@@ -89,6 +89,7 @@ pub async fn push(
     let select = Select {
         platform: options.platform.clone(),
         all_platforms: options.all_platforms,
+        platforms: Vec::new(),
     };
     let copied = engine::copy(&StoreSource::new(store, source), &sink, &select, events).await?;
     remember(store, copied.sent.locations.clone()).await;

@@ -340,15 +340,7 @@ impl Run<'_> {
             // Signatures and SBOMs are often added to an image that did not change.
             let graph = match graph {
                 Some(graph) => graph,
-                None => {
-                    graph_of(
-                        self.client,
-                        source,
-                        select.all_platforms,
-                        select.platform.as_ref(),
-                    )
-                    .await?
-                }
+                None => graph_of(self.client, source, select).await?,
             };
             let to = self.registry_image(repository, tag)?;
             let copied = copy_referrers(
@@ -512,6 +504,6 @@ async fn source_digest(client: &Client, source: &Reference, select: &Select) -> 
     if select.all_platforms || media_type::kind(&top.media_type) != Kind::Index {
         return Ok(top.digest);
     }
-    let (target, _) = target_of(client, source, false, select.platform.as_ref()).await?;
+    let (target, _) = target_of(client, source, select).await?;
     Ok(target.digest)
 }

@@ -10,6 +10,7 @@ use wharf_image::push::SendOptions;
 use wharf_image::sync::{
     self, Job, SyncDestination, SyncEvent, SyncOptions, SyncSource, TagFilter,
 };
+use wharf_spec::Platform;
 use wharf_store::Store;
 
 use super::parse_platform;
@@ -49,8 +50,18 @@ pub fn run(root: Option<std::path::PathBuf>, args: &SyncArgs) -> Result<ExitCode
     super::push::report_resumes(&mut config);
     let options = SyncOptions {
         select: Select {
-            platform: parse_platform(args.platform.as_deref())?,
+            platform: match args.platforms.as_slice() {
+                [one] => parse_platform(Some(one))?,
+                _ => None,
+            },
             all_platforms: args.all,
+            platforms: match args.platforms.as_slice() {
+                [] | [_] => Vec::new(),
+                many => many
+                    .iter()
+                    .map(|p| Platform::parse(p).map_err(anyhow::Error::from))
+                    .collect::<Result<_>>()?,
+            },
         },
         referrers: args.referrers,
         delete: args.delete,

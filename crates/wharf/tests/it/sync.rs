@@ -379,3 +379,66 @@ fn referrers_come_along_also_for_an_image_that_did_not_change() {
         [&sig.digest]
     );
 }
+
+#[test]
+fn several_platforms_make_an_index_of_just_those_and_all_copies_the_index_as_it_is() {
+    let w = Wharf::new();
+    let (src, dst) = (
+        Server::start(&w.path("source-registry")),
+        Server::start(&w.path("target-registry")),
+    );
+    let c = client();
+    let platforms = ["linux/amd64", "linux/arm64", "linux/s390x"];
+    let images: Vec<_> = platforms
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            image_from_layers(
+                "linux/amd64",
+                vec![data(1000, 50 + i as u64)],
+                50 + i as u64,
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &wharf_testkit::fixtures::Image)> =
+        platforms.iter().copied().zip(images.iter()).collect();
+    let index = block_on(wharf_testkit::fixtures::push_index(
+        &c,
+        &reference(&src.host, "multi:1"),
+        &pairs,
+    ));
+    let from = format!("docker://{}/multi", src.host);
+
+    let two = format!("docker://{}/two", dst.host);
+    let args = ["--platform", "linux/arm64", "--platform", "linux/amd64"];
+    let out = w.ok(&[&["sync", from.as_str(), two.as_str()][..], &args[..]].concat());
+    assert!(out.contains("1 copied"), "{out}");
+    let copied = block_on(c.resolve(&reference(&dst.host, "two:1"))).unwrap();
+    let narrowed = copied.index().expect("an index").clone();
+    let children: Vec<&Digest> = narrowed.manifests.iter().map(|d| &d.digest).collect();
+    assert_eq!(
+        children,
+        [images[0].manifest.digest(), images[1].manifest.digest()],
+        "just those platforms, in the source index's order"
+    );
+    assert_ne!(copied.descriptor.digest, index.digest, "a new index");
+    let again = w.ok(&[&["sync", from.as_str(), two.as_str()][..], &args[..]].concat());
+    assert!(again.contains("0 copied, 1 up to date"), "{again}");
+
+    let all = format!("docker://{}/all", dst.host);
+    w.ok(&["sync", &from, &all, "--all"]);
+    assert_eq!(digest_at(&dst.host, "all:1"), Some(index.digest.clone()));
+    let err = w.fails(&[
+        "sync",
+        &from,
+        &all,
+        "--platform",
+        "linux/arm64",
+        "--platform",
+        "windows/amd64",
+    ]);
+    assert!(
+        err.contains("no image for platform `windows/amd64`"),
+        "{err}"
+    );
+}
