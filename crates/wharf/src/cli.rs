@@ -36,8 +36,8 @@ pub enum Command {
     /// reference), OCI layouts (`oci:PATH[:REF]`), OCI archives (`oci-archive:PATH[:REF]`)
     /// and docker-archives (`docker-archive:PATH[:REF]`), as `skopeo copy` does.
     Copy(CopyArgs),
-    /// Copy many images — a registry namespace, a repository's tags, or what a .toml sync
-    /// file lists — into a registry (`docker://HOST[/NAMESPACE]`), an OCI layout (`oci:DIR`)
+    /// Copy many images — a registry namespace, a repository's tags, or what a sync file
+    /// (.toml, or skopeo's .yaml) lists — into a registry (`docker://HOST[/NAMESPACE]`), an OCI layout (`oci:DIR`)
     /// or the store (`wharf:[NAMESPACE]`); images already there cost one lookup each.
     Sync(SyncArgs),
     /// Load images from an OCI layout, an OCI archive or a docker-archive (optionally gzipped).
@@ -344,8 +344,8 @@ pub struct CopyArgs {
 #[derive(Args)]
 pub struct SyncArgs {
     /// What to copy: `docker://HOST/NAMESPACE` (every repository the catalog lists under
-    /// it), `docker://HOST/REPOSITORY` (its tags), `docker://HOST/REPOSITORY:TAG`, or a
-    /// `.toml` sync file listing many sources.
+    /// it), `docker://HOST/REPOSITORY` (its tags), `docker://HOST/REPOSITORY:TAG`, or a sync
+    /// file listing many sources: `.toml`, or a skopeo sync `.yaml`.
     #[arg(value_name = "SOURCE")]
     pub source: String,
     /// Where: `docker://HOST[/NAMESPACE]` (the source namespace is replaced by this one,

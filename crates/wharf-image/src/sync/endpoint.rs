@@ -18,6 +18,8 @@ pub struct SyncSource {
     pub namespace: String,
     /// One tag only.
     pub tag: Option<String>,
+    /// `namespace` is one repository: the catalog is not asked for what is under it.
+    pub exact: bool,
 }
 
 impl SyncSource {
@@ -33,6 +35,7 @@ impl SyncSource {
                 registry: host.to_string(),
                 namespace: String::new(),
                 tag: None,
+                exact: false,
             });
         }
         let reference = Reference::parse_normalized(&format!("{host}/{path}"))
@@ -44,6 +47,7 @@ impl SyncSource {
             registry: host.to_string(),
             namespace: reference.path().to_string(),
             tag: reference.tag().map(str::to_string),
+            exact: false,
         })
     }
 
@@ -56,8 +60,13 @@ impl SyncSource {
                 .is_some_and(|rest| rest.starts_with('/'))
     }
 
-    /// `repository` relative to the namespace (empty for the namespace itself).
+    /// `repository` relative to the namespace (empty for the namespace itself); an exact
+    /// repository (from a skopeo sync file) is named by its last path component, as
+    /// `skopeo sync` names it (`team/app/web` → `web`).
     fn relative<'a>(&self, repository: &'a str) -> &'a str {
+        if self.exact {
+            return repository.rsplit('/').next().unwrap_or(repository);
+        }
         repository
             .strip_prefix(&self.namespace)
             .unwrap_or(repository)

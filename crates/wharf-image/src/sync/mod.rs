@@ -202,7 +202,7 @@ pub async fn sync(
 /// The repositories a source names: the catalog's under its namespace; the namespace
 /// alone when the registry lists none there or has no catalog (Docker Hub, GHCR).
 async fn repositories(client: &Client, source: &SyncSource) -> Result<Vec<String>> {
-    if source.tag.is_some() {
+    if source.tag.is_some() || source.exact {
         return Ok(vec![source.namespace.clone()]);
     }
     match client.catalog(&source.registry).await {

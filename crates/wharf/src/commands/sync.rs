@@ -26,7 +26,7 @@ pub fn run(root: Option<std::path::PathBuf>, args: &SyncArgs) -> Result<ExitCode
         args.semver.as_deref(),
         args.newest,
     )?;
-    let jobs = if args.source.ends_with(".toml") && !args.source.contains("://") {
+    let jobs = if sync::file::is_sync_file(&args.source) {
         sync::file::read(Path::new(&args.source), &filter)?
     } else {
         vec![Job {

@@ -442,3 +442,66 @@ fn several_platforms_make_an_index_of_just_those_and_all_copies_the_index_as_it_
         "{err}"
     );
 }
+
+#[test]
+fn a_skopeo_sync_file_gives_what_skopeo_sync_gives() {
+    let a = registry_or_skip!(Auth::None);
+    let b = registry_or_skip!(Auth::None);
+    if !have_tool("skopeo") {
+        return;
+    }
+    let pushed = push_namespace(&a.host, 500);
+    let w = Wharf::new();
+    let file = w.write(
+        "mirror.yaml",
+        format!(
+            "{}:\n  images:\n    team/a: []\n    team/b: [\"1.0\"]\n  images-by-tag-regex:\n    team/c/deep: ^1\\.[12]$\n  tls-verify: false\n",
+            a.host
+        )
+        .as_bytes(),
+    );
+    let out = w.ok(&["sync", s(&file), &format!("docker://{}/by-wharf", b.host)]);
+    assert!(out.contains("Synced: 7 copied"), "{out}");
+    crate::serve::run(
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "sync",
+            "--src",
+            "yaml",
+            "--dest",
+            "docker",
+            "--dest-tls-verify=false",
+            s(&file),
+            &format!("{}/by-skopeo", b.host),
+        ],
+    );
+    // Named as skopeo names them: the last path component under the destination.
+    let mut catalog = block_on(client().catalog(&b.host)).unwrap();
+    catalog.sort();
+    assert_eq!(
+        catalog,
+        [
+            "by-skopeo/a",
+            "by-skopeo/b",
+            "by-skopeo/deep",
+            "by-wharf/a",
+            "by-wharf/b",
+            "by-wharf/deep"
+        ]
+    );
+    for (repository, short) in REPOSITORIES.iter().zip(["a", "b", "deep"]) {
+        let ours = tags_at(&b.host, &format!("by-wharf/{short}"));
+        let theirs = tags_at(&b.host, &format!("by-skopeo/{short}"));
+        assert_eq!(ours, theirs, "{repository}");
+        for tag in &ours {
+            let name = format!("{repository}:{tag}");
+            assert_eq!(
+                digest_at(&b.host, &format!("by-wharf/{short}:{tag}")).as_ref(),
+                Some(&pushed[&name]),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(tags_at(&b.host, "by-wharf/deep"), ["1.1", "1.2"]);
+}
