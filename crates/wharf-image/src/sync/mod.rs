@@ -3,7 +3,7 @@
 //!
 //! 1. The source names a namespace (every repository the catalog lists under it; the
 //!    namespace alone when the registry has no catalog), one repository, or one image;
-//!    a sync file ([`file`]) lists many, each with its own tag filter ([`filter`]).
+//!    a sync file ([`mod@file`]) lists many, each with its own tag filter ([`filter`]).
 //! 2. Per image, what the destination's name points at (one `HEAD`, or a read of
 //!    `index.json` or the store) is compared with the digest the source's tag names (one
 //!    `HEAD`; for one platform of an index, the index is read): equal means up to date, and
