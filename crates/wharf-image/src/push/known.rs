@@ -51,6 +51,15 @@ impl KnownBlobs {
         sent.contains(&(digest.clone(), location.clone()))
     }
 
+    /// Whether this run has put `digest` into another repository of `location`'s registry:
+    /// a mount from there is certain to find it, so no `HEAD` needs to ask first.
+    pub fn sent_beside(&self, digest: &Digest, location: &BlobLocation) -> bool {
+        let sent = self.sent.lock().expect("sent blobs lock");
+        sent.iter().any(|(d, l)| {
+            d == digest && l.registry == location.registry && l.repository != location.repository
+        })
+    }
+
     /// Runs `send`, which puts `digest` into `location`, so that one blob is sent once:
     /// while a send of this run puts it anywhere for the first time, other sends of it
     /// wait; after that, sends of it into one repository go one at a time (the first mounts

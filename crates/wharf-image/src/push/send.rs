@@ -194,9 +194,12 @@ async fn send_blob_alone(
         registry: repository.domain().to_string(),
         repository: repository.path().to_string(),
     };
-    if known.sent_to(&blob.digest, &here)
-        || client.head_blob(repository, &blob.digest).await?.is_some()
-    {
+    // What this run put here is here; what it put in another repository of this registry
+    // is mounted without asking first (a mount of a blob the repository has succeeds too).
+    let existed = known.sent_to(&blob.digest, &here)
+        || (!known.sent_beside(&blob.digest, &here)
+            && client.head_blob(repository, &blob.digest).await?.is_some());
+    if existed {
         event(PushEvent::LayerAlreadyExists(blob.digest.clone()));
         return Ok(Outcome::Existed);
     }
