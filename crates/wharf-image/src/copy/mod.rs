@@ -108,7 +108,7 @@ pub async fn copy(
         (_, Location::DockerArchive { .. }) => {
             staged(store, client, from, to, options, events).await
         }
-        _ => match engine_source(store, client, from)? {
+        _ => match engine_source(store, client, from).await? {
             Some(source) => {
                 through_engine(store, client, source.as_ref(), from, to, options, events).await
             }
@@ -120,7 +120,7 @@ pub async fn copy(
 /// The engine's source for `from`; `None` for what must be staged: a docker-archive (its
 /// layers are compressed again on the way) and an OCI archive that is compressed or has
 /// links between its members.
-fn engine_source(
+async fn engine_source(
     store: Option<&Store>,
     client: &Client,
     from: &Location,
@@ -138,7 +138,12 @@ fn engine_source(
             reference: reference.clone(),
         }),
         Location::OciArchive { path, reference } => {
-            match OciArchiveSource::open(path, reference.clone())? {
+            let (path, reference) = (path.clone(), reference.clone());
+            let indexed =
+                tokio::task::spawn_blocking(move || OciArchiveSource::open(&path, reference))
+                    .await
+                    .map_err(ImageError::internal("archive index"))??;
+            match indexed {
                 Some(source) => Box::new(source),
                 None => return Ok(None),
             }

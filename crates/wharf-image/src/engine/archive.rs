@@ -319,6 +319,7 @@ pub struct OciArchiveSource {
 
 impl OciArchiveSource {
     /// Indexes the archive; `None` when it is compressed or has links (stage it instead).
+    /// Blocking file work: call it off the async runtime.
     pub fn open(path: &Path, reference: Option<String>) -> Result<Option<OciArchiveSource>> {
         let cannot = |e: io::Error| ImageError::Io {
             context: format!("read `{}`", path.display()),
@@ -337,7 +338,9 @@ impl OciArchiveSource {
         };
         let mut archive = tar::Archive::new(io::BufReader::new(file));
         let mut members = BTreeMap::new();
-        for entry in archive.entries().map_err(broken)? {
+        // Headers only: each member's data is skipped by seeking, so indexing reads a few
+        // blocks per member, not the archive; the blobs are read once, when copied.
+        for entry in archive.entries_with_seek().map_err(broken)? {
             let entry = entry.map_err(broken)?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let Some(name) = normalize(&raw) else {

@@ -27,10 +27,19 @@ use super::{stream::write_blob, ImageSink, ImageSource, Select};
 use crate::catalog::parse_manifest;
 use crate::error::{ImageError, Result};
 use crate::ingest::{self, Mismatch, Origin};
-use crate::load::layout::{check_layout_file, check_size, parse_index};
+use crate::load::layout::{check_layout_file, check_size, is_image_entry, parse_index};
 use crate::load::oci_dir::{blob_path, open_nofollow, read_capped, refuse_link};
 use crate::push::store_source::file_stream;
 use crate::push::{graph, BlobSource, Graph, PushEvent, Sent};
+
+/// Runs file work (fsyncs, renames, small writes) on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ImageError::internal("layout writer"))?
+}
 
 /// Blobs written into the layout at once.
 const WRITERS: usize = 4;
@@ -82,12 +91,7 @@ pub(crate) fn choose_entry(
     let mut chosen: Vec<&Descriptor> = index
         .manifests
         .iter()
-        .filter(|entry| {
-            matches!(
-                media_type::kind(&entry.media_type),
-                Kind::Manifest | Kind::Index | Kind::Schema1
-            )
-        })
+        .filter(|entry| is_image_entry(entry))
         .filter(|entry| match reference {
             None => true,
             Some(wanted) => names_match(entry.annotation(ANNOTATION_REF_NAME), wanted),
@@ -224,6 +228,7 @@ impl ImageSource for LayoutSource {
 }
 
 /// The layout at `dir`, naming what it takes `reference` (a `ref.name`) when given.
+#[derive(Clone)]
 pub struct LayoutSink {
     pub dir: PathBuf,
     pub reference: Option<String>,
@@ -276,6 +281,20 @@ impl LayoutSink {
         )?)
     }
 
+    /// Creates the layout directory and its `oci-layout` file when missing.
+    fn start(&self) -> Result<()> {
+        fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
+        let layout = self.dir.join("oci-layout");
+        if !layout.exists() {
+            wharf_fs::replace(
+                &layout,
+                br#"{"imageLayoutVersion":"1.0.0"}"#,
+                Durability::Durable,
+            )?;
+        }
+        Ok(())
+    }
+
     /// `blobs/<alg>/` for `digest`, created when missing.
     fn blob_dir(&self, digest: &Digest) -> Result<PathBuf> {
         let dir = self.dir.join("blobs").join(digest.algorithm().name());
@@ -312,9 +331,7 @@ impl LayoutSink {
             });
         }
         // Each directory is fsynced once, after all its blobs.
-        tokio::task::spawn_blocking(move || file.commit(Durability::Content))
-            .await
-            .map_err(ImageError::internal("blob writer"))??;
+        blocking(move || Ok(file.commit(Durability::Content)?)).await?;
         Ok(true)
     }
 
@@ -378,15 +395,8 @@ impl ImageSink for LayoutSink {
         _events: &'a dyn Fn(PushEvent),
     ) -> LocalBoxFuture<'a, Result<Sent>> {
         async move {
-            fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
-            let layout = self.dir.join("oci-layout");
-            if !layout.exists() {
-                wharf_fs::replace(
-                    &layout,
-                    br#"{"imageLayoutVersion":"1.0.0"}"#,
-                    Durability::Durable,
-                )?;
-            }
+            let layout = self.clone();
+            blocking(move || layout.start()).await?;
             let mut order: Vec<&Descriptor> = graph.blobs.iter().collect();
             order.sort_by_key(|d| std::cmp::Reverse(d.size));
             let outcomes: Vec<(&Descriptor, bool)> = stream::iter(order)
@@ -407,15 +417,26 @@ impl ImageSink for LayoutSink {
                     sent.existing.push(blob.digest.clone());
                 }
             }
-            for (descriptor, raw) in &graph.manifests {
-                if self.write_manifest(descriptor, raw.bytes())? {
-                    renamed_in.insert(descriptor.digest.algorithm());
+            // Manifests are small; they, the directory fsyncs and `index.json` go on one
+            // blocking task (the runtime may be a single thread that also drives the network).
+            let (layout, top) = (self.clone(), graph.top().clone());
+            let manifests: Vec<(Descriptor, Vec<u8>)> = graph
+                .manifests
+                .iter()
+                .map(|(d, raw)| (d.clone(), raw.bytes().to_vec()))
+                .collect();
+            blocking(move || {
+                for (descriptor, bytes) in &manifests {
+                    if layout.write_manifest(descriptor, bytes)? {
+                        renamed_in.insert(descriptor.digest.algorithm());
+                    }
                 }
-            }
-            for algorithm in renamed_in {
-                wharf_fs::fsync_dir(&self.dir.join("blobs").join(algorithm.name()))?;
-            }
-            self.name(graph.top())?;
+                for algorithm in renamed_in {
+                    wharf_fs::fsync_dir(&layout.dir.join("blobs").join(algorithm.name()))?;
+                }
+                layout.name(&top)
+            })
+            .await?;
             Ok(sent)
         }
         .boxed_local()

@@ -62,6 +62,15 @@ pub fn check_layout_file(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Whether an `index.json` entry is an image (a manifest or an index; schema1 too, to be
+/// refused where it is met) rather than an artifact.
+pub fn is_image_entry(entry: &Descriptor) -> bool {
+    matches!(
+        media_type::kind(&entry.media_type),
+        Kind::Manifest | Kind::Index | Kind::Schema1
+    )
+}
+
 /// Checks every entry's graph and returns the entries as images to name, with every
 /// digest their graphs reach. A referrer's subject may live elsewhere: it is not required
 /// ([`Policy::IMAGE`]); non-distributable layers are, when an image lists them.
@@ -74,12 +83,7 @@ pub fn walk_index(
     let roots: Vec<Descriptor> = index
         .manifests
         .iter()
-        .filter(|entry| {
-            matches!(
-                media_type::kind(&entry.media_type),
-                Kind::Manifest | Kind::Index | Kind::Schema1
-            )
-        })
+        .filter(|entry| is_image_entry(entry))
         .cloned()
         .collect();
     let candidates = roots.iter().map(candidate_for).collect();
