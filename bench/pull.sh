@@ -19,30 +19,10 @@ need_time
 
 wharf=$(wharf_binary)
 work=$(mktemp -d)
-registry_pid=
-trap '[ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"' EXIT
+# The registry runs inside a `$(...)` subshell: stopped by its config file's path.
+trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-host=127.0.0.1:$port
-cat >"$work/registry.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: $host
-  secret: wharf-bench
-YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-  sleep 0.05
-done
+host=$(start_registry registry)
 # Isolated from the machine's logins and wharf config.
 export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
 

@@ -158,20 +158,32 @@ pub fn into_store<R: Read>(
     };
     let offset = ingest.offset();
     let mut reader = open(offset)?;
-    let copied = copy(&mut reader, &mut ingest).map_err(ImageError::io(format!(
+    copy(&mut reader, &mut ingest).map_err(ImageError::io(format!(
         "read blob `{}` from {origin}",
         digest
     )))?;
-    if offset + copied < size {
-        // Not a mismatch: what arrived is a prefix, kept for a later run to resume.
+    finish_written(ingest, digest, size, origin).map(Ingested::Staged)
+}
+
+/// [`finish`] for a writer that has had all the bytes its source gave: fewer than `size`
+/// is not a mismatch but a prefix, kept for a later run to resume
+/// ([`ImageError::TruncatedBlob`]).
+pub fn finish_written(
+    ingest: Ingest,
+    digest: &Digest,
+    size: u64,
+    origin: &Origin,
+) -> Result<StagedBlob> {
+    let got = ingest.written();
+    if got < size {
         return Err(ImageError::TruncatedBlob {
             digest: digest.clone(),
             origin: origin.clone(),
-            got: offset + copied,
+            got,
             want: size,
         });
     }
-    finish(ingest, digest, origin).map(Ingested::Staged)
+    finish(ingest, digest, origin)
 }
 
 /// Copies with a large buffer: the store hashes and writes in the same pass.

@@ -211,15 +211,10 @@ async fn ingest_stream(
     let bytes = written.map_err(ImageError::io(format!(
         "copy blob `{digest}` from {origin}"
     )))?;
-    if offset + bytes < size {
-        return Err(ImageError::TruncatedBlob {
-            digest: digest.clone(),
-            origin: origin.clone(),
-            got: offset + bytes,
-            want: size,
-        });
-    }
     let (digest, from) = (digest.clone(), origin.clone());
-    let blob = blocking(store, move |_| ingest::finish(ingest, &digest, &from)).await??;
+    let blob = blocking(store, move |_| {
+        ingest::finish_written(ingest, &digest, size, &from)
+    })
+    .await??;
     Ok(Written::Staged { blob, bytes })
 }

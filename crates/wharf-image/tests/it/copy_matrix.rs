@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crate::run;
 use wharf_client::Client;
 use wharf_image::copy::{copy, CopyOptions, Location};
 use wharf_spec::descriptor::ANNOTATION_REF_NAME;
@@ -82,14 +83,6 @@ fn identity_in(store: &Store, name: &str) -> (Identity, Digest) {
         },
         resolved.manifest_descriptor.digest,
     )
-}
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 async fn copy_ok(store: &Store, client: &Client, from: &Location, to: &Location) -> Digest {

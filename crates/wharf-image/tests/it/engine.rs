@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::run;
 use wharf_image::engine::archive::{OciArchiveSink, OciArchiveSource};
 use wharf_image::engine::layout::{LayoutSink, LayoutSource};
 use wharf_image::engine::store::StoreSink;
@@ -36,14 +37,6 @@ fn layout_with_a_corrupt_layer(dir: &Path, image: &Image, tag: &str) -> Digest {
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [entry]});
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     digest
-}
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 #[test]

@@ -5,3 +5,12 @@
 mod copy_matrix;
 mod engine;
 mod referrers;
+
+/// Runs a future on a runtime of its own, as the CLI does.
+pub fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

@@ -15,6 +15,24 @@ use crate::cli::{CompressArg, CopyArgs};
 use crate::output::push::PushOutput;
 use crate::output::stdout::outln;
 
+/// The client config of a command that streams blobs from one registry into another
+/// (`copy`, `sync`): `--max-concurrent-uploads` on top of the config file, as many
+/// downloads as uploads, and resumed uploads reported.
+pub(super) fn streaming_config(
+    registry: &crate::cli::RegistryArgs,
+    max_concurrent_uploads: Option<usize>,
+) -> Result<wharf_client::ClientConfig> {
+    let mut config = super::remote::client_config(registry)?;
+    if let Some(n) = max_concurrent_uploads {
+        config.max_concurrent_uploads = n.max(1);
+    }
+    config.max_concurrent_downloads = config
+        .max_concurrent_downloads
+        .max(config.max_concurrent_uploads);
+    super::push::report_resumes(&mut config);
+    Ok(config)
+}
+
 pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode> {
     let from = Location::parse(&args.source)?;
     let to = Location::parse(&args.destination)?;
@@ -25,15 +43,7 @@ pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode
     } else {
         None
     };
-    let mut config = super::remote::client_config(&args.registry)?;
-    if let Some(n) = args.max_concurrent_uploads {
-        config.max_concurrent_uploads = n.max(1);
-    }
-    // Registry-to-registry streams as many downloads as uploads.
-    config.max_concurrent_downloads = config
-        .max_concurrent_downloads
-        .max(config.max_concurrent_uploads);
-    super::push::report_resumes(&mut config);
+    let config = streaming_config(&args.registry, args.max_concurrent_uploads)?;
     let options = CopyOptions {
         push: PushOptions {
             platform: parse_platform(args.platform.as_deref())?,

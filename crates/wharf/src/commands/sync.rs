@@ -40,14 +40,7 @@ pub fn run(root: Option<std::path::PathBuf>, args: &SyncArgs) -> Result<ExitCode
         SyncDestination::Store { .. } => Some(super::open_store(root)?),
         _ => None,
     };
-    let mut config = super::remote::client_config(&args.registry)?;
-    if let Some(n) = args.max_concurrent_uploads {
-        config.max_concurrent_uploads = n.max(1);
-    }
-    config.max_concurrent_downloads = config
-        .max_concurrent_downloads
-        .max(config.max_concurrent_uploads);
-    super::push::report_resumes(&mut config);
+    let config = super::copy::streaming_config(&args.registry, args.max_concurrent_uploads)?;
     let options = SyncOptions {
         select: Select {
             platform: match args.platforms.as_slice() {
