@@ -267,6 +267,7 @@ impl LayoutSink {
 
     /// Removes the entry named `name` from `index.json` (its blobs stay).
     pub fn untag(&self, name: &str) -> Result<()> {
+        let _locked = self.lock_index()?;
         let Some(mut index) = self.read_index()? else {
             return Ok(());
         };
@@ -279,6 +280,15 @@ impl LayoutSink {
             &bytes,
             Durability::Durable,
         )?)
+    }
+
+    /// Holds the layout directory's `flock` while `index.json` is read, edited and replaced,
+    /// so that images named at once (a sync writes several), in this process or another,
+    /// never lose each other's entries.
+    fn lock_index(&self) -> Result<fs::File> {
+        let dir = fs::File::open(&self.dir).map_err(io_err("open", &self.dir))?;
+        dir.lock().map_err(io_err("lock", &self.dir))?;
+        Ok(dir)
     }
 
     /// Creates the layout directory and its `oci-layout` file when missing.
@@ -350,6 +360,7 @@ impl LayoutSink {
 
     /// Points `reference` (or an unnamed entry) at `top` in `index.json`, replaced by rename.
     fn name(&self, top: &Descriptor) -> Result<()> {
+        let _locked = self.lock_index()?;
         let mut index = self.read_index()?.unwrap_or_else(ImageIndex::empty);
         let mut entry = top.clone();
         entry.annotations = None;
