@@ -5,15 +5,16 @@
 //! Layers are decompressed on the fly and their diff_ids checked as they are written;
 //! nothing is held in memory but one buffer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 
 use serde::Serialize;
 use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME};
-use wharf_spec::{Algorithm, Digest, HashingReader, ImageIndex, Platform, Reference};
+use wharf_spec::{Digest, ImageIndex, Platform, Reference};
 use wharf_store::Store;
 
 use crate::catalog::{self, Found};
+use crate::engine::docker_archive::writer::DockerArchiveWriter;
 use crate::error::{ImageError, Result};
 use crate::graph::blobs_of;
 use crate::layers::layer_info;
@@ -86,82 +87,24 @@ fn write_docker_archive<W: Write>(
     images: &[Found],
     tar: &mut tar::Builder<W>,
 ) -> Result<()> {
-    let mut written: BTreeSet<String> = BTreeSet::new();
-    let mut items: Vec<ArchiveItem> = Vec::new();
-    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut writer = DockerArchiveWriter::default();
     for found in images {
         let r = &found.resolved;
-        let mut layer_paths = Vec::new();
+        let mut diff_ids = Vec::new();
         for layer in &r.manifest.layers {
             let info = layer_info(store, layer)?;
-            let dir = info.diff_id.hex().to_string();
-            let member = format!("{dir}/layer.tar");
-            if written.insert(member.clone()) {
-                append_bytes(tar, &format!("{dir}/VERSION"), b"1.0")?;
-                let json = serde_json::to_vec(&serde_json::json!({ "id": dir })).expect("json");
-                append_bytes(tar, &format!("{dir}/json"), &json)?;
+            if !writer.has_layer(&info.diff_id) {
                 let blob = store.open_blob(&layer.digest)?;
-                let (_, decoded) =
+                let (_, mut decoded) =
                     wharf_layer::decompress(io::BufReader::with_capacity(1 << 20, blob))
                         .map_err(ImageError::io(format!("reading layer `{}`", layer.digest)))?;
-                let mut hashing = HashingReader::new(decoded, Algorithm::Sha256);
-                append_stream(tar, &member, info.size, &mut hashing)?;
-                let (actual, count) = hashing.finish();
-                if actual != info.diff_id || count != info.size {
-                    return Err(ImageError::DiffIdMismatch {
-                        layer: layer.digest.clone(),
-                        expected: info.diff_id,
-                        actual,
-                    });
-                }
+                writer.layer(tar, layer, &info.diff_id, info.size, &mut decoded)?;
             }
-            layer_paths.push(member);
+            diff_ids.push(info.diff_id);
         }
-        let config_name = format!("{}.json", r.id().hex());
-        if written.insert(config_name.clone()) {
-            append_bytes(tar, &config_name, &r.config_bytes)?;
-        }
-        let names = names_to_save(found);
-        let repo_tags: Vec<String> = names.iter().map(Reference::familiar).collect();
-        for name in &names {
-            if let (Some(top), Some(tag)) = (layer_paths.last(), name.tag()) {
-                let id = top.trim_end_matches("/layer.tar").to_string();
-                repositories
-                    .entry(name.familiar_name())
-                    .or_default()
-                    .insert(tag.to_string(), id);
-            }
-        }
-        // One item per image, holding all its names, as `docker save` and skopeo write
-        // them (the config names the image; its layers follow from it).
-        match items.iter_mut().find(|i| i.config == config_name) {
-            Some(item) => {
-                let tags = item.repo_tags.get_or_insert_with(Vec::new);
-                for tag in repo_tags {
-                    if !tags.contains(&tag) {
-                        tags.push(tag);
-                    }
-                }
-            }
-            None => items.push(ArchiveItem {
-                config: config_name,
-                repo_tags: (!repo_tags.is_empty()).then_some(repo_tags),
-                layers: layer_paths,
-            }),
-        }
+        writer.image(tar, &r.config_bytes, &diff_ids, &names_to_save(found))?;
     }
-    if !repositories.is_empty() {
-        append_bytes(
-            tar,
-            "repositories",
-            &serde_json::to_vec(&repositories).expect("json"),
-        )?;
-    }
-    append_bytes(
-        tar,
-        "manifest.json",
-        &serde_json::to_vec(&items).expect("json"),
-    )
+    writer.finish(tar)
 }
 
 fn write_oci_archive<W: Write>(
@@ -233,7 +176,7 @@ fn docker_manifest(images: &[Found]) -> Vec<ArchiveItem> {
         .collect()
 }
 
-fn header(size: u64) -> tar::Header {
+pub(crate) fn header(size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_size(size);
     h.set_mode(0o644);

@@ -1,26 +1,17 @@
 //! `copy`: an image from any [`Location`] to any other — registries, the store, OCI layout
 //! directories, OCI archives and docker-archives — as `skopeo copy` does.
 //!
-//! - Registries, the store and OCI layout directories are sources and sinks of the copy
-//!   engine ([`crate::engine`]), and an OCI archive is a sink: every blob streams from the
-//!   source straight into the destination (registry to registry without touching disk),
-//!   verified as it is written; bytes, manifests and digests stay identical (a
-//!   destination on the same registry mounts instead). A registry to the store is
-//!   [`crate::pull`].
-//! - Archive sources and docker-archive destinations go through a store: an archive
-//!   source is loaded into a throwaway staging store (only the chosen image moves on into
-//!   the user's store, [`into_store`]); a docker-archive is written from a store with
-//!   [`crate::save`].
-//! - A docker-archive holds uncompressed layers: going anywhere but another
-//!   docker-archive, they are compressed again ([`recompress`]), which gives new layer and
-//!   manifest digests (reported); the image ID stays.
+//! - Every pair runs the copy engine ([`crate::engine`]): each blob streams from the
+//!   source straight into the destination (registry to registry without touching disk,
+//!   archives read in place), verified as it is written; bytes, manifests and digests
+//!   stay identical (a destination on the same registry mounts instead). Two pairs are
+//!   simpler: a registry to the store is [`crate::pull`], the store to the store a tag.
+//! - A docker-archive holds uncompressed layers: going anywhere but the store or another
+//!   docker-archive, they are compressed on the way ([`crate::engine::compress`]), which
+//!   gives new layer and manifest digests (reported); the image ID stays.
 
-pub mod into_store;
-pub mod recompress;
 pub mod referrers;
 pub mod transport;
-
-use std::path::Path;
 
 use wharf_client::Client;
 use wharf_spec::media_type::Compression;
@@ -29,15 +20,16 @@ use wharf_store::{BlobLocations, Store};
 
 use crate::catalog;
 use crate::engine::archive::{OciArchiveSink, OciArchiveSource};
+use crate::engine::compress::Compressed;
+use crate::engine::docker_archive::{self, DockerArchiveSink};
 use crate::engine::layout::{LayoutSink, LayoutSource};
 use crate::engine::registry::{RegistrySink, RegistrySource};
 use crate::engine::store::{StoreSink, StoreSource};
 use crate::engine::{self, ImageSink, ImageSource, Select};
 use crate::error::{ImageError, Result};
-use crate::load::{self, LoadOptions};
 use crate::pull::{self, blocking, PullOptions};
 use crate::push::{self, KnownBlobs, PushEvent, PushOptions, SendOptions, Sent};
-use crate::save::{self, SaveFormat};
+use crate::save::SaveFormat;
 
 pub use transport::Location;
 
@@ -105,29 +97,26 @@ pub async fn copy(
             name_as(store, a, b).await?;
             Ok(done(target_of(store, b, None, true).await?, None))
         }
-        (_, Location::DockerArchive { .. }) => {
-            staged(store, client, from, to, options, events).await
+        _ => {
+            let source = engine_source(store, client, from, to, options).await?;
+            through_engine(store, client, source.as_ref(), from, to, options, events).await
         }
-        _ => match engine_source(store, client, from).await? {
-            Some(source) => {
-                through_engine(store, client, source.as_ref(), from, to, options, events).await
-            }
-            None => staged(store, client, from, to, options, events).await,
-        },
     }
 }
 
-/// The engine's source for `from`; `None` for what must be staged: a docker-archive (its
-/// layers are compressed again on the way) and an OCI archive that is compressed or has
-/// links between its members.
+/// The engine's source for `from`. A docker-archive's plain layers are compressed on the
+/// way to anything but the store (which keeps them, as `wharf load` does) or another
+/// docker-archive (which holds them plain).
 async fn engine_source(
     store: Option<&Store>,
     client: &Client,
     from: &Location,
-) -> Result<Option<Box<dyn ImageSource>>> {
+    to: &Location,
+    options: &CopyOptions,
+) -> Result<Box<dyn ImageSource>> {
     let user_store =
         || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
-    Ok(Some(match from {
+    Ok(match from {
         Location::Registry(reference) => Box::new(RegistrySource {
             client: client.clone(),
             repository: reference.clone(),
@@ -139,65 +128,24 @@ async fn engine_source(
         }),
         Location::OciArchive { path, reference } => {
             let (path, reference) = (path.clone(), reference.clone());
-            let indexed =
+            let source =
                 tokio::task::spawn_blocking(move || OciArchiveSource::open(&path, reference))
                     .await
                     .map_err(ImageError::internal("archive index"))??;
-            match indexed {
-                Some(source) => Box::new(source),
-                None => return Ok(None),
+            Box::new(source)
+        }
+        Location::DockerArchive { path, reference } => {
+            let (path, reference) = (path.clone(), reference.clone());
+            let source =
+                tokio::task::spawn_blocking(move || docker_archive::open(&path, reference))
+                    .await
+                    .map_err(ImageError::internal("archive index"))??;
+            match to {
+                Location::Store(_) | Location::DockerArchive { .. } => source,
+                _ => Box::new(Compressed::new(source, options.compression)?),
             }
         }
-        Location::DockerArchive { .. } => return Ok(None),
-    }))
-}
-
-/// A copy through a throwaway staging store: the source is loaded (or pulled) into it,
-/// and the destination written from it.
-async fn staged(
-    store: Option<&Store>,
-    client: &Client,
-    source: &Location,
-    destination: &Location,
-    options: &CopyOptions,
-    events: &dyn Fn(PushEvent),
-) -> Result<CopyReport> {
-    let user_store =
-        || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
-    let staging = tempfile::Builder::new()
-        .prefix("wharf-copy-")
-        .tempdir()
-        .map_err(ImageError::io("creating a staging directory"))?;
-    let (holder, mut input) = stage_source(store, client, source, staging.path(), options).await?;
-    if let Location::Store(name) = destination {
-        // Layers stay as the file holds them, as `wharf load` keeps them.
-        let target = target_of(
-            &holder,
-            &input,
-            options.push.platform.as_ref(),
-            options.push.all_platforms,
-        )
-        .await?;
-        let (user, name, moved) = (user_store()?.clone(), name.clone(), target.clone());
-        blocking(&holder, move |s| {
-            into_store::transfer(s, &user, &moved, &name)
-        })
-        .await??;
-        return Ok(done(target, None));
-    }
-    if matches!(source, Location::DockerArchive { .. })
-        && !matches!(destination, Location::DockerArchive { .. })
-    {
-        let name = Reference::parse_normalized("wharf-copy/recompressed:latest")?;
-        let compression = options.compression;
-        let from = input.clone();
-        blocking(&holder, move |s| {
-            recompress::recompress(s, &from, compression, &name)
-        })
-        .await??;
-        input = "wharf-copy/recompressed:latest".to_string();
-    }
-    write_destination(&holder, client, &input, destination, options, events).await
+    })
 }
 
 fn done(target: Descriptor, sent: Option<Sent>) -> CopyReport {
@@ -223,7 +171,8 @@ async fn through_engine(
         || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
     let select = Select {
         platform: options.push.platform.clone(),
-        all_platforms: options.push.all_platforms,
+        // A docker-archive holds one platform's image.
+        all_platforms: options.push.all_platforms && !matches!(to, Location::DockerArchive { .. }),
         platforms: Vec::new(),
     };
     // The store's blob-info cache says where a registry destination may mount from.
@@ -251,7 +200,11 @@ async fn through_engine(
             name: archive_name(reference.as_deref(), SaveFormat::OciArchive)?,
             select: select.clone(),
         }),
-        _ => unreachable!("a docker-archive is written from a staging store"),
+        Location::DockerArchive { path, reference } => Box::new(DockerArchiveSink {
+            path: path.clone(),
+            name: archive_name(reference.as_deref(), SaveFormat::DockerArchive)?,
+            select: select.clone(),
+        }),
     };
     // gc must not delete what a store source is sending.
     let _guard = match from {
@@ -311,121 +264,6 @@ async fn target_of(
     .await?
 }
 
-/// Puts the source image into a store and says how to find it there: the user's store
-/// for a store source, else a staging store in `dir`.
-async fn stage_source(
-    store: Option<&Store>,
-    client: &Client,
-    source: &Location,
-    dir: &Path,
-    options: &CopyOptions,
-) -> Result<(Store, String)> {
-    if let Location::Store(name) = source {
-        let store =
-            store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()))?;
-        return Ok((store.clone(), name.clone()));
-    }
-    let holder = Store::open(dir.join("store"))?;
-    let input = match source {
-        Location::Registry(reference) => {
-            let options = PullOptions {
-                platform: options.push.platform.clone(),
-                all_platforms: options.push.all_platforms,
-            };
-            let report = pull::pull(&holder, client, reference, options, &|_| {}).await?;
-            report.reference.to_string()
-        }
-        Location::OciDir { path, reference }
-        | Location::OciArchive { path, reference }
-        | Location::DockerArchive { path, reference } => {
-            let (path, reference) = (path.clone(), reference.clone());
-            blocking(&holder, move |s| load_one(s, &path, reference.as_deref())).await??
-        }
-        Location::Store(_) => unreachable!("handled above"),
-    };
-    Ok((holder, input))
-}
-
-/// Loads a layout or archive and picks the image `reference` names in it (an OCI
-/// `ref.name`, or a docker-archive's `RepoTags` entry), or its only image.
-fn load_one(store: &Store, path: &Path, reference: Option<&str>) -> Result<String> {
-    let options = LoadOptions {
-        tag: Some(Reference::parse_normalized("wharf-copy/source")?),
-    };
-    let loaded = load::load(store, path, &options)?;
-    let wanted = reference.and_then(|r| Reference::parse_normalized(r).ok().map(|n| n.canonical()));
-    let matches = |name: &Reference| match reference {
-        None => true,
-        Some(r) => name.tag() == Some(r) || Some(name) == wanted.as_ref(),
-    };
-    let mut chosen: Vec<&load::Loaded> = loaded
-        .iter()
-        .filter(|l| {
-            l.name.as_ref().is_some_and(matches) || (reference.is_none() && l.name.is_none())
-        })
-        .collect();
-    chosen.dedup_by(|a, b| a.target.digest == b.target.digest);
-    match chosen.as_slice() {
-        [one] => Ok(match &one.name {
-            Some(name) => name.to_string(),
-            None => one.target.digest.to_string(),
-        }),
-        [] => Err(ImageError::archive(
-            path,
-            format!("holds no image named `{}`", reference.unwrap_or("")),
-        )),
-        many => Err(ImageError::archive(
-            path,
-            format!("holds {} images; name one as `PATH:REF`", many.len()),
-        )),
-    }
-}
-
-async fn write_destination(
-    holder: &Store,
-    client: &Client,
-    input: &str,
-    destination: &Location,
-    options: &CopyOptions,
-    events: &dyn Fn(PushEvent),
-) -> Result<CopyReport> {
-    match destination {
-        Location::Registry(_) | Location::OciDir { .. } | Location::OciArchive { .. } => {
-            let from = Location::Store(input.to_string());
-            let source = StoreSource::new(holder, input);
-            through_engine(
-                Some(holder),
-                client,
-                &source,
-                &from,
-                destination,
-                options,
-                events,
-            )
-            .await
-        }
-        Location::Store(_) => unreachable!("a store destination is handled by `copy`"),
-        Location::DockerArchive { path, reference } => {
-            let format = SaveFormat::DockerArchive;
-            let (input, path, reference) = (input.to_string(), path.clone(), reference.clone());
-            let (platform, all) = (options.push.platform.clone(), options.push.all_platforms);
-            let target = blocking(holder, move |s| {
-                write_archive(
-                    s,
-                    &input,
-                    &path,
-                    reference.as_deref(),
-                    format,
-                    platform.as_ref(),
-                    all,
-                )
-            })
-            .await??;
-            Ok(done(target, None))
-        }
-    }
-}
-
 /// The name an archive gives its image: `REF` of `PATH:REF` as a full name, or an OCI
 /// `ref.name` that is only a tag (`image:TAG`).
 fn archive_name(reference: Option<&str>, format: SaveFormat) -> Result<Option<Reference>> {
@@ -438,35 +276,4 @@ fn archive_name(reference: Option<&str>, format: SaveFormat) -> Result<Option<Re
             ImageError::Invalid(format!("`{r}` is neither a tag nor an image name"))
         })?,
     }))
-}
-
-/// Writes the image as an archive at `path` (through a temporary file and a rename),
-/// named `reference` in it; returns what was written.
-fn write_archive(
-    store: &Store,
-    input: &str,
-    path: &Path,
-    reference: Option<&str>,
-    format: SaveFormat,
-    platform: Option<&Platform>,
-    all: bool,
-) -> Result<Descriptor> {
-    let mut found = catalog::find(store, input, platform)?;
-    if !all || format == SaveFormat::DockerArchive {
-        found.resolved.target = found.resolved.manifest_descriptor.clone();
-    }
-    let name = archive_name(reference, format)?;
-    found.names = name.iter().cloned().collect();
-    found.matched_name = name;
-    let failed = |e: std::io::Error| ImageError::Io {
-        context: format!("write `{}`", path.display()),
-        source: e,
-    };
-    let target = found.resolved.target.clone();
-    let file = wharf_fs::AtomicFile::create(path)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    save::write_archive(store, std::slice::from_ref(&found), format, &mut out)?;
-    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-    file.commit(wharf_fs::Durability::Durable)?;
-    Ok(target)
 }

@@ -18,7 +18,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use futures_util::FutureExt;
 use wharf_client::UploadSource;
 use wharf_fs::{AtomicFile, Durability};
-use wharf_spec::descriptor::ANNOTATION_REF_NAME;
+use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME};
 use wharf_spec::digest::HashingWriter;
 use wharf_spec::media_type::{self, Kind};
 use wharf_spec::{Descriptor, Digest, ImageIndex, Manifest, Platform, Reference};
@@ -77,16 +77,18 @@ impl LayoutSource {
         })?;
         check_layout_file(dir, &layout_file)?;
         let index = parse_index(dir, &read_capped(dir, &dir.join("index.json"))?)?;
-        choose_entry(dir, &index, self.reference.as_deref())
+        choose_entry(dir, &index, self.reference.as_deref(), false)
     }
 }
 
-/// The image entry of a layout's `index.json` that `reference` names (its `ref.name`), or
-/// its only image; artifacts at the top are not images.
+/// The image entry of a layout's `index.json` that `reference` names (its `ref.name`, and
+/// with `image_names` its `io.containerd.image.name`, which Docker ≥ 25 archives carry as
+/// their `RepoTags`), or its only image; artifacts at the top are not images.
 pub(crate) fn choose_entry(
     layout: &Path,
     index: &ImageIndex,
     reference: Option<&str>,
+    image_names: bool,
 ) -> Result<Descriptor> {
     let mut chosen: Vec<&Descriptor> = index
         .manifests
@@ -94,7 +96,11 @@ pub(crate) fn choose_entry(
         .filter(|entry| is_image_entry(entry))
         .filter(|entry| match reference {
             None => true,
-            Some(wanted) => names_match(entry.annotation(ANNOTATION_REF_NAME), wanted),
+            Some(wanted) => {
+                names_match(entry.annotation(ANNOTATION_REF_NAME), wanted)
+                    || (image_names
+                        && names_match(entry.annotation(ANNOTATION_CONTAINERD_IMAGE_NAME), wanted))
+            }
         })
         .collect();
     chosen.dedup_by(|a, b| a.digest == b.digest);

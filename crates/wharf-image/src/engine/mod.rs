@@ -1,29 +1,34 @@
 //! The copy engine: an image graph moves from an [`ImageSource`] to an [`ImageSink`].
 //!
 //! ```text
-//!   registry ─┐                          ┌─ registry     (HEAD, mount, upload, manifests)
-//!   store    ─┼─ ImageSource ── copy ── ImageSink ─┼─ store        (verifying ingest, one commit)
-//!   OCI dir  ─┘   graph + blobs           ├─ OCI dir     (verified files, index.json last)
-//!                                         └─ OCI archive (one tar, hashed as written)
+//!   registry       ─┐                       ┌─ registry       (HEAD, mount, upload, manifests)
+//!   store          ─┤                       ├─ store          (verifying ingest, one commit)
+//!   OCI dir        ─┼─ ImageSource ─ copy ─ ImageSink ─┼─ OCI dir   (verified files, index.json last)
+//!   OCI archive    ─┤   graph + blobs       ├─ OCI archive    (one tar, hashed as written)
+//!   docker-archive ─┘                       └─ docker-archive (layers decompressed, diff_ids checked)
 //! ```
 //!
 //! - A source resolves its reference to a [`Graph`] (one platform's manifest, or with
 //!   `all_platforms` a whole index) and opens any blob at any offset ([`BlobSource`]).
+//!   Archives are read in place ([`tar_index`]); a docker-archive's plain layers are
+//!   compressed on the way to a registry or an OCI layout ([`compress`]).
 //! - A sink says what its name points at now ([`ImageSink::current`], so an unchanged
 //!   image costs one lookup), takes the blobs it lacks — every byte hashed as it is
 //!   written — then the manifests, children first, and names the top last: a reader
 //!   never sees a name over missing blobs.
-//! - [`copy`] joins them. `push` is the store source into the registry sink, registry to
-//!   registry and the OCI-directory pairs of `copy` go through it, and `sync` runs it once
-//!   per image. Pull keeps its own planner (one `HEAD` decides up-to-date, progress per
-//!   layer) over the same ingest ([`crate::ingest`]); archive sources and docker-archive
-//!   destinations go through a staging store ([`crate::copy`]).
+//! - [`copy`] joins them. `push` is the store source into the registry sink, `copy` runs
+//!   every pair of locations through it, and `sync` runs it once per image. Pull keeps
+//!   its own planner (one `HEAD` decides up-to-date, progress per layer) over the same
+//!   ingest ([`crate::ingest`]).
 
 pub mod archive;
+pub mod compress;
+pub mod docker_archive;
 pub mod layout;
 pub mod registry;
 pub mod store;
 mod stream;
+pub mod tar_index;
 
 use futures_util::future::LocalBoxFuture;
 use wharf_spec::{Digest, Platform};

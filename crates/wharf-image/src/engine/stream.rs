@@ -2,14 +2,17 @@
 //! blocking writer (a store ingest, a file) through a small channel, so a slow disk never
 //! stalls the runtime and no blob is ever whole in memory.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use wharf_client::UploadSource;
+use wharf_spec::{Algorithm, Descriptor, Digest, Digester, MAX_MANIFEST_SIZE};
 
 use crate::error::{ImageError, Result};
+use crate::ingest::{self, Mismatch, Origin};
+use crate::push::BlobSource;
 
 /// Chunks queued between the stream and the writer.
 const CHANNEL_CHUNKS: usize = 2;
@@ -59,4 +62,186 @@ pub(crate) async fn write_blob<W: Write + Send + 'static>(
         (Err(e), _) | (Ok(_), Some(e)) => (writer, Err(e)),
         (Ok(n), None) => (writer, Ok(n)),
     })
+}
+
+/// What the stream side hands a blocking file writer (an archive sink), blob after blob.
+pub(crate) enum Message {
+    Chunk(Bytes),
+    Failed(io::Error),
+    End,
+}
+
+pub(crate) fn blob_channel() -> (mpsc::Sender<Message>, mpsc::Receiver<Message>) {
+    mpsc::channel(CHANNEL_CHUNKS)
+}
+
+/// Sends each blob's chunks in order, each followed by its `End` (or its stream's
+/// failure); stops early when the writer hangs up (it failed, and says why).
+pub(crate) async fn feed(blobs: &[Descriptor], source: &dyn BlobSource, tx: mpsc::Sender<Message>) {
+    'blobs: for blob in blobs {
+        match source.blob(blob).open(0).await {
+            Ok(mut stream) => {
+                while let Some(chunk) = stream.next().await {
+                    let message = match chunk {
+                        Ok(bytes) => Message::Chunk(bytes),
+                        Err(e) => Message::Failed(e),
+                    };
+                    if tx.send(message).await.is_err() {
+                        break 'blobs;
+                    }
+                }
+            }
+            Err(e) => {
+                if tx.send(Message::Failed(e)).await.is_err() {
+                    break 'blobs;
+                }
+            }
+        }
+        if tx.send(Message::End).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// One blob's bytes as [`feed`] sends them, read on the writer's thread and hashed as
+/// they are read.
+pub(crate) struct Chunks<'a> {
+    rx: &'a mut mpsc::Receiver<Message>,
+    current: Bytes,
+    digester: Digester,
+    count: u64,
+    ended: bool,
+    /// The stream itself failed (a broken connection, a read error).
+    pub failed: bool,
+}
+
+impl<'a> Chunks<'a> {
+    pub fn new(rx: &'a mut mpsc::Receiver<Message>, algorithm: Algorithm) -> Chunks<'a> {
+        Chunks {
+            rx,
+            current: Bytes::new(),
+            digester: Digester::new(algorithm),
+            count: 0,
+            ended: false,
+            failed: false,
+        }
+    }
+
+    /// Reads the rest of the blob (bytes past what the writer took still count, so a
+    /// longer blob is a size mismatch); returns its digest and size.
+    pub fn finish(mut self) -> Result<(Digest, u64)> {
+        let mut sink = [0u8; 64 << 10];
+        loop {
+            match self.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ImageError::io("read a blob for the archive")(e)),
+            }
+        }
+        Ok((self.digester.finish(), self.count))
+    }
+
+    /// Checks what was read against `blob`: its size, then its digest; `written` is the
+    /// writer's own outcome, reported when the bytes were right (or the stream broke).
+    pub fn verify(self, blob: &Descriptor, origin: &Origin, written: Result<()>) -> Result<()> {
+        let failed = self.failed;
+        let (actual, count) = self.finish()?;
+        if failed {
+            // The stream's own error failed the write; bytes past it cannot be judged.
+            written?;
+            return Err(ImageError::TruncatedBlob {
+                digest: blob.digest.clone(),
+                origin: origin.clone(),
+                got: count,
+                want: blob.size,
+            });
+        }
+        let mismatch = if count != blob.size {
+            Some(Mismatch::Size {
+                expected: blob.size,
+                actual: count,
+            })
+        } else {
+            (actual != blob.digest).then_some(Mismatch::Digest { actual })
+        };
+        match mismatch {
+            Some(mismatch) => Err(ImageError::CorruptBlob {
+                digest: blob.digest.clone(),
+                origin: origin.clone(),
+                mismatch,
+            }),
+            None => written,
+        }
+    }
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Message::Chunk(bytes)) => self.current = bytes,
+                Some(Message::Failed(e)) => {
+                    self.ended = true;
+                    self.failed = true;
+                    return Err(e);
+                }
+                Some(Message::End) | None => self.ended = true,
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let bytes = self.current.split_to(n);
+        buf[..n].copy_from_slice(&bytes);
+        self.digester.update(&bytes);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// A small blob (a config) read whole from `source`, capped, and checked against its
+/// descriptor.
+pub(crate) async fn read_small(source: &dyn BlobSource, blob: &Descriptor) -> Result<Vec<u8>> {
+    let origin = source.origin(&blob.digest);
+    if blob.size > MAX_MANIFEST_SIZE {
+        return Err(ImageError::Invalid(format!(
+            "blob `{}` from {origin} is over the {MAX_MANIFEST_SIZE}-byte limit for a config",
+            blob.digest
+        )));
+    }
+    let opened = source.blob(blob);
+    let mut stream = opened.open(0).await.map_err(ImageError::io(format!(
+        "read blob `{}` from {origin}",
+        blob.digest
+    )))?;
+    let mut bytes = Vec::with_capacity(blob.size as usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(ImageError::io(format!(
+            "read blob `{}` from {origin}",
+            blob.digest
+        )))?;
+        if (bytes.len() + chunk.len()) as u64 > blob.size {
+            return Err(ImageError::CorruptBlob {
+                digest: blob.digest.clone(),
+                origin,
+                mismatch: Mismatch::Size {
+                    expected: blob.size,
+                    actual: (bytes.len() + chunk.len()) as u64,
+                },
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.len() as u64 != blob.size {
+        return Err(ImageError::TruncatedBlob {
+            digest: blob.digest.clone(),
+            origin,
+            got: bytes.len() as u64,
+            want: blob.size,
+        });
+    }
+    ingest::check_bytes(&bytes, &blob.digest, &origin)?;
+    Ok(bytes)
 }

@@ -18,14 +18,97 @@ use super::members::{normalize, Members};
 use super::naming::Candidate;
 use crate::error::{ImageError, Result};
 
+/// One image of `manifest.json`.
 #[derive(Deserialize)]
-struct Item {
+pub(crate) struct Item {
     #[serde(rename = "Config")]
-    config: String,
+    pub config: String,
     #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
+    pub repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers", default)]
-    layers: Vec<String>,
+    pub layers: Vec<String>,
+}
+
+/// The images `manifest.json` lists (at least one).
+pub(crate) fn parse_items(path: &Path, bytes: &[u8]) -> Result<Vec<Item>> {
+    let items: Vec<Item> = serde_json::from_slice(bytes)
+        .map_err(|e| ImageError::archive(path, format!("`manifest.json` is malformed: {e}")))?;
+    if items.is_empty() {
+        return Err(ImageError::archive(path, "`manifest.json` lists no images"));
+    }
+    Ok(items)
+}
+
+/// The image's config, checked to name as many diff_ids as `item` lists layers.
+pub(crate) fn parse_config(path: &Path, item: &Item, bytes: &[u8]) -> Result<ImageConfig> {
+    let config = ImageConfig::parse(bytes).map_err(|source| ImageError::Config {
+        digest: Digest::sha256_of(bytes),
+        source,
+    })?;
+    if config.rootfs.diff_ids.len() != item.layers.len() {
+        return Err(ImageError::archive(
+            path,
+            format!(
+                "`manifest.json` lists {} for `{}` but its config has {}",
+                crate::count::count(item.layers.len(), "layer"),
+                item.config,
+                crate::count::count(config.rootfs.diff_ids.len(), "diff_id")
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+/// The OCI manifest wharf writes for an archive image (the archive has none): the same
+/// bytes whether the image is loaded or copied.
+pub(crate) fn manifest_for(config: &[u8], layers: Vec<Descriptor>) -> RawManifest {
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.to_string()),
+        artifact_type: None,
+        config: Descriptor::new(
+            media_type::OCI_CONFIG,
+            Digest::sha256_of(config),
+            config.len() as u64,
+        ),
+        layers,
+        subject: None,
+        annotations: None,
+    };
+    RawManifest::from_image(&manifest)
+}
+
+/// A compressed layer member, decompressed from `reader` and checked against the config's
+/// diff_id `expected`: its media type and what it holds uncompressed.
+pub(crate) fn check_compressed_layer(
+    path: &Path,
+    name: &str,
+    expected: &Digest,
+    reader: impl std::io::Read,
+) -> Result<(&'static str, LayerInfo)> {
+    let diff = wharf_layer::diff_id(std::io::BufReader::new(reader))
+        .map_err(ImageError::io(format!("reading layer `{name}`")))?;
+    if &diff.digest != expected {
+        return Err(ImageError::archive(
+            path,
+            format!(
+                "layer `{name}` does not match its image config: its content digest is `{}`, the config says `{expected}`",
+                diff.digest
+            ),
+        ));
+    }
+    let media_type = match diff.compression {
+        Compression::Gzip => media_type::OCI_LAYER_GZIP,
+        Compression::Zstd => media_type::OCI_LAYER_ZSTD,
+        Compression::None => media_type::OCI_LAYER_TAR,
+    };
+    Ok((
+        media_type,
+        LayerInfo {
+            diff_id: diff.digest,
+            size: diff.size,
+        },
+    ))
 }
 
 pub fn from_members(
@@ -33,11 +116,7 @@ pub fn from_members(
     path: &Path,
     members: Members,
 ) -> Result<(Vec<Candidate>, Vec<StagedBlob>)> {
-    let items: Vec<Item> = serde_json::from_slice(&members.small["manifest.json"])
-        .map_err(|e| ImageError::archive(path, format!("`manifest.json` is malformed: {e}")))?;
-    if items.is_empty() {
-        return Err(ImageError::archive(path, "`manifest.json` lists no images"));
-    }
+    let items = parse_items(path, &members.small["manifest.json"])?;
     let mut extra: Vec<StagedBlob> = Vec::new();
     let mut candidates = Vec::new();
     let mut used = BTreeSet::new();
@@ -60,22 +139,7 @@ fn image_from_item(
     used: &mut BTreeSet<Digest>,
 ) -> Result<Candidate> {
     let config_bytes = member_bytes(store, path, members, &item.config)?;
-    let config_digest = Digest::sha256_of(&config_bytes);
-    let config = ImageConfig::parse(&config_bytes).map_err(|source| ImageError::Config {
-        digest: config_digest.clone(),
-        source,
-    })?;
-    if config.rootfs.diff_ids.len() != item.layers.len() {
-        return Err(ImageError::archive(
-            path,
-            format!(
-                "`manifest.json` lists {} for `{}` but its config has {}",
-                crate::count::count(item.layers.len(), "layer"),
-                item.config,
-                crate::count::count(config.rootfs.diff_ids.len(), "diff_id")
-            ),
-        ));
-    }
+    let config = parse_config(path, item, &config_bytes)?;
     let mut layers = Vec::new();
     let mut known_layers = Vec::new();
     for (name, expected) in item.layers.iter().zip(&config.rootfs.diff_ids) {
@@ -84,23 +148,10 @@ fn image_from_item(
         layers.push(layer);
     }
     stage_once(store, members, extra, &config_bytes)?;
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.to_string()),
-        artifact_type: None,
-        config: Descriptor::new(
-            media_type::OCI_CONFIG,
-            config_digest,
-            config_bytes.len() as u64,
-        ),
-        layers,
-        subject: None,
-        annotations: None,
-    };
-    let raw = RawManifest::from_image(&manifest);
+    used.insert(Digest::sha256_of(&config_bytes));
+    used.extend(layers.iter().map(|l| l.digest.clone()));
+    let raw = manifest_for(&config_bytes, layers);
     stage_once(store, members, extra, raw.bytes())?;
-    used.insert(manifest.config.digest.clone());
-    used.extend(manifest.layers.iter().map(|l| l.digest.clone()));
     let mut names = Vec::new();
     for tag in item.repo_tags.iter().flatten() {
         let name = Reference::parse_normalized(tag).map_err(|e| {
@@ -161,26 +212,7 @@ fn layer_descriptor(
         ),
         None => Box::new(store.open_blob(&digest)?),
     };
-    let diff = wharf_layer::diff_id(std::io::BufReader::new(reader))
-        .map_err(ImageError::io(format!("reading layer `{name}`")))?;
-    if &diff.digest != expected {
-        return Err(ImageError::archive(
-            path,
-            format!(
-                "layer `{name}` does not match its image config: its content digest is `{}`, the config says `{expected}`",
-                diff.digest
-            ),
-        ));
-    }
-    let media_type = match diff.compression {
-        Compression::Gzip => media_type::OCI_LAYER_GZIP,
-        Compression::Zstd => media_type::OCI_LAYER_ZSTD,
-        Compression::None => media_type::OCI_LAYER_TAR,
-    };
-    let info = LayerInfo {
-        diff_id: diff.digest,
-        size: diff.size,
-    };
+    let (media_type, info) = check_compressed_layer(path, name, expected, reader)?;
     Ok((Descriptor::new(media_type, digest, size), info))
 }
 

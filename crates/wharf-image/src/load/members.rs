@@ -230,7 +230,7 @@ fn blob_name(name: &str) -> Option<std::result::Result<Digest, String>> {
     )
 }
 
-fn parent(name: &str) -> &str {
+pub(crate) fn parent(name: &str) -> &str {
     name.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
 }
 
@@ -252,7 +252,7 @@ pub fn normalize(name: &str) -> Option<String> {
 
 /// Resolves a link target against the directory holding the link, lexically; None when
 /// the result would leave the archive (absolute, or `..` above the top).
-fn join_inside(base: &str, target: &str) -> Option<String> {
+pub(crate) fn join_inside(base: &str, target: &str) -> Option<String> {
     if target.starts_with('/') {
         return None;
     }

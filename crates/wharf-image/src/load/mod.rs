@@ -6,7 +6,7 @@
 //! checked, and then all of it is published in one commit. Bad input leaves the store
 //! as it was.
 
-mod docker_archive;
+pub(crate) mod docker_archive;
 pub(crate) mod layout;
 pub(crate) mod members;
 mod naming;

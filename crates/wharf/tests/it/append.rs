@@ -468,3 +468,66 @@ impl Drop for RemoveDockerImage {
         let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
     }
 }
+
+/// docker-archives through the copy engine with Docker at both ends: an image copied
+/// from a registry straight into a docker-archive (layers decompressed on the way) is
+/// what `docker load` runs, and what `docker save` writes (plain, or gzipped as people
+/// ship it) copies back to a registry with its layers compressed, for `docker pull`.
+#[test]
+fn docker_runs_images_copied_through_docker_archives() {
+    let registry = wharf_testkit::registry_or_skip!(wharf_testkit::registry::Auth::None);
+    let Some(busybox) = docker_and_busybox() else {
+        return;
+    };
+    let w = Wharf::new();
+    let pid = std::process::id();
+    let marker = format!("copied by wharf {pid}\n");
+    let local = format!("wharf-it-copied-{pid}:1");
+    let pushed = format!("{}/it-copy/marker:{pid}", registry.host);
+    let back = format!("{}/it-copy/back:{pid}", registry.host);
+    let (_a, _b) = (
+        RemoveDockerImage(local.clone()),
+        RemoveDockerImage(back.clone()),
+    );
+    busybox_marker_image(&w.path("bb"), busybox, &marker, "runnable:1", &|args| {
+        w.ok(args)
+    });
+    w.ok(&["push", "runnable:1", &pushed]);
+
+    let archive = w.path("from-registry.tar");
+    let to_archive = format!("docker-archive:{}:{local}", s(&archive));
+    w.ok(&["copy", &format!("docker://{pushed}"), &to_archive]);
+    peer("docker", &["load", "-i", s(&archive)]);
+    let out = peer("docker", &["run", "--rm", "--network", "none", &local]);
+    assert_eq!(out, marker);
+
+    let saved = w.path("docker-saved.tar");
+    peer("docker", &["save", "-o", s(&saved), &local]);
+    let gzipped = w.path("docker-saved.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::copy(&mut fs::File::open(&saved).unwrap(), &mut gz).unwrap();
+    fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    for (archive, tag) in [(&saved, "plain"), (&gzipped, "gzipped")] {
+        let destination = format!("{back}-{tag}");
+        let _c = RemoveDockerImage(destination.clone());
+        w.ok(&[
+            "copy",
+            &format!("docker-archive:{}:{local}", s(archive)),
+            &format!("docker://{destination}"),
+        ]);
+        peer("docker", &["pull", &destination]);
+        let out = peer(
+            "docker",
+            &["run", "--rm", "--network", "none", &destination],
+        );
+        assert_eq!(out, marker, "{tag}");
+        let manifest: Value =
+            serde_json::from_slice(&crate::push::skopeo_raw(&destination)).unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            assert_eq!(
+                layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
+                "layers go out compressed: {manifest}"
+            );
+        }
+    }
+}
