@@ -16,7 +16,7 @@ use wharf_client::UploadSource;
 use wharf_spec::MAX_MANIFEST_SIZE;
 
 use crate::error::{ImageError, Result};
-use crate::load::members::{join_inside, normalize, parent};
+use crate::load::members::{entry_error, entry_name, link_target};
 use crate::load::oci_dir::open_nofollow;
 use crate::push::store_source::file_stream;
 
@@ -77,39 +77,13 @@ impl TarIndex {
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut first = true;
         for entry in archive.entries_with_seek().map_err(broken)? {
-            let entry = entry.map_err(|e| {
-                if first {
-                    ImageError::archive(
-                        &path,
-                        format!("not an image archive: not a tar file, plain or compressed ({e})"),
-                    )
-                } else {
-                    broken(e)
-                }
-            })?;
+            let entry = entry.map_err(|e| entry_error(&path, first, e))?;
             first = false;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let name = normalize(&raw).ok_or_else(|| {
-                ImageError::archive(
-                    &path,
-                    format!("archive member `{raw}` has an unsafe path (absolute or with `..`)"),
-                )
-            })?;
+            let name = entry_name(&path, &entry)?;
             let kind = entry.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                // A symlink is relative to its directory; a hard link names a member.
-                let base = if kind.is_symlink() { parent(&name) } else { "" };
-                let resolved = join_inside(base, &target).ok_or_else(|| {
-                    ImageError::archive(
-                        &path,
-                        format!("archive member `{name}` links to `{target}`, outside the archive"),
-                    )
-                })?;
-                self.links.insert(name, resolved);
+                let target = link_target(&path, &name, &entry)?;
+                self.links.insert(name, target);
             } else if kind.is_file() || kind == tar::EntryType::Continuous {
                 self.members
                     .insert(name, (entry.raw_file_position(), entry.size()));

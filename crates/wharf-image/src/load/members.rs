@@ -77,40 +77,15 @@ pub fn read<R: Read>(store: &Store, path: &Path, reader: R) -> Result<Members> {
     let mut archive = tar::Archive::new(reader);
     let mut first = true;
     for entry in archive.entries().map_err(broken)? {
-        let mut entry = entry.map_err(|e| {
-            if first {
-                ImageError::archive(
-                    path,
-                    format!("not an image archive: not a tar file, plain or compressed ({e})"),
-                )
-            } else {
-                broken(e)
-            }
-        })?;
+        let mut entry = entry.map_err(|e| entry_error(path, first, e))?;
         first = false;
-        let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let name = normalize(&raw_name).ok_or_else(|| {
-            ImageError::archive(
-                path,
-                format!("archive member `{raw_name}` has an unsafe path (absolute or with `..`)"),
-            )
-        })?;
+        let name = entry_name(path, &entry)?;
         let kind = entry.header().entry_type();
         if kind.is_dir() || name.is_empty() {
             continue;
         }
         if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            let base = if kind.is_symlink() { parent(&name) } else { "" };
-            let resolved = join_inside(base, &target).ok_or_else(|| {
-                ImageError::archive(
-                    path,
-                    format!("archive member `{name}` links to `{target}`, outside the archive"),
-                )
-            })?;
+            let resolved = link_target(path, &name, &entry)?;
             if name.starts_with("blobs/") {
                 return Err(ImageError::archive(
                     path,
@@ -145,6 +120,53 @@ pub fn read<R: Read>(store: &Store, path: &Path, reader: R) -> Result<Members> {
         }
     }
     Ok(members)
+}
+
+/// A broken member header: the first one means the file is not a tar at all.
+pub(crate) fn entry_error(path: &Path, first: bool, e: io::Error) -> ImageError {
+    if first {
+        ImageError::archive(
+            path,
+            format!("not an image archive: not a tar file, plain or compressed ({e})"),
+        )
+    } else {
+        ImageError::archive(path, format!("archive is truncated or corrupt: {e}"))
+    }
+}
+
+/// A member's normalized name; an absolute path or one with `..` is refused, named.
+pub(crate) fn entry_name<R: Read>(path: &Path, entry: &tar::Entry<R>) -> Result<String> {
+    let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    normalize(&raw).ok_or_else(|| {
+        ImageError::archive(
+            path,
+            format!("archive member `{raw}` has an unsafe path (absolute or with `..`)"),
+        )
+    })
+}
+
+/// The member a link member `name` names: a symlink relative to its directory, a hard
+/// link from the top; refused when it would leave the archive.
+pub(crate) fn link_target<R: Read>(
+    path: &Path,
+    name: &str,
+    entry: &tar::Entry<R>,
+) -> Result<String> {
+    let target = entry
+        .link_name_bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let base = if entry.header().entry_type().is_symlink() {
+        parent(name)
+    } else {
+        ""
+    };
+    join_inside(base, &target).ok_or_else(|| {
+        ImageError::archive(
+            path,
+            format!("archive member `{name}` links to `{target}`, outside the archive"),
+        )
+    })
 }
 
 fn stage_named(
@@ -230,7 +252,7 @@ fn blob_name(name: &str) -> Option<std::result::Result<Digest, String>> {
     )
 }
 
-pub(crate) fn parent(name: &str) -> &str {
+fn parent(name: &str) -> &str {
     name.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
 }
 
@@ -252,7 +274,7 @@ pub fn normalize(name: &str) -> Option<String> {
 
 /// Resolves a link target against the directory holding the link, lexically; None when
 /// the result would leave the archive (absolute, or `..` above the top).
-pub(crate) fn join_inside(base: &str, target: &str) -> Option<String> {
+fn join_inside(base: &str, target: &str) -> Option<String> {
     if target.starts_with('/') {
         return None;
     }
