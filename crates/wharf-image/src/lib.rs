@@ -1,6 +1,7 @@
 //! wharf-image: the operations users run on images — pull, load, save, inspect, tag, remove,
 //! history, disk usage. Libraries report; only the `wharf` binary prints.
 
+pub mod analysis;
 pub mod append;
 pub mod catalog;
 pub mod commit;

@@ -64,6 +64,9 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Show the history of an image.
     History(HistoryArgs),
+    /// Show what each layer of an image adds, changes and removes, and what the image
+    /// wastes (files a later layer hides), without pulling it; gates for CI.
+    Layers(LayersArgs),
     /// Manage images (Docker's `docker image ...`).
     #[command(subcommand)]
     Image(ImageCommand),
@@ -436,6 +439,31 @@ pub struct HistoryArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct LayersArgs {
+    /// The image: a name in the store, `docker://REF`, `oci:DIR[:REF]`,
+    /// `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]`.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The platform to read from a multi-platform image (`os/arch[/variant]`); default: this host's.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// `table`, or `json`: one JSON document with every digest and count.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Exit 1 when the image wastes more than SIZE (`1048576`, `10MB`, `10MiB`).
+    #[arg(long, value_name = "SIZE")]
+    pub fail_on_waste: Option<String>,
+    /// Exit 1 when the image's efficiency is below X (`0.95` or `95%`).
+    #[arg(long, value_name = "X")]
+    pub min_efficiency: Option<String>,
+    /// Don't truncate the history steps.
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args)]

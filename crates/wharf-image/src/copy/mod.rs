@@ -114,6 +114,25 @@ async fn engine_source(
     to: &Location,
     options: &CopyOptions,
 ) -> Result<Box<dyn ImageSource>> {
+    let source = open_source(store, client, from).await?;
+    Ok(match (from, to) {
+        (Location::DockerArchive { .. }, Location::Store(_) | Location::DockerArchive { .. }) => {
+            source
+        }
+        (Location::DockerArchive { .. }, _) => {
+            Box::new(Compressed::new(source, options.compression)?)
+        }
+        _ => source,
+    })
+}
+
+/// The image `from` names as the copy engine reads it, blobs as they are stored there
+/// (archives indexed in place). `store` is the user's store, needed for a store location.
+pub async fn open_source(
+    store: Option<&Store>,
+    client: &Client,
+    from: &Location,
+) -> Result<Box<dyn ImageSource>> {
     let user_store =
         || store.ok_or_else(|| ImageError::Invalid("this copy needs the local store".into()));
     Ok(match from {
@@ -136,14 +155,9 @@ async fn engine_source(
         }
         Location::DockerArchive { path, reference } => {
             let (path, reference) = (path.clone(), reference.clone());
-            let source =
-                tokio::task::spawn_blocking(move || docker_archive::open(&path, reference))
-                    .await
-                    .map_err(ImageError::internal("archive index"))??;
-            match to {
-                Location::Store(_) | Location::DockerArchive { .. } => source,
-                _ => Box::new(Compressed::new(source, options.compression)?),
-            }
+            tokio::task::spawn_blocking(move || docker_archive::open(&path, reference))
+                .await
+                .map_err(ImageError::internal("archive index"))??
         }
     })
 }

@@ -27,7 +27,7 @@ pub mod docker_archive;
 pub mod layout;
 pub mod registry;
 pub mod store;
-mod stream;
+pub(crate) mod stream;
 pub mod tar_index;
 
 use futures_util::future::LocalBoxFuture;

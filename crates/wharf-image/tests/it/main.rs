@@ -4,6 +4,7 @@
 
 mod copy_matrix;
 mod engine;
+mod layers;
 mod referrers;
 
 /// Runs a future on a runtime of its own, as the CLI does.

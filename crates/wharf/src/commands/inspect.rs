@@ -30,7 +30,7 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<ExitCode> {
     }
 }
 
-const CREATED_BY_WIDTH: usize = 45;
+pub(super) const CREATED_BY_WIDTH: usize = 45;
 
 pub fn history(store: &Store, args: &HistoryArgs) -> Result<ExitCode> {
     let steps = history::history(store, &args.image, None)?;
@@ -72,7 +72,7 @@ fn id_cell(id: Option<&wharf_spec::Digest>, no_trunc: bool) -> String {
 }
 
 /// Docker's `stringutils.Ellipsis`: at most `width` characters, the last one `…`.
-fn truncate(s: &str, width: usize) -> String {
+pub(super) fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_string();
     }

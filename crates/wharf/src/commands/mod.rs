@@ -5,6 +5,7 @@ mod build;
 mod copy;
 mod images;
 mod inspect;
+mod layers;
 mod login;
 mod manage;
 mod pull;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tag(args) => manage::tag(&store()?, &args.source, &args.target),
         Command::Rmi(args) => manage::rmi(&store()?, &args),
         Command::History(args) => inspect::history(&store()?, &args),
+        Command::Layers(args) => layers::run(root.clone(), &args),
         Command::Image(sub) => match sub {
             ImageCommand::Ls(args) => images::run(&store()?, &args),
             ImageCommand::Inspect(args) if args.remote => remote::image_inspect(&args),

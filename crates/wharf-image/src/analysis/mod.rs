@@ -1,0 +1,164 @@
+//! `wharf layers`: what each layer of an image does and what the image wastes, read from
+//! any copy-engine source (the store, a registry, an OCI layout or archive, a
+//! docker-archive) as streams: nothing is pulled or written.
+//!
+//! Each layer is streamed once, on a blocking thread per layer ([`scan`]): its bytes are
+//! checked against the layer's digest and the config's diff_id as they are read, and its
+//! tar entries listed with their sizes and a content hash. The layers are then applied
+//! in order on paths alone ([`merge`]).
+//!
+//! Definitions (the README says the same for users):
+//! - *wasted bytes*: bytes of files a layer stores that a later layer hides — rewrites
+//!   (identical or not), whiteouts, opaque directories. The final filesystem does not
+//!   show them, yet every pull downloads them. (dive also counts the copy that is kept.)
+//! - *efficiency*: dive's score: for every path, the least bytes any layer spends on it,
+//!   summed, over all the bytes the layers spend on paths (a removal spends what it
+//!   removes); 1.0 when nothing is stored twice or removed. Unlike dive, removing a
+//!   directory (a whiteout or an opaque directory) spends each removed file's bytes on
+//!   that file's path, so it counts as removing those files would.
+
+mod merge;
+mod scan;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use wharf_spec::{Descriptor, Digest, ImageConfig, Manifest};
+
+use crate::engine::stream::{blob_channel, feed, read_small, Chunks};
+use crate::engine::{ImageSource, Select};
+use crate::error::{ImageError, Result};
+
+pub use merge::{Changes, RepeatedPath};
+
+/// Layers read at once (one blocking thread each).
+const LAYERS_AT_ONCE: usize = 2;
+/// Repeated paths listed in a report.
+const REPEATED_LISTED: usize = 20;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Analysis {
+    /// The image manifest's digest and the image ID (its config's digest).
+    pub manifest: Digest,
+    pub id: Digest,
+    pub layers: Vec<LayerReport>,
+    /// Bytes of regular files all layers hold.
+    pub files_bytes: u64,
+    /// Bytes of files a later layer hides (see the module docs).
+    pub wasted_bytes: u64,
+    pub efficiency: f64,
+    /// Paths stored more than once, the most bytes first.
+    pub repeated: Vec<RepeatedPath>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerReport {
+    /// The history step that made the layer (`created_by`), when the config records one.
+    pub created_by: Option<String>,
+    /// The blob as distributed: its digest, media type and (compressed) size.
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// The uncompressed tar: its digest (diff_id) and size.
+    pub diff_id: Digest,
+    pub tar_size: u64,
+    #[serde(flatten)]
+    pub changes: Changes,
+}
+
+/// Reads the image `source` names (one platform, chosen by `select`) and analyses it.
+pub async fn analyze(source: &dyn ImageSource, select: &Select) -> Result<Analysis> {
+    let select = Select {
+        all_platforms: false,
+        ..select.clone()
+    };
+    let graph = source.graph(&select).await?;
+    let (top, raw) = graph.manifests.last().expect("a graph has a top");
+    let Manifest::Image(manifest) = raw.manifest() else {
+        return Err(ImageError::Invalid(format!(
+            "`{}` is an index; name one platform with `--platform`",
+            top.digest
+        )));
+    };
+    let config_bytes = read_small(source, &manifest.config).await?;
+    let config = ImageConfig::parse(&config_bytes).map_err(|e| ImageError::Config {
+        digest: manifest.config.digest.clone(),
+        source: e,
+    })?;
+    let diff_ids = &config.rootfs.diff_ids;
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(ImageError::Invalid(format!(
+            "the config `{}` lists {} for an image of {}",
+            manifest.config.digest,
+            crate::count::count(diff_ids.len(), "diff_id"),
+            crate::count::count(manifest.layers.len(), "layer")
+        )));
+    }
+    let scans: Vec<scan::Scan> = stream::iter(manifest.layers.iter().zip(diff_ids))
+        .map(|(layer, diff_id)| scan_layer(source, layer, diff_id))
+        .buffered(LAYERS_AT_ONCE)
+        .try_collect()
+        .await?;
+    // The history steps that made layers, in order (steps marked empty made none).
+    let mut steps = config
+        .history
+        .iter()
+        .filter(|h| !h.empty_layer)
+        .map(|h| h.created_by.clone());
+    let mut merged = merge::Merged::default();
+    let mut layers = Vec::new();
+    for (layer, scanned) in manifest.layers.iter().zip(&scans) {
+        layers.push(LayerReport {
+            created_by: steps.next().flatten(),
+            digest: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+            size: layer.size,
+            diff_id: scanned.diff_id.clone(),
+            tar_size: scanned.tar_size,
+            changes: merged.apply(scanned),
+        });
+    }
+    Ok(Analysis {
+        manifest: top.digest.clone(),
+        id: manifest.config.digest.clone(),
+        files_bytes: layers.iter().map(|l| l.changes.files_bytes).sum(),
+        wasted_bytes: layers.iter().map(|l| l.changes.hidden_bytes).sum(),
+        efficiency: merged.efficiency(),
+        repeated: merged.repeated(REPEATED_LISTED),
+        layers,
+    })
+}
+
+/// Streams one layer from `source` into a scan on a blocking thread: its digest checked
+/// as the bytes arrive, its diff_id once they are all read.
+async fn scan_layer(
+    source: &dyn ImageSource,
+    layer: &Descriptor,
+    diff_id: &Digest,
+) -> Result<scan::Scan> {
+    let (tx, mut rx) = blob_channel();
+    let origin = source.origin(&layer.digest);
+    let blob = layer.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut chunks = Chunks::new(&mut rx, blob.digest.algorithm());
+        let context = format!("reading layer `{}` from {origin}", blob.digest);
+        let scanned = wharf_layer::decompress(&mut chunks).and_then(|(_, tar)| scan::scan(tar));
+        let (outcome, scanned) = match scanned {
+            Ok(s) => (Ok(()), Some(s)),
+            Err(e) => (Err(ImageError::io(context)(e)), None),
+        };
+        // Wrong bytes are reported as that, not as what reading them as a tar did.
+        chunks.verify(&blob, &origin, outcome)?;
+        Ok::<_, ImageError>(scanned.expect("verified"))
+    });
+    feed(std::slice::from_ref(layer), source, tx).await;
+    let scanned = reader
+        .await
+        .map_err(ImageError::internal("layer reader"))??;
+    if &scanned.diff_id != diff_id {
+        return Err(ImageError::DiffIdMismatch {
+            layer: layer.digest.clone(),
+            expected: diff_id.clone(),
+            actual: scanned.diff_id,
+        });
+    }
+    Ok(scanned)
+}
