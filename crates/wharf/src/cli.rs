@@ -67,6 +67,13 @@ pub enum Command {
     /// Show what each layer of an image adds, changes and removes, and what the image
     /// wastes (files a later layer hides), without pulling it; gates for CI.
     Layers(LayersArgs),
+    /// Compare two images: files added, removed and changed (content, mode, owner, link,
+    /// xattrs, mtime), config settings, and which layers they share.
+    Diff(DiffArgs),
+    /// List the files of an image's merged filesystem (under PATH), without unpacking it.
+    Ls(LsArgs),
+    /// Print a file of an image's merged filesystem, without unpacking it.
+    Cat(CatArgs),
     /// Manage images (Docker's `docker image ...`).
     #[command(subcommand)]
     Image(ImageCommand),
@@ -464,6 +471,66 @@ pub struct LayersArgs {
     pub no_trunc: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The first image (a store name, `docker://REF`, `oci:DIR[:REF]`, `oci-archive:…`,
+    /// `docker-archive:…`).
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// The second image, in the same forms.
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// The platform to compare in multi-platform images (`os/arch[/variant]`); default: this host's.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Don't compare modification times.
+    #[arg(long)]
+    pub ignore_timestamps: bool,
+    /// `table` (a list), or `json`: one JSON document.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Options of the commands that read one image's files from any location.
+#[derive(Args)]
+pub struct ImageReadArgs {
+    /// The platform to read from a multi-platform image (`os/arch[/variant]`); default: this host's.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct LsArgs {
+    /// The image: a store name, `docker://REF`, `oci:DIR[:REF]`, `oci-archive:…`,
+    /// `docker-archive:…`.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The directory (or file) to list; default: everything.
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+    /// `table` (one line per path), or `json`.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub common: ImageReadArgs,
+}
+
+#[derive(Args)]
+pub struct CatArgs {
+    /// The image, in the forms `ls` takes.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The file to print (symlinks and hard links inside the image are followed).
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    #[command(flatten)]
+    pub common: ImageReadArgs,
 }
 
 #[derive(Args)]

@@ -36,15 +36,22 @@ pub struct RepeatedPath {
     pub bytes: u64,
 }
 
-struct Node {
-    kind: Kind,
-    size: u64,
-    content: u128,
+/// A path of the merged filesystem, as the topmost layer holding it wrote it.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub kind: Kind,
+    pub size: u64,
+    pub content: u128,
+    pub meta: super::scan::Meta,
+    /// Which layer (0 is the lowest) wrote it.
+    pub layer: usize,
 }
 
 #[derive(Default)]
 pub(crate) struct Merged {
     tree: BTreeMap<String, Node>,
+    /// How many layers were applied.
+    layers: usize,
     /// Per path: how often it was written or removed, those bytes, and the least of them.
     costs: HashMap<String, (u64, u64, u64)>,
 }
@@ -66,7 +73,13 @@ impl Merged {
                 self.write(entry, &mut changes);
             }
         }
+        self.layers += 1;
         changes
+    }
+
+    /// The merged filesystem: every path the image shows.
+    pub fn tree(&self) -> &BTreeMap<String, Node> {
+        &self.tree
     }
 
     fn write(&mut self, entry: &Entry, changes: &mut Changes) {
@@ -98,6 +111,8 @@ impl Merged {
                 kind: entry.kind.clone(),
                 size: entry.size,
                 content: entry.content,
+                meta: entry.meta.clone(),
+                layer: self.layers,
             },
         );
         if entry.kind != Kind::Dir {

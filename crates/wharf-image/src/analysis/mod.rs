@@ -17,16 +17,20 @@
 //!   directory (a whiteout or an opaque directory) spends each removed file's bytes on
 //!   that file's path, so it counts as removing those files would.
 
+mod diff;
+mod files;
 mod merge;
 mod scan;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use wharf_spec::{Descriptor, Digest, ImageConfig, Manifest};
+use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest, Manifest};
 
 use crate::engine::stream::{blob_channel, feed, read_small, Chunks};
 use crate::engine::{ImageSource, Select};
 use crate::error::{ImageError, Result};
 
+pub use diff::{diff, Change, ConfigChange, DiffOptions, Difference, FileChange, LayerSharing};
+pub use files::{cat, list, FileEntry};
 pub use merge::{Changes, RepeatedPath};
 
 /// Layers read at once (one blocking thread each).
@@ -64,8 +68,17 @@ pub struct LayerReport {
     pub changes: Changes,
 }
 
-/// Reads the image `source` names (one platform, chosen by `select`) and analyses it.
-pub async fn analyze(source: &dyn ImageSource, select: &Select) -> Result<Analysis> {
+/// One platform's image read whole: its manifest, config and every layer's entries.
+struct Read {
+    manifest_digest: Digest,
+    manifest: ImageManifest,
+    config: ImageConfig,
+    scans: Vec<scan::Scan>,
+}
+
+/// Reads the image `source` names (one platform, chosen by `select`): every layer
+/// streamed once, checked against its digest and diff_id.
+async fn read(source: &dyn ImageSource, select: &Select) -> Result<Read> {
     let select = Select {
         all_platforms: false,
         ..select.clone()
@@ -97,15 +110,27 @@ pub async fn analyze(source: &dyn ImageSource, select: &Select) -> Result<Analys
         .buffered(LAYERS_AT_ONCE)
         .try_collect()
         .await?;
+    Ok(Read {
+        manifest_digest: top.digest.clone(),
+        manifest: manifest.clone(),
+        config,
+        scans,
+    })
+}
+
+/// Reads the image `source` names (one platform, chosen by `select`) and analyses it.
+pub async fn analyze(source: &dyn ImageSource, select: &Select) -> Result<Analysis> {
+    let read = read(source, select).await?;
     // The history steps that made layers, in order (steps marked empty made none).
-    let mut steps = config
+    let mut steps = read
+        .config
         .history
         .iter()
         .filter(|h| !h.empty_layer)
         .map(|h| h.created_by.clone());
     let mut merged = merge::Merged::default();
     let mut layers = Vec::new();
-    for (layer, scanned) in manifest.layers.iter().zip(&scans) {
+    for (layer, scanned) in read.manifest.layers.iter().zip(&read.scans) {
         layers.push(LayerReport {
             created_by: steps.next().flatten(),
             digest: layer.digest.clone(),
@@ -117,8 +142,8 @@ pub async fn analyze(source: &dyn ImageSource, select: &Select) -> Result<Analys
         });
     }
     Ok(Analysis {
-        manifest: top.digest.clone(),
-        id: manifest.config.digest.clone(),
+        manifest: read.manifest_digest,
+        id: read.manifest.config.digest.clone(),
         files_bytes: layers.iter().map(|l| l.changes.files_bytes).sum(),
         wasted_bytes: layers.iter().map(|l| l.changes.hidden_bytes).sum(),
         efficiency: merged.efficiency(),
@@ -134,25 +159,7 @@ async fn scan_layer(
     layer: &Descriptor,
     diff_id: &Digest,
 ) -> Result<scan::Scan> {
-    let (tx, mut rx) = blob_channel();
-    let origin = source.origin(&layer.digest);
-    let blob = layer.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut chunks = Chunks::new(&mut rx, blob.digest.algorithm());
-        let context = format!("reading layer `{}` from {origin}", blob.digest);
-        let scanned = wharf_layer::decompress(&mut chunks).and_then(|(_, tar)| scan::scan(tar));
-        let (outcome, scanned) = match scanned {
-            Ok(s) => (Ok(()), Some(s)),
-            Err(e) => (Err(ImageError::io(context)(e)), None),
-        };
-        // Wrong bytes are reported as that, not as what reading them as a tar did.
-        chunks.verify(&blob, &origin, outcome)?;
-        Ok::<_, ImageError>(scanned.expect("verified"))
-    });
-    feed(std::slice::from_ref(layer), source, tx).await;
-    let scanned = reader
-        .await
-        .map_err(ImageError::internal("layer reader"))??;
+    let scanned = with_layer(source, layer, |tar| scan::scan(tar)).await?;
     if &scanned.diff_id != diff_id {
         return Err(ImageError::DiffIdMismatch {
             layer: layer.digest.clone(),
@@ -161,4 +168,31 @@ async fn scan_layer(
         });
     }
     Ok(scanned)
+}
+
+/// Runs `read` on the uncompressed bytes of `layer`, streamed from `source`, on a
+/// blocking thread; `read` must read to the end. The layer's bytes are checked against
+/// its digest as they arrive: wrong bytes are reported as that, not as whatever reading
+/// them as a tar did.
+async fn with_layer<T: Send + 'static>(
+    source: &dyn ImageSource,
+    layer: &Descriptor,
+    read: impl FnOnce(&mut dyn std::io::Read) -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, mut rx) = blob_channel();
+    let origin = source.origin(&layer.digest);
+    let blob = layer.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut chunks = Chunks::new(&mut rx, blob.digest.algorithm());
+        let context = format!("reading layer `{}` from {origin}", blob.digest);
+        let done = wharf_layer::decompress(&mut chunks).and_then(|(_, mut tar)| read(&mut tar));
+        let (outcome, value) = match done {
+            Ok(v) => (Ok(()), Some(v)),
+            Err(e) => (Err(ImageError::io(context)(e)), None),
+        };
+        chunks.verify(&blob, &origin, outcome)?;
+        Ok::<_, ImageError>(value.expect("verified"))
+    });
+    feed(std::slice::from_ref(layer), source, tx).await;
+    reader.await.map_err(ImageError::internal("layer reader"))?
 }

@@ -35,6 +35,21 @@ pub(crate) struct Entry {
     pub size: u64,
     /// xxh3-128 of the content (regular files only).
     pub content: u128,
+    pub meta: Meta,
+}
+
+/// What `wharf diff` compares besides content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// Permission bits (and setuid/setgid/sticky).
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+    /// A symlink's target, or the path a hard link names.
+    pub link: Option<String>,
+    /// Extended attributes (`SCHILY.xattr.*` PAX records), sorted by name.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -63,6 +78,7 @@ pub(crate) fn scan(tar: impl Read) -> io::Result<Scan> {
                 None => (String::new(), path.clone()),
             };
             let kind = entry.header().entry_type();
+            let meta = meta_of(&mut entry)?;
             let scanned = if name == OPAQUE {
                 Entry::marker(parent, Kind::Opaque)
             } else if let Some(removed) = name.strip_prefix(WHITEOUT_PREFIX) {
@@ -74,6 +90,7 @@ pub(crate) fn scan(tar: impl Read) -> io::Result<Scan> {
                     kind: Kind::File,
                     size,
                     content,
+                    meta,
                 }
             } else {
                 let kind = if kind.is_dir() {
@@ -83,7 +100,10 @@ pub(crate) fn scan(tar: impl Read) -> io::Result<Scan> {
                 } else {
                     Kind::Other
                 };
-                Entry::marker(path, kind)
+                Entry {
+                    meta,
+                    ..Entry::marker(path, kind)
+                }
             };
             entries.push(scanned);
         }
@@ -105,8 +125,42 @@ impl Entry {
             kind,
             size: 0,
             content: 0,
+            meta: Meta::default(),
         }
     }
+}
+
+/// The header's metadata and the entry's PAX xattrs (read before its content).
+fn meta_of<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Meta> {
+    let header = entry.header();
+    let link = entry
+        .link_name_bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let link = match header.entry_type() {
+        tar::EntryType::Link => link.map(|l| normalize(&l)),
+        _ => link,
+    };
+    let mut meta = Meta {
+        mode: header.mode().unwrap_or(0) & 0o7777,
+        uid: header.uid().unwrap_or(0),
+        gid: header.gid().unwrap_or(0),
+        mtime: header.mtime().unwrap_or(0),
+        link,
+        xattrs: Vec::new(),
+    };
+    if let Some(extensions) = entry.pax_extensions()? {
+        for extension in extensions {
+            let extension = extension?;
+            if let Ok(key) = extension.key() {
+                if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                    meta.xattrs
+                        .push((name.to_string(), extension.value_bytes().to_vec()));
+                }
+            }
+        }
+    }
+    meta.xattrs.sort();
+    Ok(meta)
 }
 
 fn hash_content(reader: &mut impl Read) -> io::Result<(u64, u128)> {
@@ -128,7 +182,7 @@ fn hash_content(reader: &mut impl Read) -> io::Result<(u64, u128)> {
 
 /// `./a//b/` → `a/b`; `..` components are dropped with the name before them, as an
 /// extraction that refuses to leave its root would place the entry.
-fn normalize(raw: &str) -> String {
+pub(crate) fn normalize(raw: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in raw.split('/') {
         match part {

@@ -1,11 +1,12 @@
-//! `wharf layers IMAGE`: what each layer does and what the image wastes, from the store, a
-//! registry, an OCI layout or archive, or a docker-archive; with gates for CI.
+//! `wharf layers IMAGE` (what each layer does and what the image wastes, with gates for
+//! CI) and `wharf diff A B`, reading images from the store, a registry, an OCI layout or
+//! archive, or a docker-archive, as streams.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use wharf_client::Client;
-use wharf_image::analysis::{self, Analysis};
+use wharf_image::analysis::{self, Analysis, Change, DiffOptions, Difference};
 use wharf_image::copy::{self, Location};
 use wharf_image::engine::Select;
 use wharf_store::Store;
@@ -13,7 +14,7 @@ use wharf_store::Store;
 use super::inspect::{truncate, CREATED_BY_WIDTH};
 use super::parse_platform;
 use super::remote::block_on;
-use crate::cli::{LayersArgs, OutputFormat};
+use crate::cli::{CatArgs, DiffArgs, ImageReadArgs, LayersArgs, LsArgs, OutputFormat};
 use crate::output::stdout::{out, outln};
 use crate::output::{human, table, to_docker_json};
 
@@ -210,4 +211,162 @@ mod tests {
         assert!(parse_fraction("1.5").is_err());
         assert!(parse_fraction("x").is_err());
     }
+}
+
+/// `wharf diff A B`: files, config and layers that differ between two images.
+pub fn diff(root: Option<std::path::PathBuf>, args: &DiffArgs) -> Result<ExitCode> {
+    let a = Location::parse(&args.a)?;
+    let b = Location::parse(&args.b)?;
+    let store: Option<Store> = if [&a, &b].iter().any(|l| matches!(l, Location::Store(_))) {
+        Some(super::open_store(root)?)
+    } else {
+        None
+    };
+    let client = Client::new(super::remote::client_config(&args.registry)?)?;
+    let select = Select {
+        platform: parse_platform(args.platform.as_deref())?,
+        ..Select::default()
+    };
+    let options = DiffOptions {
+        ignore_timestamps: args.ignore_timestamps,
+    };
+    let difference = block_on(async {
+        let x = copy::open_source(store.as_ref(), &client, &a).await?;
+        let y = copy::open_source(store.as_ref(), &client, &b).await?;
+        analysis::diff(x.as_ref(), y.as_ref(), &select, &options).await
+    })?
+    .with_context(|| format!("cannot compare `{a}` with `{b}`"))?;
+    match args.format {
+        OutputFormat::Json => outln!("{}", to_docker_json(&difference))?,
+        OutputFormat::Table => render_diff(&difference)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_diff(d: &Difference) -> Result<()> {
+    outln!("Files ({} differ):", d.files.len())?;
+    for file in &d.files {
+        let mark = match file.change {
+            Change::Added => "A",
+            Change::Removed => "D",
+            Change::Changed => "M",
+        };
+        if file.what.is_empty() {
+            outln!("  {mark} {}", file.path)?;
+        } else {
+            outln!("  {mark} {} ({})", file.path, file.what.join(", "))?;
+        }
+    }
+    outln!("Config ({} differ):", d.config.len())?;
+    let show = |v: &Option<serde_json::Value>| match v {
+        Some(v) => v.to_string(),
+        None => "(none)".to_string(),
+    };
+    for change in &d.config {
+        outln!(
+            "  {}: {} → {}",
+            change.field,
+            show(&change.a),
+            show(&change.b)
+        )?;
+    }
+    let l = &d.layers;
+    outln!(
+        "Layers: {} the same blob, {} the same content stored differently; {} only in the first, {} only in the second",
+        l.same_blob.len(),
+        l.same_content.len(),
+        l.only_in_a,
+        l.only_in_b
+    )?;
+    Ok(())
+}
+
+/// `wharf ls IMAGE [PATH]`: the merged filesystem, without unpacking it.
+pub fn ls(root: Option<std::path::PathBuf>, args: &LsArgs) -> Result<ExitCode> {
+    let (from, store, client, select) = open(root, &args.image, &args.common)?;
+    let under = args.path.as_deref().unwrap_or("/");
+    let entries = block_on(async {
+        let source = copy::open_source(store.as_ref(), &client, &from).await?;
+        analysis::list(source.as_ref(), &select, under).await
+    })?
+    .with_context(|| format!("cannot list `{under}` in `{from}`"))?;
+    if args.format == OutputFormat::Json {
+        outln!("{}", to_docker_json(&entries))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = Vec::new();
+    for e in &entries {
+        let name = match (&e.link, e.kind) {
+            (Some(target), "hardlink") => format!("{} link to /{target}", e.path),
+            (Some(target), _) => format!("{} -> {target}", e.path),
+            (None, _) => e.path.clone(),
+        };
+        rows.push(vec![
+            mode_string(e.kind, e.mode),
+            format!("{}:{}", e.uid, e.gid),
+            e.size.to_string(),
+            name,
+        ]);
+    }
+    for row in rows {
+        outln!("{:<10} {:>11} {:>12} {}", row[0], row[1], row[2], row[3])?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf cat IMAGE PATH`: one file's bytes on stdout.
+pub fn cat(root: Option<std::path::PathBuf>, args: &CatArgs) -> Result<ExitCode> {
+    let (from, store, client, select) = open(root, &args.image, &args.common)?;
+    let path = args.path.clone();
+    let copied = block_on(async {
+        let source = copy::open_source(store.as_ref(), &client, &from).await?;
+        analysis::cat(source.as_ref(), &select, &path, std::io::stdout()).await
+    })?;
+    match copied {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(wharf_image::ImageError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot print `{}` of `{from}`", args.path)),
+    }
+}
+
+/// The image location, the store when it is one, a client, and the platform choice.
+fn open(
+    root: Option<std::path::PathBuf>,
+    image: &str,
+    common: &ImageReadArgs,
+) -> Result<(Location, Option<Store>, Client, Select)> {
+    let from = Location::parse(image)?;
+    let store = match from {
+        Location::Store(_) => Some(super::open_store(root)?),
+        _ => None,
+    };
+    let client = Client::new(super::remote::client_config(&common.registry)?)?;
+    let select = Select {
+        platform: parse_platform(common.platform.as_deref())?,
+        ..Select::default()
+    };
+    Ok((from, store, client, select))
+}
+
+/// `ls -l`'s mode column.
+fn mode_string(kind: &str, mode: u32) -> String {
+    let kind = match kind {
+        "dir" => 'd',
+        "symlink" => 'l',
+        "other" => '?',
+        _ => '-',
+    };
+    let mut s = String::from(kind);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
 }

@@ -50,6 +50,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rmi(args) => manage::rmi(&store()?, &args),
         Command::History(args) => inspect::history(&store()?, &args),
         Command::Layers(args) => layers::run(root.clone(), &args),
+        Command::Diff(args) => layers::diff(root.clone(), &args),
+        Command::Ls(args) => layers::ls(root.clone(), &args),
+        Command::Cat(args) => layers::cat(root.clone(), &args),
         Command::Image(sub) => match sub {
             ImageCommand::Ls(args) => images::run(&store()?, &args),
             ImageCommand::Inspect(args) if args.remote => remote::image_inspect(&args),
