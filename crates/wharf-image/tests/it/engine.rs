@@ -12,37 +12,23 @@ use wharf_image::engine::{copy, ImageSink, Select};
 use wharf_image::ImageError;
 use wharf_spec::Digest;
 use wharf_store::Store;
-use wharf_testkit::fixtures::{data, image_from_layers, Image};
+use wharf_testkit::fixtures::{gzip, image_from_layers, write_image_layout, Image, Layer};
 
 /// Writes `image` as an OCI layout at `dir`, named `tag`, with its layer's bytes replaced
 /// by others of the same size.
 fn layout_with_a_corrupt_layer(dir: &Path, image: &Image, tag: &str) -> Digest {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let write = |bytes: &[u8]| {
-        let d = Digest::sha256_of(bytes);
-        std::fs::write(blobs.join(d.hex()), bytes).unwrap();
-        d
-    };
-    write(&image.config);
-    write(image.manifest.bytes());
-    let layer = &image.layers[0];
-    let digest = Digest::sha256_of(layer);
-    let mut wrong = layer.clone();
+    write_image_layout(dir, image, tag);
+    let digest = image.layers[0].digest();
+    let mut wrong = image.layers[0].blob.clone();
     wrong[0] ^= 0xff;
-    std::fs::write(blobs.join(digest.hex()), &wrong).unwrap();
-    let mut entry = image.manifest.descriptor();
-    entry.set_annotation("org.opencontainers.image.ref.name", tag);
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [entry]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("blobs/sha256").join(digest.hex()), &wrong).unwrap();
     digest
 }
 
 #[test]
 fn a_corrupt_blob_is_refused_by_every_sink_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let image = image_from_layers("linux/amd64", vec![data(300_000, 3)], 3);
+    let image = image_from_layers("linux/amd64", vec![Layer::random(300_000, 3)], 3);
     let source_dir = dir.path().join("source");
     let layer = layout_with_a_corrupt_layer(&source_dir, &image, "1");
     let source = LayoutSource {
@@ -101,7 +87,7 @@ fn a_corrupt_blob_is_refused_by_every_sink_and_leaves_nothing_behind() {
 #[test]
 fn a_plain_oci_archive_is_read_in_place_and_a_compressed_one_is_left_to_staging() {
     let dir = tempfile::tempdir().unwrap();
-    let image = image_from_layers("linux/amd64", vec![data(200_000, 4)], 4);
+    let image = image_from_layers("linux/amd64", vec![Layer::random(200_000, 4)], 4);
     let layout = dir.path().join("layout");
     let layer = layout_with_a_corrupt_layer(&layout, &image, "1");
     let plain = dir.path().join("plain.tar");
@@ -128,8 +114,6 @@ fn a_plain_oci_archive_is_read_in_place_and_a_compressed_one_is_left_to_staging(
     );
 
     let gzipped = dir.path().join("gz.tar.gz");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::copy(&mut std::fs::File::open(&plain).unwrap(), &mut gz).unwrap();
-    std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    std::fs::write(&gzipped, gzip(&std::fs::read(&plain).unwrap())).unwrap();
     assert!(OciArchiveSource::open(&gzipped, None).unwrap().is_none());
 }

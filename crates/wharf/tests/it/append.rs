@@ -9,8 +9,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 pub const EPOCH: &str = "1700000000";
 pub const EPOCH_TIME: &str = "2023-11-14T22:13:20Z";
@@ -49,7 +49,7 @@ pub fn inspect(w: &Wharf, reference: &str) -> Value {
 }
 
 /// Loads the fixture image (two gzip layers, Env and Cmd) as `name`.
-pub fn load_base(w: &Wharf, name: &str) -> TestImage {
+pub fn load_base(w: &Wharf, name: &str) -> Image {
     let img = image_on(&base_layer(), "base");
     let archive = w.write(&format!("{name}.tar"), &docker_archive(&[(&img, &[name])]));
     w.ok(&["load", "-i", s(&archive)]);
