@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use wharf_layer::apply::{self, tree, Applier, ApplyError, ApplyOptions, Root, WhiteoutMode};
 use wharf_spec::Digest;
-use wharf_testkit::layer_tar::LayerTar;
+use wharf_testkit::fixtures::LayerTar;
 use wharf_testkit::tree::describe;
 
 fn is_root() -> bool {

@@ -13,14 +13,14 @@
 //! - [`fake::FakeServer`]: a tiny HTTP server for failures a real registry will not produce;
 //! - [`proxy::FaultProxy`]: a counting TCP proxy that can cut a connection mid-request;
 //! - [`pki`]: a private CA and a server certificate it signed, for verified HTTPS;
-//! - [`fixtures`]: deterministic images and indexes built in code, pushed with wharf-client.
+//! - [`fixtures`]: the one builder of test images: layers, images and indexes built in code,
+//!   written as OCI layouts, OCI and Docker archives, or pushed with wharf-client.
 //!
 //! Helpers panic on setup failures: they run only inside tests, where a panic is the report.
 
 pub mod cli;
 pub mod fake;
 pub mod fixtures;
-pub mod layer_tar;
 pub mod pki;
 pub mod postgres;
 pub mod proxy;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use wharf_client::{AuthFile, Client, ClientError, Credential, Secret, StaticCredentials};
 
-use crate::support::fixtures::{config, image, push_image, reference};
+use crate::support::fixtures::{config, push_image, random_image, reference};
 use crate::support::registry::{Auth, Registry};
 use crate::support::token::{TokenIssuer, ISSUER, REFRESH_TOKEN, SERVICE};
 
@@ -58,7 +58,7 @@ async fn htpasswd_basic_auth() {
         password: PASSWORD.into(),
     });
     let good = client_with(&registry.host, USER, PASSWORD);
-    let img = image("linux/amd64", &[500], 7);
+    let img = random_image("linux/amd64", &[500], 7);
     let tagged = reference(&registry.host, "private/app:v1");
     push_image(&good, &tagged, &img).await;
     let resolved = good.resolve(&tagged).await.unwrap();
@@ -109,7 +109,7 @@ async fn credentials_come_from_a_docker_config_file() {
     let mut config = config();
     config.credentials = Arc::new(AuthFile::new(&path));
     let client = Client::new(config).unwrap();
-    let img = image("linux/amd64", &[100], 8);
+    let img = random_image("linux/amd64", &[100], 8);
     push_image(&client, &reference(&registry.host, "fromfile:v1"), &img).await;
 
     // Wrong credentials in the file: the error names the file, never the password.
@@ -148,7 +148,7 @@ async fn bearer_token_flow_against_distribution() {
         return;
     };
     let client = client_with(&registry.host, USER, PASSWORD);
-    let img = image("linux/amd64", &[2000, 3000], 9);
+    let img = random_image("linux/amd64", &[2000, 3000], 9);
     let tagged = reference(&registry.host, "secure/app:v1");
     if let Err(e) = client.ping(&registry.host).await {
         panic!("{e}\nregistry log:\n{}", registry.log());
@@ -197,7 +197,7 @@ async fn short_lived_access_tokens_are_renewed() {
         return;
     };
     let client = client_with(&registry.host, USER, PASSWORD);
-    let img = image("linux/amd64", &[10], 12);
+    let img = random_image("linux/amd64", &[10], 12);
     let tagged = reference(&registry.host, "short/app:v1");
     push_image(&client, &tagged, &img).await;
     let before = issuer.issued();
@@ -212,7 +212,7 @@ async fn identity_tokens_use_the_oauth2_refresh_grant() {
         return;
     };
     let seeding = client_with(&registry.host, USER, PASSWORD);
-    let img = image("linux/amd64", &[10], 13);
+    let img = random_image("linux/amd64", &[10], 13);
     let tagged = reference(&registry.host, "oauth/app:v1");
     push_image(&seeding, &tagged, &img).await;
 

@@ -3,7 +3,7 @@ use tokio::io::AsyncReadExt;
 use wharf_client::{BlobStream, ClientError, Mount};
 use wharf_spec::{media_type, Descriptor, Digest};
 
-use crate::support::fixtures::{client, data, image, push_image, reference};
+use crate::support::fixtures::{client, data, push_image, random_image, reference};
 use crate::support::registry::Auth;
 
 async fn collect(mut stream: BlobStream) -> Vec<u8> {
@@ -19,15 +19,11 @@ async fn blobs_stream_whole_and_from_an_offset() {
     let registry = registry_or_skip!(Auth::None);
     let client = client();
     // 3 MiB: streamed up in chunks, streamed down in many.
-    let img = image("linux/amd64", &[3 << 20, 100], 5);
+    let img = random_image("linux/amd64", &[3 << 20, 100], 5);
     let repo = reference(&registry.host, "blobs:v1");
     push_image(&client, &repo, &img).await;
-    let layer = &img.layers[0];
-    let descriptor = Descriptor::new(
-        media_type::OCI_LAYER_TAR,
-        Digest::sha256_of(layer),
-        layer.len() as u64,
-    );
+    let descriptor = img.layers[0].descriptor();
+    let layer = &img.layers[0].blob;
 
     let whole = client.fetch_blob(&repo, &descriptor, 0).await.unwrap();
     assert_eq!((whole.offset(), whole.size()), (0, layer.len() as u64));
@@ -154,7 +150,7 @@ async fn downloads_run_concurrently_within_the_limit() {
     let mut config = crate::support::fixtures::config();
     config.max_concurrent_downloads = 2;
     let client = wharf_client::Client::new(config).unwrap();
-    let img = image("linux/amd64", &[200_000, 300_000, 400_000, 500_000], 21);
+    let img = random_image("linux/amd64", &[200_000, 300_000, 400_000, 500_000], 21);
     let repo = reference(&registry.host, "many:v1");
     push_image(&client, &repo, &img).await;
     let tasks: Vec<_> = img
@@ -163,11 +159,7 @@ async fn downloads_run_concurrently_within_the_limit() {
         .map(|layer| {
             let client = client.clone();
             let repo = repo.clone();
-            let descriptor = Descriptor::new(
-                media_type::OCI_LAYER_TAR,
-                Digest::sha256_of(layer),
-                layer.len() as u64,
-            );
+            let descriptor = layer.descriptor();
             tokio::spawn(async move {
                 let stream = client
                     .fetch_blob_verified(&repo, &descriptor)

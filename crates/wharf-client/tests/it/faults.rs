@@ -10,7 +10,7 @@ use wharf_client::{Client, ClientError, ClientEvent, Credential, EventHandler, S
 use wharf_spec::{media_type, Descriptor, Digest, RawManifest};
 
 use crate::support::fake::{FakeServer, Reply};
-use crate::support::fixtures::{config, data, image, reference};
+use crate::support::fixtures::{config, data, random_image, reference};
 
 /// A client whose events are collected.
 fn observed_client(
@@ -39,7 +39,7 @@ fn manifest_reply_claiming(manifest: &RawManifest, digest: String) -> Reply {
 
 #[tokio::test]
 async fn overload_is_retried_honouring_retry_after() {
-    let img = image("linux/amd64", &[10], 30);
+    let img = random_image("linux/amd64", &[10], 30);
     let manifest = img.manifest.clone();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
@@ -364,8 +364,8 @@ async fn corrupted_bytes_fail_verification() {
 
 #[tokio::test]
 async fn manifests_that_do_not_check_out_are_refused() {
-    let img = image("linux/amd64", &[10], 36);
-    let other = image("linux/amd64", &[10], 37);
+    let img = random_image("linux/amd64", &[10], 36);
+    let other = random_image("linux/amd64", &[10], 37);
     let good = img.manifest.clone();
     let lying = other.manifest.digest().to_string();
     let schema1 = br#"{"schemaVersion":1,"name":"x","tag":"v1","architecture":"amd64","fsLayers":[],"history":[]}"#;

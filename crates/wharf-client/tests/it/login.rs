@@ -9,7 +9,7 @@ use wharf_client::{
     AuthFile, Client, ClientError, Credential, CredentialStore, StaticCredentials, StoredIn,
 };
 
-use crate::support::fixtures::{config, image, push_image, reference};
+use crate::support::fixtures::{config, push_image, random_image, reference};
 use crate::support::registry::{Auth, Registry};
 use crate::support::token::{TokenIssuer, ISSUER, SERVICE};
 
@@ -43,7 +43,7 @@ async fn round_trip(
 ) {
     let host = &registry.host;
     let tagged = reference(host, "private/app:v1");
-    let img = image("linux/amd64", &[300], 21);
+    let img = random_image("linux/amd64", &[300], 21);
     push_image(&with_credentials(host, PASSWORD), &tagged, &img).await;
 
     // Wrong credentials fail the check (and so are never stored by the CLI).

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use wharf_client::{Client, ClientEvent, EventHandler};
 
-use crate::support::fixtures::{client, config, image, push_image, reference};
+use crate::support::fixtures::{client, config, push_image, random_image, reference};
 use crate::support::registry::Auth;
 
 fn mirrored_client(origin: &str, mirrors: Vec<String>) -> (Client, Arc<Mutex<Vec<ClientEvent>>>) {
@@ -23,8 +23,8 @@ async fn mirrors_are_tried_first_and_fall_back_to_the_origin() {
     let origin = registry_or_skip!(Auth::None);
     let mirror = registry_or_skip!(Auth::None);
     let seeding = client();
-    let on_origin = image("linux/amd64", &[1000], 40);
-    let on_mirror = image("linux/amd64", &[1000], 41);
+    let on_origin = random_image("linux/amd64", &[1000], 40);
+    let on_mirror = random_image("linux/amd64", &[1000], 41);
     push_image(&seeding, &reference(&origin.host, "lib/app:v1"), &on_origin).await;
     push_image(&seeding, &reference(&origin.host, "lib/app:v2"), &on_origin).await;
     // The mirror's copy of `v1` differs, so we can tell who answered.

@@ -1,14 +1,14 @@
 use wharf_client::ClientError;
 use wharf_spec::{media_type, Platform};
 
-use crate::support::fixtures::{client, image, index, push_image, reference};
+use crate::support::fixtures::{client, index, push_image, random_image, reference};
 use crate::support::registry::Auth;
 
 #[tokio::test]
 async fn resolves_by_tag_and_by_digest_with_exact_bytes() {
     let registry = registry_or_skip!(Auth::None);
     let client = client();
-    let img = image("linux/amd64", &[1000, 2000], 1);
+    let img = random_image("linux/amd64", &[1000, 2000], 1);
     let tagged = reference(&registry.host, "team/app:v1");
     let pushed = push_image(&client, &tagged, &img).await;
     assert_eq!(pushed.digest, *img.manifest.digest());
@@ -57,8 +57,8 @@ async fn resolves_by_tag_and_by_digest_with_exact_bytes() {
 async fn an_index_resolves_to_the_requested_platform() {
     let registry = registry_or_skip!(Auth::None);
     let client = client();
-    let amd64 = image("linux/amd64", &[3000], 10);
-    let arm64 = image("linux/arm64/v8", &[4000], 11);
+    let amd64 = random_image("linux/amd64", &[3000], 10);
+    let arm64 = random_image("linux/arm64/v8", &[4000], 11);
     let repo = reference(&registry.host, "multi");
     for img in [&amd64, &arm64] {
         push_image(
@@ -68,7 +68,7 @@ async fn an_index_resolves_to_the_requested_platform() {
         )
         .await;
     }
-    let idx = index(&[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)]);
+    let idx = index(&[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)]).manifest;
     let tagged = reference(&registry.host, "multi:1.0");
     client.put_manifest(&tagged, &idx).await.unwrap();
 
@@ -124,7 +124,7 @@ async fn an_index_resolves_to_the_requested_platform() {
 async fn a_missing_manifest_is_a_clear_not_found() {
     let registry = registry_or_skip!(Auth::None);
     let client = client();
-    let img = image("linux/amd64", &[10], 2);
+    let img = random_image("linux/amd64", &[10], 2);
     push_image(&client, &reference(&registry.host, "app:v1"), &img).await;
 
     let missing = reference(&registry.host, "app:nope");
@@ -152,7 +152,7 @@ async fn a_missing_manifest_is_a_clear_not_found() {
 #[tokio::test]
 async fn a_plain_http_loopback_registry_costs_no_extra_ping() {
     let registry = registry_or_skip!(Auth::None);
-    let img = image("linux/amd64", &[500], 3);
+    let img = random_image("linux/amd64", &[500], 3);
     let tagged = reference(&registry.host, "team/ping:v1");
     push_image(&client(), &tagged, &img).await;
 

@@ -1,7 +1,7 @@
 use wharf_client::ClientError;
 
 use crate::support::fake::{FakeServer, Reply};
-use crate::support::fixtures::{client, image, push_image, reference};
+use crate::support::fixtures::{client, push_image, random_image, reference};
 use crate::support::registry::Auth;
 
 /// distribution 2.8 ignores `n` on tag lists (3.0 pages), so the real registry shows the
@@ -81,7 +81,7 @@ async fn tags_follow_link_pagination() {
 async fn tags_against_distribution() {
     let registry = registry_or_skip!(Auth::None);
     let client = client();
-    let img = image("linux/amd64", &[10], 4);
+    let img = random_image("linux/amd64", &[10], 4);
     let names = ["1.0", "1.1", "2.0", "latest", "rc"];
     for tag in names {
         push_image(
@@ -125,7 +125,7 @@ async fn the_catalog_lists_repositories_across_pages() {
     let registry = registry_or_skip!(Auth::None);
     let c = client();
     for name in ["ns/a", "ns/b", "other"] {
-        let img = image("linux/amd64", &[32], name.len() as u64);
+        let img = random_image("linux/amd64", &[32], name.len() as u64);
         push_image(&c, &reference(&registry.host, &format!("{name}:1")), &img).await;
     }
     assert_eq!(
@@ -179,7 +179,7 @@ async fn the_catalog_lists_repositories_across_pages() {
 async fn a_manifest_deleted_by_digest_is_gone_with_its_tag() {
     let registry = registry_or_skip!(Auth::None);
     let c = client();
-    let img = image("linux/amd64", &[32], 3);
+    let img = random_image("linux/amd64", &[32], 3);
     let tagged = reference(&registry.host, "del/app:1");
     let pushed = push_image(&c, &tagged, &img).await;
     let bare =

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use wharf_client::{Client, ClientError};
 use wharf_testkit::pki::{private_ca, TLS_HOST as HOST};
 
-use crate::support::fixtures::{config, image, push_image, reference};
+use crate::support::fixtures::{config, push_image, random_image, reference};
 use crate::support::registry::{Auth, Registry};
 
 #[tokio::test]
@@ -33,7 +33,7 @@ async fn https_with_a_private_ca() {
     };
 
     let trusted = client_config(true, false);
-    let img = image("linux/amd64", &[2000], 50);
+    let img = random_image("linux/amd64", &[2000], 50);
     let tagged = reference(&domain, "secure/app:v1");
     push_image(&trusted, &tagged, &img).await;
     assert_eq!(

@@ -12,8 +12,9 @@ use wharf_image::copy::{copy, CopyOptions, Location};
 use wharf_spec::descriptor::ANNOTATION_REF_NAME;
 use wharf_spec::{Digest, Reference};
 use wharf_store::Store;
-use wharf_testkit::fixtures::{client, image_from_layers, push_image, reference, Image};
-use wharf_testkit::layer_tar::LayerTar;
+use wharf_testkit::fixtures::{
+    client, image_from_layers, push_image, reference, Image, Layer, LayerTar,
+};
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
 
@@ -62,7 +63,11 @@ fn fixture() -> Image {
         .dir("app")
         .file_mode("app/run", b"#!/bin/sh\necho matrix\n", 0o755)
         .finish();
-    image_from_layers("linux/amd64", vec![base, app], 7)
+    image_from_layers(
+        "linux/amd64",
+        vec![Layer::plain(base), Layer::plain(app)],
+        7,
+    )
 }
 
 /// What any copy must keep, read back from the store the image was finally copied into.
@@ -110,7 +115,7 @@ fn every_source_kind_copies_to_every_destination_kind() {
     run(push_image(&client, &seed, &image));
     let want = Identity {
         config: image.config_descriptor().digest,
-        diff_ids: image.layers.iter().map(|l| Digest::sha256_of(l)).collect(),
+        diff_ids: image.layers.iter().map(Layer::diff_id).collect(),
     };
     let seed = Location::Registry(Reference::parse_normalized(&seed.to_string()).unwrap());
 

@@ -13,37 +13,23 @@ use wharf_image::engine::{copy, ImageSink, Select};
 use wharf_image::ImageError;
 use wharf_spec::Digest;
 use wharf_store::Store;
-use wharf_testkit::fixtures::{data, image_from_layers, Image};
+use wharf_testkit::fixtures::{gzip, image_from_layers, write_image_layout, Image, Layer};
 
 /// Writes `image` as an OCI layout at `dir`, named `tag`, with its layer's bytes replaced
 /// by others of the same size.
 fn layout_with_a_corrupt_layer(dir: &Path, image: &Image, tag: &str) -> Digest {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let write = |bytes: &[u8]| {
-        let d = Digest::sha256_of(bytes);
-        std::fs::write(blobs.join(d.hex()), bytes).unwrap();
-        d
-    };
-    write(&image.config);
-    write(image.manifest.bytes());
-    let layer = &image.layers[0];
-    let digest = Digest::sha256_of(layer);
-    let mut wrong = layer.clone();
+    write_image_layout(dir, image, tag);
+    let digest = image.layers[0].digest();
+    let mut wrong = image.layers[0].blob.clone();
     wrong[0] ^= 0xff;
-    std::fs::write(blobs.join(digest.hex()), &wrong).unwrap();
-    let mut entry = image.manifest.descriptor();
-    entry.set_annotation("org.opencontainers.image.ref.name", tag);
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [entry]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("blobs/sha256").join(digest.hex()), &wrong).unwrap();
     digest
 }
 
 #[test]
 fn a_corrupt_blob_is_refused_by_every_sink_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let image = image_from_layers("linux/amd64", vec![data(300_000, 3)], 3);
+    let image = image_from_layers("linux/amd64", vec![Layer::random(300_000, 3)], 3);
     let source_dir = dir.path().join("source");
     let layer = layout_with_a_corrupt_layer(&source_dir, &image, "1");
     let source = LayoutSource {
@@ -115,7 +101,7 @@ fn a_corrupt_blob_is_refused_by_every_sink_and_leaves_nothing_behind() {
 #[test]
 fn an_oci_archive_plain_or_compressed_is_read_in_place_and_its_blobs_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let image = image_from_layers("linux/amd64", vec![data(200_000, 4)], 4);
+    let image = image_from_layers("linux/amd64", vec![Layer::random(200_000, 4)], 4);
     let layout = dir.path().join("layout");
     let layer = layout_with_a_corrupt_layer(&layout, &image, "1");
     let plain = dir.path().join("plain.tar");
@@ -124,9 +110,7 @@ fn an_oci_archive_plain_or_compressed_is_read_in_place_and_its_blobs_checked() {
     tar.into_inner().unwrap();
 
     let gzipped = dir.path().join("gz.tar.gz");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::copy(&mut std::fs::File::open(&plain).unwrap(), &mut gz).unwrap();
-    std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    gzip_file(&plain, &gzipped);
 
     // The corrupt layer is named as a member of the archive the user gave, compressed
     // or not.
@@ -173,9 +157,7 @@ fn tar_with_links(path: &Path, members: &[(String, Vec<u8>)]) {
 }
 
 fn gzip_file(from: &Path, to: &Path) {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::copy(&mut std::fs::File::open(from).unwrap(), &mut gz).unwrap();
-    std::fs::write(to, gz.finish().unwrap()).unwrap();
+    std::fs::write(to, gzip(&std::fs::read(from).unwrap())).unwrap();
 }
 
 /// Docker ≥ 25 writes an OCI layout inside its docker-archive, with the legacy layer
@@ -184,13 +166,17 @@ fn gzip_file(from: &Path, to: &Path) {
 #[test]
 fn a_docker_25_archive_is_read_as_its_oci_layout_with_links_followed() {
     let dir = tempfile::tempdir().unwrap();
-    let image = image_from_layers("linux/amd64", vec![data(50_000, 7), data(20_000, 8)], 7);
+    let image = image_from_layers(
+        "linux/amd64",
+        vec![Layer::random(50_000, 7), Layer::random(20_000, 8)],
+        7,
+    );
     let blob = |d: &Digest| format!("blobs/sha256/{}", d.hex());
     let mut entry = image.manifest.descriptor();
     entry.set_annotation("io.containerd.image.name", "docker.io/library/app:v1");
     entry.set_annotation("org.opencontainers.image.ref.name", "v1");
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [entry]});
-    let layer_digests: Vec<Digest> = image.layers.iter().map(|l| Digest::sha256_of(l)).collect();
+    let layer_digests: Vec<Digest> = image.layers.iter().map(Layer::digest).collect();
     let docker_manifest = serde_json::json!([{
         "Config": blob(&Digest::sha256_of(&image.config)),
         "RepoTags": ["app:v1"],
@@ -211,7 +197,7 @@ fn a_docker_25_archive_is_read_as_its_oci_layout_with_links_followed() {
         ),
     ];
     for (layer, d) in image.layers.iter().zip(&layer_digests) {
-        members.push((blob(d), layer.clone()));
+        members.push((blob(d), layer.blob.clone()));
         members.push((
             format!("{}/layer.tar", d.hex()),
             format!("->../blobs/sha256/{}", d.hex()).into_bytes(),
@@ -257,8 +243,8 @@ fn a_docker_25_archive_is_read_as_its_oci_layout_with_links_followed() {
 #[test]
 fn a_legacy_docker_archive_keeps_its_plain_layers_and_refuses_a_wrong_one() {
     let dir = tempfile::tempdir().unwrap();
-    let image = image_from_layers("linux/amd64", vec![data(40_000, 9)], 9);
-    let layer = &image.layers[0];
+    let image = image_from_layers("linux/amd64", vec![Layer::random(40_000, 9)], 9);
+    let layer = &image.layers[0].blob;
     let diff_id = Digest::sha256_of(layer);
     let config_name = format!("{}.json", Digest::sha256_of(&image.config).hex());
     let manifest = |layer_path: &str| {

@@ -10,8 +10,9 @@ use wharf_image::engine::Select;
 use wharf_spec::media_type::Compression;
 use wharf_spec::Reference;
 use wharf_store::Store;
-use wharf_testkit::fixtures::{client, image_from_layers, push_image, reference, Image};
-use wharf_testkit::layer_tar::LayerTar;
+use wharf_testkit::fixtures::{
+    client, image_from_layers, push_image, reference, write_image_layout, Image, Layer, LayerTar,
+};
 use wharf_testkit::registry::Auth;
 use wharf_testkit::registry_or_skip;
 
@@ -34,7 +35,11 @@ fn fixture() -> Image {
         .file("new", b"1234567")
         .finish();
     let third = LayerTar::new().file("new", b"12345678").finish();
-    image_from_layers("linux/amd64", vec![first, second, third], 21)
+    image_from_layers(
+        "linux/amd64",
+        vec![Layer::gzip(first), Layer::gzip(second), Layer::plain(third)],
+        21,
+    )
 }
 
 fn changes(
@@ -157,35 +162,12 @@ fn a_corrupt_layer_is_refused_not_analysed() {
     let dir = tempfile::tempdir().unwrap();
     let image = fixture();
     let layout = dir.path().join("layout");
+    write_image_layout(&layout, &image, "1");
     let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let write = |bytes: &[u8]| {
-        std::fs::write(
-            blobs.join(wharf_spec::Digest::sha256_of(bytes).hex()),
-            bytes,
-        )
-        .unwrap()
-    };
-    write(&image.config);
-    write(image.manifest.bytes());
-    for layer in &image.layers {
-        write(layer);
-    }
-    let last = wharf_spec::Digest::sha256_of(image.layers.last().unwrap());
-    let mut wrong = image.layers.last().unwrap().clone();
+    let last = image.layers.last().unwrap().digest();
+    let mut wrong = image.layers.last().unwrap().blob.clone();
     wrong[600] ^= 1;
     std::fs::write(blobs.join(last.hex()), &wrong).unwrap();
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [image.manifest.descriptor()]});
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
     let location = Location::parse(&format!("oci:{}", layout.display())).unwrap();
     let err = run(async {

@@ -2,14 +2,13 @@
 //! it is about (the distribution-spec lets it be pushed first), so no walk requires it.
 
 use wharf_image::load::{load, LoadOptions};
-use wharf_spec::{Digest, ImageIndex};
 use wharf_store::Store;
-use wharf_testkit::fixtures::{artifact, image};
+use wharf_testkit::fixtures::{artifact, random_image, write_image_layout};
 
 #[test]
 fn a_layout_holding_a_referrer_without_its_subject_loads_and_gc_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
-    let subject = image("linux/amd64", &[64], 5);
+    let subject = random_image("linux/amd64", &[64], 5);
     let signature = artifact(
         &subject.manifest.descriptor(),
         "application/vnd.dev.cosign.artifact.sig.v1+json",
@@ -17,29 +16,7 @@ fn a_layout_holding_a_referrer_without_its_subject_loads_and_gc_keeps_it() {
     );
     // The layout: the signature only (its manifest, config and payload), no subject.
     let layout = dir.path().join("layout");
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let digest = Digest::sha256_of(bytes);
-        std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
-    };
-    put(signature.manifest.bytes());
-    put(&signature.config);
-    put(&signature.layers[0]);
-    let mut entry = signature.manifest.descriptor();
-    entry.set_annotation("org.opencontainers.image.ref.name", "sig");
-    let mut index = ImageIndex::empty();
-    index.manifests = vec![entry];
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    write_image_layout(&layout, &signature, "sig");
 
     let store = Store::open(dir.path().join("store")).unwrap();
     let options = LoadOptions {
@@ -58,8 +35,8 @@ fn a_layout_holding_a_referrer_without_its_subject_loads_and_gc_keeps_it() {
     store.gc().unwrap();
     for blob in [
         signature.manifest.digest().clone(),
-        Digest::sha256_of(&signature.config),
-        Digest::sha256_of(&signature.layers[0]),
+        signature.config_digest(),
+        signature.layers[0].digest(),
     ] {
         assert!(
             store.blob_size(&blob).unwrap().is_some(),

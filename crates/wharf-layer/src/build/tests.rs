@@ -316,7 +316,7 @@ fn bad_sources_are_named() {
 fn a_tar_file_without_its_last_padding_is_a_layer_and_a_cut_one_is_not() {
     let tmp = tempfile::tempdir().unwrap();
     let last = vec![b'q'; 300];
-    let unpadded = wharf_testkit::layer_tar::LayerTar::new()
+    let unpadded = wharf_testkit::fixtures::LayerTar::new()
         .file("a", b"a")
         .file("b", &last)
         .finish_unpadded(last.len());

@@ -277,7 +277,7 @@ fn threads_committing_concurrently_lose_no_entries() {
             s.spawn(move || {
                 for n in 0..15 {
                     // Each commit also publishes a blob of its own.
-                    let blob = put(&store, &data(1000 + t * 100 + n, 2000));
+                    let blob = put(&store, &data(2000, 1000 + t * 100 + n));
                     store
                         .commit(vec![blob], |i| {
                             tag(i, &format!("t{t}:{n}"), &desc);
@@ -300,7 +300,7 @@ fn threads_committing_concurrently_lose_no_entries() {
 #[test]
 fn existing_corrupt_copy_is_replaced_by_a_verified_one() {
     let (_t, store) = new_store();
-    let bytes = data(5, 1000);
+    let bytes = data(1000, 5);
     let b = put(&store, &bytes);
     let d = b.digest().clone();
     store.commit(vec![b], |_| Ok(())).unwrap();

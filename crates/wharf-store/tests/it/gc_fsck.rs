@@ -23,7 +23,7 @@ fn gc_removes_only_unreachable_blobs() {
     // Both images share layer (1, 4000), like debian-python on debian-minbase.
     let a = commit_image(&store, "a:1", &[(1, 4000), (2, 3000)]);
     let b = commit_image(&store, "b:1", &[(1, 4000), (3, 2000)]);
-    let loose = put(&store, &data(9, 777));
+    let loose = put(&store, &data(777, 9));
     let loose_digest = loose.digest().clone();
     store.commit(vec![loose], |_| Ok(())).unwrap();
 
@@ -52,7 +52,7 @@ fn gc_removes_only_unreachable_blobs() {
 #[test]
 fn gc_removes_stale_ingests_and_temp_files_but_not_live_ones() {
     let (_t, store) = new_store();
-    let bytes = data(1, 10_000);
+    let bytes = data(10_000, 1);
     let digest = Digest::sha256_of(&bytes);
     let IngestStart::Writer(mut w) = store.ingest(&digest, None).unwrap() else {
         panic!()
@@ -63,7 +63,7 @@ fn gc_removes_stale_ingests_and_temp_files_but_not_live_ones() {
     std::fs::write(&crashed_tmp, b"left by kill -9").unwrap();
 
     // Live writers in another thread hold their locks across the gc.
-    let live_bytes = data(2, 100);
+    let live_bytes = data(100, 2);
     let live_digest = Digest::sha256_of(&live_bytes);
     let IngestStart::Writer(mut live) = store.ingest(&live_digest, Some(100)).unwrap() else {
         panic!()
@@ -75,7 +75,7 @@ fn gc_removes_stale_ingests_and_temp_files_but_not_live_ones() {
     live_unknown.flush().unwrap();
 
     // A finished, uncommitted blob is live; a verified file nobody holds is not.
-    let held_bytes = data(3, 300);
+    let held_bytes = data(300, 3);
     let held = crate::put(&store, &held_bytes);
     let orphaned_verified = store.root().join(".wharf/ingest").join(format!(
         "sha256-{}.verified",
@@ -131,7 +131,7 @@ fn fsck_finds_corrupt_missing_orphaned_and_stray_and_repair_fixes_all_but_missin
     let missing = img.layers[1].clone();
     std::fs::remove_file(store.blob_path(&missing)).unwrap();
     // Orphan: a committed blob nothing references.
-    let orphan = put(&store, &data(4, 321));
+    let orphan = put(&store, &data(321, 4));
     let orphan_digest = orphan.digest().clone();
     store.commit(vec![orphan], |_| Ok(())).unwrap();
     // Strays: a symlink with a blob's name, junk names, a stale ingest.

@@ -26,7 +26,7 @@ fn ingest_dir(store: &wharf_store::Store) -> Vec<String> {
 #[test]
 fn blob_is_visible_only_after_commit() {
     let (_t, store) = new_store();
-    let bytes = data(1, 3 << 20);
+    let bytes = data(3 << 20, 1);
     let digest = Digest::sha256_of(&bytes);
     let mut w = writer(store.ingest(&digest, Some(bytes.len() as u64)).unwrap());
     w.write_all(&bytes[..1000]).unwrap();
@@ -58,7 +58,7 @@ fn blob_is_visible_only_after_commit() {
 #[test]
 fn interrupted_ingest_resumes_from_the_partial_file() {
     let (_t, store) = new_store();
-    let bytes = data(2, 5 * 1024 * 1024 + 17);
+    let bytes = data(5 * 1024 * 1024 + 17, 2);
     let half = bytes.len() / 2;
     let digest = Digest::sha256_of(&bytes);
 
@@ -84,7 +84,7 @@ fn small_and_large_writes_across_write_behind_ranges_and_a_resume() {
     // Buffered small writes and unbuffered large ones alternate, so the ranges handed to
     // the kernel's writeback start and end inside writes and inside the buffer.
     let (_t, store) = new_store();
-    let bytes = data(7, (7 << 20) + 123);
+    let bytes = data((7 << 20) + 123, 7);
     let digest = Digest::sha256_of(&bytes);
     let size = Some(bytes.len() as u64);
     let write_in_pieces = |w: &mut wharf_store::Ingest, from: usize, to: usize| {
@@ -113,7 +113,7 @@ fn small_and_large_writes_across_write_behind_ranges_and_a_resume() {
 #[test]
 fn resume_with_unknown_size_and_restart() {
     let (_t, store) = new_store();
-    let bytes = data(3, 10_000);
+    let bytes = data(10_000, 3);
     let digest = Digest::sha256_of(&bytes);
     let mut w = writer(store.ingest(&digest, None).unwrap());
     w.write_all(b"garbage from a server that ignored Range")
@@ -131,10 +131,10 @@ fn resume_with_unknown_size_and_restart() {
 #[test]
 fn partial_longer_than_expected_size_is_discarded() {
     let (_t, store) = new_store();
-    let bytes = data(4, 1000);
+    let bytes = data(1000, 4);
     let digest = Digest::sha256_of(&bytes);
     let mut w = writer(store.ingest(&digest, None).unwrap());
-    w.write_all(&data(5, 5000)).unwrap();
+    w.write_all(&data(5000, 5)).unwrap();
     drop(w);
     let w = writer(store.ingest(&digest, Some(1000)).unwrap());
     assert_eq!(w.offset(), 0);
@@ -143,8 +143,8 @@ fn partial_longer_than_expected_size_is_discarded() {
 #[test]
 fn digest_mismatch_removes_partial_and_names_both_digests() {
     let (_t, store) = new_store();
-    let bytes = data(6, 4096);
-    let wrong = data(7, 4096);
+    let bytes = data(4096, 6);
+    let wrong = data(4096, 7);
     let digest = Digest::sha256_of(&bytes);
     let mut w = writer(store.ingest(&digest, Some(4096)).unwrap());
     w.write_all(&wrong).unwrap();
@@ -170,7 +170,7 @@ fn digest_mismatch_removes_partial_and_names_both_digests() {
 #[test]
 fn size_mismatch_is_reported_and_overlong_writes_fail_early() {
     let (_t, store) = new_store();
-    let bytes = data(8, 100);
+    let bytes = data(100, 8);
     let digest = Digest::sha256_of(&bytes);
 
     let mut w = writer(store.ingest(&digest, Some(100)).unwrap());
@@ -190,7 +190,7 @@ fn size_mismatch_is_reported_and_overlong_writes_fail_early() {
     assert!(files_under(&store.root().join(".wharf/ingest")).is_empty());
 
     let mut w = writer(store.ingest(&digest, Some(100)).unwrap());
-    let err = w.write_all(&data(9, 101)).unwrap_err();
+    let err = w.write_all(&data(101, 9)).unwrap_err();
     assert!(
         err.to_string()
             .contains("longer than its declared 100 bytes"),
@@ -201,7 +201,7 @@ fn size_mismatch_is_reported_and_overlong_writes_fail_early() {
 #[test]
 fn committed_blob_with_other_size_than_expected_is_an_error() {
     let (_t, store) = new_store();
-    let bytes = data(10, 100);
+    let bytes = data(100, 10);
     let staged = put(&store, &bytes);
     let digest = staged.digest().clone();
     store.commit(vec![staged], |_| Ok(())).unwrap();
@@ -222,7 +222,7 @@ fn committed_blob_with_other_size_than_expected_is_an_error() {
 #[test]
 fn unknown_digest_ingest_learns_its_digest_at_finish() {
     let (_t, store) = new_store();
-    let bytes = data(11, 2 << 20);
+    let bytes = data(2 << 20, 11);
     for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
         let mut w = store.ingest_unknown(algorithm).unwrap();
         assert_eq!(w.expected(), None);
@@ -246,7 +246,7 @@ fn dropped_unknown_ingest_and_dropped_staged_blobs_leave_nothing() {
     w.write_all(b"half a layer").unwrap();
     drop(w);
     let staged = store.stage_bytes(b"{}", Algorithm::Sha256).unwrap();
-    let known = put(&store, &data(12, 1000));
+    let known = put(&store, &data(1000, 12));
     drop((staged, known));
     assert!(
         files_under(&store.root().join(".wharf"))
@@ -274,7 +274,7 @@ fn stage_bytes_of_an_existing_blob_is_free_and_commits_fine() {
 #[test]
 fn junk_at_the_partial_path_is_replaced() {
     let (_t, store) = new_store();
-    let bytes = data(13, 500);
+    let bytes = data(500, 13);
     let digest = Digest::sha256_of(&bytes);
     let partial = store
         .root()
@@ -291,7 +291,7 @@ fn junk_at_the_partial_path_is_replaced() {
 #[test]
 fn threads_ingesting_one_blob_write_it_once() {
     let (_t, store) = new_store();
-    let bytes = std::sync::Arc::new(data(14, 3 << 20));
+    let bytes = std::sync::Arc::new(data(3 << 20, 14));
     let digest = Digest::sha256_of(&bytes);
     let writers = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -322,7 +322,7 @@ fn threads_ingesting_one_blob_write_it_once() {
 #[test]
 fn a_waiting_thread_takes_over_an_abandoned_partial() {
     let (_t, store) = new_store();
-    let bytes = data(15, 1 << 20);
+    let bytes = data(1 << 20, 15);
     let half = bytes.len() / 2;
     let digest = Digest::sha256_of(&bytes);
     let mut first = writer(store.ingest(&digest, Some(bytes.len() as u64)).unwrap());
@@ -355,8 +355,8 @@ fn a_waiting_thread_takes_over_an_abandoned_partial() {
 #[test]
 fn concurrent_pulls_sharing_layers_do_not_deadlock() {
     let (_t, store) = new_store();
-    let l1 = std::sync::Arc::new(data(100, 300_000));
-    let l2 = std::sync::Arc::new(data(200, 300_000));
+    let l1 = std::sync::Arc::new(data(300_000, 100));
+    let l2 = std::sync::Arc::new(data(300_000, 200));
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     // Detached threads: a regression must fail this test, not hang the suite.
@@ -404,7 +404,7 @@ fn concurrent_pulls_sharing_layers_do_not_deadlock() {
 #[test]
 fn a_finished_uncommitted_blob_is_shared_not_rewritten() {
     let (_t, store) = new_store();
-    let bytes = data(300, 200_000);
+    let bytes = data(200_000, 300);
     let digest = Digest::sha256_of(&bytes);
     let size = Some(bytes.len() as u64);
     let mut w = writer(store.ingest(&digest, size).unwrap());
@@ -433,7 +433,7 @@ fn a_finished_uncommitted_blob_is_shared_not_rewritten() {
 #[test]
 fn the_last_uncommitted_holder_deletes_the_verified_file() {
     let (_t, store) = new_store();
-    let bytes = data(301, 1000);
+    let bytes = data(1000, 301);
     let digest = Digest::sha256_of(&bytes);
     let mut w = writer(store.ingest(&digest, None).unwrap());
     w.write_all(&bytes).unwrap();
@@ -452,7 +452,7 @@ fn the_last_uncommitted_holder_deletes_the_verified_file() {
 #[test]
 fn staged_bytes_are_readable_at_their_path_until_commit() {
     let (_t, store) = new_store();
-    let known = data(400, 70_000);
+    let known = data(70_000, 400);
     let mut w = writer(store.ingest(&Digest::sha256_of(&known), None).unwrap());
     w.write_all(&known).unwrap();
     let a = w.finish().unwrap();

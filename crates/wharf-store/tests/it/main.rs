@@ -1,6 +1,6 @@
 //! Integration tests for wharf-store, on a real filesystem in temp directories.
 //!
-//! Fixtures are made by the helpers below, never checked in. Tests that need a second
+//! Fixtures are made by the helpers below, on `wharf_testkit::fixtures`, never checked in. Tests that need a second
 //! process re-run this very binary with `WHARF_STORE_CHILD` set (see `process.rs`).
 
 mod commit;
@@ -12,30 +12,19 @@ mod process;
 
 use std::io::Write;
 
+use serde_json::json;
 use wharf_spec::descriptor::ANNOTATION_REF_NAME;
-use wharf_spec::{
-    media_type, Algorithm, Descriptor, Digest, ImageIndex, ImageManifest, RawManifest,
-};
+use wharf_spec::{Algorithm, Descriptor, Digest, ImageIndex};
 use wharf_store::{IngestStart, StagedBlob, Store};
+use wharf_testkit::fixtures::{config_of, Image, KeyOrder, Layer};
+
+pub use wharf_testkit::fixtures::data;
 
 /// A fresh store in a temp directory (kept alive by the returned guard).
 pub fn new_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
     (dir, store)
-}
-
-/// Deterministic, seed-dependent bytes (xorshift), so distinct seeds give distinct blobs.
-pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Streams `bytes` through a known-digest ingest in uneven chunks and stages the result.
@@ -72,63 +61,29 @@ impl Img {
     }
 }
 
-pub fn layer_bytes(seed: u64, len: usize) -> Vec<u8> {
-    data(seed, len)
-}
-
-/// Builds an image: layers from `seeds` (uncompressed "tars" of arbitrary bytes, so their
-/// digests are their diff_ids), a real OCI config, and a manifest.
+/// Builds an image with [`wharf_testkit::fixtures`]: layers of pseudo-random bytes (each
+/// `(seed, len)`, uncompressed, so their digests are their diff_ids), a config labelled
+/// `name` (so images of the same layers differ), and a manifest; then stages its blobs.
 pub fn image(store: &Store, name: &str, layers: &[(u64, usize)]) -> Img {
-    let mut staged = Vec::new();
-    let mut layer_descs = Vec::new();
-    for &(seed, len) in layers {
-        let bytes = layer_bytes(seed, len);
-        let blob = put(store, &bytes);
-        layer_descs.push(Descriptor::new(
-            media_type::OCI_LAYER_TAR,
-            blob.digest().clone(),
-            blob.size(),
-        ));
-        staged.push(blob);
-    }
-    let diff_ids: Vec<String> = layer_descs
+    let layers: Vec<Layer> = layers
         .iter()
-        .map(|d| format!("\"{}\"", d.digest))
+        .map(|&(seed, len)| Layer::random(len, seed))
         .collect();
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"name":"{name}"}}}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
-        diff_ids.join(",")
-    );
-    let config_blob = store
-        .stage_bytes(config.as_bytes(), Algorithm::Sha256)
-        .unwrap();
-    let config_desc = Descriptor::new(
-        media_type::OCI_CONFIG,
-        config_blob.digest().clone(),
-        config_blob.size(),
-    );
-    staged.push(config_blob);
-    let manifest = RawManifest::from_image(&ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.to_string()),
-        artifact_type: None,
-        config: config_desc.clone(),
-        layers: layer_descs.clone(),
-        subject: None,
-        annotations: None,
-    });
-    let manifest_blob = store
-        .stage_bytes(manifest.bytes(), Algorithm::Sha256)
-        .unwrap();
-    staged.push(manifest_blob);
-    let mut desc = manifest.descriptor();
+    let fields =
+        json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"name": name}}});
+    let image = Image::new(config_of(fields, &layers), layers, KeyOrder::Declared);
+    let mut staged: Vec<StagedBlob> = image.layers.iter().map(|l| put(store, &l.blob)).collect();
+    for bytes in [&image.config[..], image.manifest.bytes()] {
+        staged.push(store.stage_bytes(bytes, Algorithm::Sha256).unwrap());
+    }
+    let mut desc = image.manifest.descriptor();
     desc.set_annotation(ANNOTATION_REF_NAME, name);
     Img {
         staged,
         manifest: desc.digest.clone(),
         desc,
-        config: config_desc.digest,
-        layers: layer_descs.into_iter().map(|d| d.digest).collect(),
+        config: image.config_digest(),
+        layers: image.layers.iter().map(Layer::digest).collect(),
     }
 }
 

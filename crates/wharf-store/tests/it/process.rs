@@ -181,7 +181,7 @@ fn blob_file(dir: &Path, bytes: &[u8]) -> String {
 #[test]
 fn a_second_process_waits_for_the_writer_then_shares_its_verified_blob() {
     let (t, store) = new_store();
-    let bytes = data(1, 2 << 20);
+    let bytes = data(2 << 20, 1);
     let digest = Digest::sha256_of(&bytes);
     let IngestStart::Writer(mut w) = store.ingest(&digest, Some(bytes.len() as u64)).unwrap()
     else {
@@ -225,7 +225,7 @@ fn a_second_process_waits_for_the_writer_then_shares_its_verified_blob() {
 #[test]
 fn a_second_process_takes_over_an_abandoned_partial() {
     let (t, store) = new_store();
-    let bytes = data(2, 3 << 20);
+    let bytes = data(3 << 20, 2);
     let half = bytes.len() / 2;
     let digest = Digest::sha256_of(&bytes);
     let IngestStart::Writer(mut w) = store.ingest(&digest, Some(bytes.len() as u64)).unwrap()
@@ -253,7 +253,7 @@ fn a_second_process_takes_over_an_abandoned_partial() {
 #[test]
 fn kill_9_mid_ingest_leaves_a_resumable_partial_that_gc_can_also_remove() {
     let (t, store) = new_store();
-    let bytes = data(3, 4 << 20);
+    let bytes = data(4 << 20, 3);
     let half = bytes.len() / 2;
     let digest = Digest::sha256_of(&bytes);
     let blob = blob_file(t.path(), &bytes);
@@ -276,7 +276,7 @@ fn kill_9_mid_ingest_leaves_a_resumable_partial_that_gc_can_also_remove() {
     assert_eq!(store.read_blob(&digest, u64::MAX).unwrap(), bytes);
 
     // Same crash again on another blob; this time gc cleans up.
-    let other = data(4, 1 << 20);
+    let other = data(1 << 20, 4);
     let child = ChildProc::spawn(
         store.root(),
         "hang",

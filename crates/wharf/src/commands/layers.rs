@@ -190,29 +190,6 @@ fn parse_fraction(input: &str) -> Result<f64> {
     Ok(value)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_as_docker_writes_them() {
-        assert_eq!(parse_size("1048576").unwrap(), 1_048_576);
-        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
-        assert_eq!(parse_size("1.5kB").unwrap(), 1_500);
-        assert_eq!(parse_size("2MiB").unwrap(), 2 * 1024 * 1024);
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("10XB").is_err());
-    }
-
-    #[test]
-    fn fractions_take_either_form() {
-        assert_eq!(parse_fraction("0.95").unwrap(), 0.95);
-        assert_eq!(parse_fraction("95%").unwrap(), 0.95);
-        assert!(parse_fraction("1.5").is_err());
-        assert!(parse_fraction("x").is_err());
-    }
-}
-
 /// `wharf diff A B`: files, config and layers that differ between two images.
 pub fn diff(root: Option<std::path::PathBuf>, args: &DiffArgs) -> Result<ExitCode> {
     let a = Location::parse(&args.a)?;
@@ -369,4 +346,27 @@ fn mode_string(kind: &str, mode: u32) -> String {
         s.push(if bits & 1 != 0 { 'x' } else { '-' });
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_docker_writes_them() {
+        assert_eq!(parse_size("1048576").unwrap(), 1_048_576);
+        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
+        assert_eq!(parse_size("1.5kB").unwrap(), 1_500);
+        assert_eq!(parse_size("2MiB").unwrap(), 2 * 1024 * 1024);
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("10XB").is_err());
+    }
+
+    #[test]
+    fn fractions_take_either_form() {
+        assert_eq!(parse_fraction("0.95").unwrap(), 0.95);
+        assert_eq!(parse_fraction("95%").unwrap(), 0.95);
+        assert!(parse_fraction("1.5").is_err());
+        assert!(parse_fraction("x").is_err());
+    }
 }

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 pub const EPOCH: &str = "1700000000";
 pub const EPOCH_TIME: &str = "2023-11-14T22:13:20Z";
@@ -49,7 +49,7 @@ pub fn inspect(w: &Wharf, reference: &str) -> Value {
 }
 
 /// Loads the fixture image (two gzip layers, Env and Cmd) as `name`.
-pub fn load_base(w: &Wharf, name: &str) -> TestImage {
+pub fn load_base(w: &Wharf, name: &str) -> Image {
     let img = image_on(&base_layer(), "base");
     let archive = w.write(&format!("{name}.tar"), &docker_archive(&[(&img, &[name])]));
     w.ok(&["load", "-i", s(&archive)]);
@@ -504,9 +504,7 @@ fn docker_runs_images_copied_through_docker_archives() {
     let saved = w.path("docker-saved.tar");
     peer("docker", &["save", "-o", s(&saved), &local]);
     let gzipped = w.path("docker-saved.tar.gz");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::copy(&mut fs::File::open(&saved).unwrap(), &mut gz).unwrap();
-    fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    fs::write(&gzipped, gzip(&fs::read(&saved).unwrap())).unwrap();
     for (archive, tag) in [(&saved, "plain"), (&gzipped, "gzipped")] {
         let destination = format!("{back}-{tag}");
         let _c = RemoveDockerImage(destination.clone());

@@ -5,12 +5,10 @@ use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
 use serde_json::json;
-use wharf_spec::Digest;
+use wharf_spec::{Descriptor, Digest};
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
-
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use wharf_testkit::fixtures::*;
 
 struct Case {
     name: &'static str,
@@ -30,22 +28,8 @@ fn case(name: &'static str, input: PathBuf, expect: &[&str]) -> Case {
     }
 }
 
-fn named_index(descriptor: serde_json::Value) -> Vec<u8> {
-    index_json(&[(descriptor, vec![(REF_NAME, "bad:1")])])
-}
-
-fn manifest_for(config: &[u8], layers: &[Layer]) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::sha256_of(config).to_string(), "size": config.len()},
-        "layers": layers.iter().map(|l| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": l.digest().to_string(), "size": l.gz.len()})).collect::<Vec<_>>(),
-    }))
-    .unwrap()
-}
-
-fn descriptor_of(media_type: &str, bytes: &[u8]) -> serde_json::Value {
-    json!({"mediaType": media_type, "digest": Digest::sha256_of(bytes).to_string(), "size": bytes.len()})
+fn descriptor_of(media_type: &str, bytes: &[u8]) -> Descriptor {
+    Descriptor::new(media_type, Digest::sha256_of(bytes), bytes.len() as u64)
 }
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -70,15 +54,15 @@ fn flip_middle(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
+fn cases(w: &Wharf, img: &Image) -> Vec<Case> {
     let layer = &img.layers[1];
-    let index = named_index(img.manifest_descriptor());
+    let index = named_index(img.manifest.descriptor(), "bad:1");
     let oci = oci_archive(&img.blobs(), &index);
     let legacy = docker_archive(&[(img, &["bad:1"])]);
     let mut out = Vec::new();
 
     // Truncated in the middle of a blob.
-    let cut = find(&oci, &layer.gz) + layer.gz.len() / 2;
+    let cut = find(&oci, &layer.blob) + layer.blob.len() / 2;
     out.push(Case {
         resumable: true,
         ..case(
@@ -139,7 +123,7 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
     out.push(case(
         "manifest digest mismatch in an OCI archive",
         w.write("mismatch-manifest.oci.tar", &oci_archive(&blobs, &index)),
-        &[img.manifest_digest().hex(), "does not match"],
+        &[img.manifest.digest().hex(), "does not match"],
     ));
 
     // A manifest naming a blob that is not there.
@@ -168,7 +152,7 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
         layout(w, "missing-config", &without_config, &index),
         &[img.config_digest().hex()],
     ));
-    let missing_manifest = named_index(descriptor_of(OCI_MANIFEST, b"{}"));
+    let missing_manifest = named_index(descriptor_of(OCI_MANIFEST, b"{}"), "bad:1");
     out.push(case(
         "index.json names a missing manifest",
         w.write(
@@ -220,24 +204,25 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
             w,
             "bad-manifest",
             &blobs,
-            &named_index(descriptor_of(OCI_MANIFEST, &bad_manifest)),
+            &named_index(descriptor_of(OCI_MANIFEST, &bad_manifest), "bad:1"),
         ),
         &[Digest::sha256_of(&bad_manifest).hex()],
     ));
     let bad_config = b"{\"architecture\": \"amd64\", \"rootfs\": ".to_vec();
-    let manifest = manifest_for(&bad_config, &img.layers);
+    let broken = Image::new(bad_config.clone(), img.layers.clone(), KeyOrder::Sorted);
     let mut blobs = img.blobs();
-    blobs.push((Digest::sha256_of(&bad_config), bad_config.clone()));
-    blobs.push((Digest::sha256_of(&manifest), manifest.clone()));
+    blobs.push((broken.config_digest(), bad_config.clone()));
+    let manifest = broken.manifest.bytes().to_vec();
+    blobs.push((broken.manifest.digest().clone(), manifest));
     out.push(case(
         "malformed config",
         w.write(
             "bad-config.oci.tar",
-            &oci_archive(&blobs, &named_index(descriptor_of(OCI_MANIFEST, &manifest))),
+            &oci_archive(&blobs, &named_index(broken.manifest.descriptor(), "bad:1")),
         ),
         &[Digest::sha256_of(&bad_config).hex()],
     ));
-    let mut files = docker_files(img);
+    let mut files = docker_files(&[(img, &["bad:1"])]);
     files.retain(|(n, _)| n != "manifest.json");
     files.push(("manifest.json".into(), b"[{\"Config\": ".to_vec()));
     out.push(case(
@@ -245,7 +230,7 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
         w.write("bad-manifest-json.docker.tar", &tar_files(&files)),
         &["manifest.json", "malformed"],
     ));
-    let mut files = docker_files(img);
+    let mut files = docker_files(&[(img, &["bad:1"])]);
     for (name, bytes) in &mut files {
         if name.ends_with(".json") && name != "manifest.json" {
             *bytes = b"{\"os\": ".to_vec();
@@ -290,7 +275,7 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
         .filter(|(n, _)| *n != blob_link)
         .map(|(n, b)| Member::File(n, b))
         .collect();
-    linked.push(Member::File("elsewhere", &layer.gz));
+    linked.push(Member::File("elsewhere", &layer.blob));
     linked.push(Member::Symlink(&blob_link, "../../elsewhere"));
     out.push(case(
         "blob member that is a symlink",
@@ -300,7 +285,7 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
 
     // Symlinks in an OCI layout directory, even to files with the right content.
     let dir = layout(w, "symlinked-layer", &img.blobs(), &index);
-    let real = w.write("real-layer", &layer.gz);
+    let real = w.write("real-layer", &layer.blob);
     let link = dir.join("blobs/sha256").join(layer.digest().hex());
     std::fs::remove_file(&link).unwrap();
     symlink(&real, &link).unwrap();
@@ -310,14 +295,14 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
         &[layer.digest().hex(), "symlink"],
     ));
     let dir = layout(w, "symlinked-manifest", &img.blobs(), &index);
-    let real = w.write("real-manifest", &img.manifest);
-    let link = dir.join("blobs/sha256").join(img.manifest_digest().hex());
+    let real = w.write("real-manifest", img.manifest.bytes());
+    let link = dir.join("blobs/sha256").join(img.manifest.digest().hex());
     std::fs::remove_file(&link).unwrap();
     symlink(&real, &link).unwrap();
     out.push(case(
         "symlinked manifest in a layout",
         dir,
-        &[img.manifest_digest().hex(), "symlink"],
+        &[img.manifest.digest().hex(), "symlink"],
     ));
     let real = layout(w, "real-layout", &img.blobs(), &index);
     let dir = w.path("symlinked-blobs");
@@ -362,10 +347,13 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
             "schema1.oci.tar",
             &oci_archive(
                 &blobs,
-                &named_index(descriptor_of(
-                    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-                    &schema1,
-                )),
+                &named_index(
+                    descriptor_of(
+                        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                        &schema1,
+                    ),
+                    "bad:1",
+                ),
             ),
         ),
         &["schema"],
@@ -376,14 +364,14 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
             w,
             "schema1-oci",
             &blobs,
-            &named_index(descriptor_of(OCI_MANIFEST, &schema1)),
+            &named_index(descriptor_of(OCI_MANIFEST, &schema1), "bad:1"),
         ),
         &["schema"],
     ));
 
     // A docker-archive whose config disagrees with its layers.
-    let mut files = docker_files(img);
-    let other = crate::fixtures::layer(&[("other", b"other")]);
+    let mut files = docker_files(&[(img, &["bad:1"])]);
+    let other = wharf_testkit::fixtures::layer(&[("other", b"other")]);
     let config_name = format!("{}.json", img.config_digest().hex());
     let mut config: serde_json::Value = serde_json::from_slice(&img.config).unwrap();
     config["rootfs"]["diff_ids"][1] = json!(other.diff_id().to_string());
@@ -398,7 +386,7 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
         w.write("diffid.docker.tar", &tar_files(&files)),
         &[other.diff_id().hex(), layer.diff_id().hex()],
     ));
-    let mut files = docker_files(img);
+    let mut files = docker_files(&[(img, &["bad:1"])]);
     for (name, bytes) in &mut files {
         if name == "manifest.json" {
             let mut m: serde_json::Value = serde_json::from_slice(bytes).unwrap();
@@ -412,40 +400,6 @@ fn cases(w: &Wharf, img: &TestImage) -> Vec<Case> {
         &["lists 1 layer for", "2 diff_ids"],
     ));
     out
-}
-
-/// The members `docker_archive` writes for one image named `bad:1`.
-fn docker_files(img: &TestImage) -> Vec<(String, Vec<u8>)> {
-    let bytes = docker_archive(&[(img, &["bad:1"])]);
-    let mut ar = tar::Archive::new(bytes.as_slice());
-    ar.entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let name = e.path().unwrap().to_str().unwrap().to_string();
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-            (name, data)
-        })
-        .collect()
-}
-
-fn oci_files(blobs: &[(Digest, Vec<u8>)], index: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = vec![("oci-layout".into(), OCI_LAYOUT.to_vec())];
-    for (digest, bytes) in blobs {
-        files.push((format!("blobs/sha256/{}", digest.hex()), bytes.clone()));
-    }
-    files.push(("index.json".into(), index.to_vec()));
-    files
-}
-
-fn tar_files(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    tar_of(
-        &files
-            .iter()
-            .map(|(n, b)| (n.as_str(), b.as_slice()))
-            .collect::<Vec<_>>(),
-    )
 }
 
 #[test]
@@ -524,7 +478,7 @@ fn bad_input_is_refused_and_leaves_the_store_unchanged() {
         &w,
         "finally-good",
         &bad.blobs(),
-        &named_index(bad.manifest_descriptor()),
+        &named_index(bad.manifest.descriptor(), "bad:1"),
     );
     assert_eq!(w.ok(&["load", "-i", s(&dir)]), "Loaded image: bad:1\n");
     assert!(w.ok(&["fsck"]).ends_with("the store is clean\n"));
@@ -534,10 +488,10 @@ fn bad_input_is_refused_and_leaves_the_store_unchanged() {
 fn an_interrupted_archive_resumes_when_loaded_whole() {
     let w = Wharf::new();
     let img = image_on(&base_layer(), "app");
-    let index = named_index(img.manifest_descriptor());
+    let index = named_index(img.manifest.descriptor(), "bad:1");
     let oci = oci_archive(&img.blobs(), &index);
     let layer = &img.layers[1];
-    let cut = find(&oci, &layer.gz) + layer.gz.len() / 2;
+    let cut = find(&oci, &layer.blob) + layer.blob.len() / 2;
     w.fails(&["load", "-i", s(&w.write("cut.tar", &oci[..cut]))]);
     assert_eq!(w.ok(&["images", "-q"]), "");
     assert_eq!(

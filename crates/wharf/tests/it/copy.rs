@@ -8,10 +8,10 @@ use wharf_spec::Digest;
 use wharf_testkit::registry::Auth;
 use wharf_testkit::registry_or_skip;
 
-use crate::fixtures::{index_json, write_oci_layout, TestImage};
 use crate::pull::{block_on, Env};
 use crate::push::{app_image, assert_pushed, load, multi_layout, skopeo_fetch, skopeo_raw};
 use wharf_testkit::cli::{have_tool, s};
+use wharf_testkit::fixtures::{write_image_layout, Image};
 
 fn skopeo(args: &[&str]) {
     let out = std::process::Command::new("skopeo")
@@ -27,13 +27,9 @@ fn skopeo(args: &[&str]) {
 }
 
 /// An OCI layout of `img` tagged `tag`, for skopeo to read.
-fn layout_of(env: &Env, img: &TestImage, tag: &str) -> String {
+fn layout_of(env: &Env, img: &Image, tag: &str) -> String {
     let dir = env.w.path(&format!("src-{tag}"));
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", tag)],
-    )]);
-    write_oci_layout(&dir, &img.blobs(), &index);
+    write_image_layout(&dir, img, tag);
     s(&dir).to_string()
 }
 
@@ -183,7 +179,7 @@ fn oci_archives_both_ways_keep_every_digest() {
     ]);
     assert_eq!(
         layout_digest(&out_dir, "v1"),
-        img.manifest_digest().to_string()
+        img.manifest.digest().to_string()
     );
 
     let layout = layout_of(&env, &img, "v1");
@@ -207,7 +203,7 @@ fn oci_archives_both_ways_keep_every_digest() {
     fresh.ok(&["copy", "fromoci:v1", &format!("oci:{}:again", s(&dir))]);
     assert_eq!(
         layout_digest(&dir, "again"),
-        img.manifest_digest().to_string()
+        img.manifest.digest().to_string()
     );
     assert!(fresh.ok(&["fsck"]).contains("clean"));
 }
@@ -245,10 +241,10 @@ fn a_multi_platform_index_round_trips_with_all() {
         Digest::sha256_of(&skopeo_raw(&format!("{}/multi:1", b.host))),
         idx.digest()
     );
-    for (img, _, _) in &idx.images {
+    for (img, _) in &idx.images {
         assert_eq!(
-            skopeo_raw(&format!("{}/multi@{}", b.host, img.manifest_digest())),
-            img.manifest
+            skopeo_raw(&format!("{}/multi@{}", b.host, img.manifest.digest())),
+            img.manifest.bytes()
         );
     }
     // One platform only, without `--all`.
@@ -339,7 +335,7 @@ fn names_in(env: &Env) -> Vec<String> {
 /// distribution. Digests and bytes stay; without the flag only the image moves.
 #[test]
 fn referrers_follow_the_image_between_registries() {
-    use wharf_testkit::fixtures::{artifact, client, image, push_image, reference};
+    use wharf_testkit::fixtures::{artifact, client, push_image, random_image, reference};
     let registry = registry_or_skip!(Auth::None);
     let host = registry.host.as_str();
     let env = Env::new();
@@ -351,7 +347,7 @@ fn referrers_follow_the_image_between_registries() {
     };
 
     let src = reference(host, "signed/app:v1");
-    let img = image("linux/amd64", &[3000], 31);
+    let img = random_image("linux/amd64", &[3000], 31);
     let top = block_on(push_image(&client, &src, &img));
     let sig = artifact(&top, "application/vnd.example.signature", b"signed");
     let sig_top = sig.manifest.descriptor();

@@ -8,37 +8,25 @@ use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 /// Size of the big layer's one file: large enough that a load takes a while, small
 /// enough to keep the tests quick.
 const BIG: usize = 60 << 20;
 
-/// Deterministic, incompressible bytes (xorshift64*), so gzip cannot shrink the layer.
-fn noise(len: usize, mut state: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// Two images sharing a big base layer, built once for every test here.
 struct Big {
     base: Layer,
-    one: TestImage,
-    two: TestImage,
+    one: Image,
+    two: Image,
 }
 
 fn big() -> &'static Big {
     static BIG_IMAGES: OnceLock<Big> = OnceLock::new();
     BIG_IMAGES.get_or_init(|| {
-        let bytes = noise(BIG, 0x9E37_79B9_7F4A_7C15);
+        // Incompressible, so gzip cannot shrink the layer.
+        let bytes = data(BIG, 0x9E37_79B9_7F4A_7C15);
         let base = layer(&[("data/noise.bin", &bytes), ("etc/os-release", b"ID=big\n")]);
         let one = image("crash-one", vec![base.clone(), layer(&[("one", b"1")])]);
         let two = image("crash-two", vec![base.clone(), layer(&[("two", b"2")])]);
@@ -46,11 +34,8 @@ fn big() -> &'static Big {
     })
 }
 
-fn oci_archive_of(img: &TestImage, tag: &str) -> Vec<u8> {
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", tag)],
-    )]);
+fn oci_archive_of(img: &Image, tag: &str) -> Vec<u8> {
+    let index = named_index(img.manifest.descriptor(), tag);
     oci_archive(&img.blobs(), &index)
 }
 
@@ -160,7 +145,7 @@ fn assert_clean(w: &Wharf) {
     assert!(staging.is_empty(), "left in staging: {staging:?}");
 }
 
-fn assert_loaded(w: &Wharf, name: &str, img: &TestImage) {
+fn assert_loaded(w: &Wharf, name: &str, img: &Image) {
     let ids = w.ok(&["images", "-q", "--no-trunc", name]);
     assert_eq!(ids, format!("{}\n", img.id()), "`wharf images {name}`");
     let doc: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", name])).unwrap();
@@ -173,7 +158,7 @@ fn assert_loaded(w: &Wharf, name: &str, img: &TestImage) {
 
 /// Kills one load at each point in turn (each attempt resuming what the last left), checks
 /// the store after every kill, then loads to the end: a clean store holding the image.
-fn crash_and_reload(w: &Wharf, args: &[&str], name: &str, img: &TestImage, points: &[At]) {
+fn crash_and_reload(w: &Wharf, args: &[&str], name: &str, img: &Image, points: &[At]) {
     let mut landed = 0;
     for at in points {
         if kill_at(w, args, at) {

@@ -3,21 +3,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
-fn store() -> (Wharf, TestImage) {
+fn store() -> (Wharf, Image) {
     let w = Wharf::new();
     let app = image_on(&base_layer(), "app");
     let dir = w.path("layout");
-    write_oci_layout(
-        &dir,
-        &app.blobs(),
-        &index_json(&[(
-            app.manifest_descriptor(),
-            vec![("org.opencontainers.image.ref.name", "app:1")],
-        )]),
-    );
+    write_image_layout(&dir, &app, "app:1");
     w.ok(&["load", "-i", s(&dir)]);
     (w, app)
 }
@@ -101,7 +94,7 @@ fn missing_blob_is_reported() {
         out.stdout
     );
     assert!(
-        out.stdout.contains(&app.manifest_digest().to_string()),
+        out.stdout.contains(&app.manifest.digest().to_string()),
         "{}",
         out.stdout
     );

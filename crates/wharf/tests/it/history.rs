@@ -1,22 +1,15 @@
 //! `wharf history`: build steps newest first, each with its layer's uncompressed size.
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 const LONG_CMD: &str = "serve --port 8080 --workers 16 --log-level debug";
 
-fn store() -> (Wharf, TestImage) {
+fn store() -> (Wharf, Image) {
     let w = Wharf::new();
     let app = image_on(&base_layer(), LONG_CMD);
     let dir = w.path("layout");
-    write_oci_layout(
-        &dir,
-        &app.blobs(),
-        &index_json(&[(
-            app.manifest_descriptor(),
-            vec![("org.opencontainers.image.ref.name", "app:1")],
-        )]),
-    );
+    write_image_layout(&dir, &app, "app:1");
     w.ok(&["load", "-i", s(&dir)]);
     (w, app)
 }

@@ -2,15 +2,15 @@
 
 use serde_json::Value;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 struct Store {
     w: Wharf,
-    old: TestImage,
-    mid: TestImage,
-    new: TestImage,
-    dangling: TestImage,
+    old: Image,
+    mid: Image,
+    new: Image,
+    dangling: Image,
 }
 
 /// Four images created a year apart: `new`, `mid` (three names), `old`, and a dangling one.
@@ -45,7 +45,7 @@ fn store() -> Store {
     }
 }
 
-fn short(img: &TestImage) -> String {
+fn short(img: &Image) -> String {
     img.id()[7..19].to_string()
 }
 

@@ -2,23 +2,17 @@
 
 use serde_json::{json, Value};
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
-
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use wharf_testkit::fixtures::*;
 
 /// `app:1` (an OCI layout, gzip layers) and `other:1` (a docker-archive).
-fn store() -> (Wharf, TestImage, TestImage) {
+fn store() -> (Wharf, Image, Image) {
     let w = Wharf::new();
     let base = base_layer();
     let app = image_on(&base, "app");
     let other = image_on(&base, "other");
     let dir = w.path("app");
-    write_oci_layout(
-        &dir,
-        &app.blobs(),
-        &index_json(&[(app.manifest_descriptor(), vec![(REF_NAME, "app:1")])]),
-    );
+    write_image_layout(&dir, &app, "app:1");
     w.ok(&["load", "-i", s(&dir)]);
     let archive = w.write("other.tar", &docker_archive(&[(&other, &["other:1"])]));
     w.ok(&["load", "-i", s(&archive)]);
@@ -45,12 +39,12 @@ fn document_matches_the_image() {
         json!({"Type": "layers", "Layers": app.diff_ids()})
     );
     assert_eq!(doc["RepoTags"], json!(["app:1", "example.com/team/app:2"]));
-    let manifest = app.manifest_digest().to_string();
+    let manifest = app.manifest.digest().to_string();
     // Loaded from an archive, never pulled: no registry knows it by digest (as in Docker).
     assert_eq!(doc["RepoDigests"], json!([]));
     assert_eq!(doc["Size"], app.content_size());
     assert_eq!(doc["Descriptor"]["digest"], manifest);
-    assert_eq!(doc["Descriptor"]["size"], app.manifest.len());
+    assert_eq!(doc["Descriptor"]["size"], app.manifest.bytes().len());
     assert_eq!(doc["Created"], CREATED);
     assert_eq!(doc["Architecture"], "amd64");
     assert_eq!(doc["Os"], "linux");
@@ -75,7 +69,7 @@ fn every_way_of_naming_an_image_finds_it() {
     let (w, app, other) = store();
     let id = app.id();
     let hex = &id[7..];
-    let manifest = app.manifest_digest().to_string();
+    let manifest = app.manifest.digest().to_string();
     for input in [
         "app:1".to_string(),
         "docker.io/library/app:1".to_string(),
@@ -122,20 +116,19 @@ fn unknown_image_fails_with_a_hint() {
 fn ambiguous_short_id_is_an_error() {
     let w = Wharf::new();
     // Enough images that two IDs share their first hex digit (there are only 16).
-    let images: Vec<TestImage> = (0..17)
+    let images: Vec<Image> = (0..17)
         .map(|i| image(&format!("cmd{i}"), vec![base_layer()]))
         .collect();
-    let named: Vec<(TestImage, [String; 1])> = images
+    let named: Vec<(Image, [String; 1])> = images
         .iter()
         .enumerate()
         .map(|(i, img)| (img.clone(), [format!("img:{i}")]))
         .collect();
-    let items: Vec<(&TestImage, Vec<&str>)> = named
+    let items: Vec<(&Image, Vec<&str>)> = named
         .iter()
         .map(|(img, names)| (img, names.iter().map(String::as_str).collect()))
         .collect();
-    let items: Vec<(&TestImage, &[&str])> =
-        items.iter().map(|(img, n)| (*img, n.as_slice())).collect();
+    let items: Vec<(&Image, &[&str])> = items.iter().map(|(img, n)| (*img, n.as_slice())).collect();
     w.ok(&[
         "load",
         "-i",

@@ -8,8 +8,8 @@ use std::process::Command;
 use serde_json::Value;
 use wharf_spec::Digest;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 /// Runs a peer tool and asserts success; returns stdout.
 fn peer(program: &str, args: &[&str]) -> String {
@@ -97,15 +97,6 @@ fn sha256(bytes: &[u8]) -> String {
     Digest::sha256_of(bytes).to_string()
 }
 
-/// A one-image OCI layout whose `index.json` names the manifest by `tag` only.
-fn write_layout(dir: &Path, img: &TestImage, tag: &str) {
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", tag)],
-    )]);
-    write_oci_layout(dir, &img.blobs(), &index);
-}
-
 fn layer_digests(manifest: &[u8]) -> Vec<String> {
     let m: Value = serde_json::from_slice(manifest).unwrap();
     m["layers"]
@@ -134,7 +125,7 @@ fn skopeo_and_umoci_read_the_store() {
     // An OCI image (its manifest kept byte for byte) ...
     let a = image_on(&base, "store-a");
     let layout = w.path("a-layout");
-    write_layout(&layout, &a, "v1");
+    write_image_layout(&layout, &a, "v1");
     w.ok(&["load", "-i", s(&layout), "-t", "interop-a"]);
     // ... a docker-archive image (wharf writes its manifest) ...
     let b = image_on(&base, "store-b");
@@ -146,17 +137,14 @@ fn skopeo_and_umoci_read_the_store() {
     write_oci_layout(
         &multi_dir,
         &multi.blobs(),
-        &index_json(&[(
-            multi.descriptor(),
-            vec![("org.opencontainers.image.ref.name", "m")],
-        )]),
+        &named_index(multi.descriptor(), "m"),
     );
     w.ok(&["load", "-i", s(&multi_dir), "-t", "interop-multi"]);
 
     // skopeo addresses each entry by its full reference.
     let a_ref = format!("oci:{root_s}:docker.io/library/interop-a:v1");
     let doc = json(&skopeo(&["inspect", &a_ref]));
-    assert_eq!(doc["Digest"], a.manifest_digest().to_string());
+    assert_eq!(doc["Digest"], a.manifest.digest().to_string());
     assert_eq!(
         strings(&doc["Layers"]),
         a.layers
@@ -164,7 +152,10 @@ fn skopeo_and_umoci_read_the_store() {
             .map(|l| l.digest().to_string())
             .collect::<Vec<_>>()
     );
-    assert_eq!(skopeo_bytes(&["inspect", "--raw", &a_ref]), a.manifest);
+    assert_eq!(
+        skopeo_bytes(&["inspect", "--raw", &a_ref]),
+        a.manifest.bytes()
+    );
     let config = skopeo_bytes(&["inspect", "--config", "--raw", &a_ref]);
     assert_eq!(config, a.config);
 
@@ -187,13 +178,17 @@ fn skopeo_and_umoci_read_the_store() {
     );
 
     let m_ref = format!("oci:{root_s}:docker.io/library/interop-multi:m");
-    assert_eq!(skopeo_bytes(&["inspect", "--raw", &m_ref]), multi.index);
-    for (img, arch, _) in &multi.images {
+    assert_eq!(
+        skopeo_bytes(&["inspect", "--raw", &m_ref]),
+        multi.manifest.bytes()
+    );
+    for (img, platform) in &multi.images {
+        let arch = platform.architecture.as_str();
         // skopeo's `Digest` is the index's; the rest is the platform's image.
         let doc = json(&skopeo(&["--override-arch", arch, "inspect", &m_ref]));
         assert_eq!(doc["Digest"], multi.digest().to_string(), "{arch}");
-        assert_eq!(doc["Architecture"], *arch);
-        assert_eq!(strings(&doc["Layers"]), layer_digests(&img.manifest));
+        assert_eq!(doc["Architecture"], arch);
+        assert_eq!(strings(&doc["Layers"]), layer_digests(img.manifest.bytes()));
     }
 
     // umoci lists exactly the stored names ...
@@ -237,7 +232,7 @@ fn skopeo_and_umoci_read_the_store() {
     let copied = json(&std::fs::read_to_string(copy.join("index.json")).unwrap());
     assert_eq!(
         copied["manifests"][0]["digest"],
-        a.manifest_digest().to_string()
+        a.manifest.digest().to_string()
     );
 
     // The peers read without writing: the store is still exactly what wharf made.
@@ -246,7 +241,7 @@ fn skopeo_and_umoci_read_the_store() {
     // And the other way: skopeo writes an image into the store, wharf sees it.
     let c = image_on(&base, "store-c");
     let c_layout = w.path("c-layout");
-    write_layout(&c_layout, &c, "1");
+    write_image_layout(&c_layout, &c, "1");
     skopeo(&[
         "copy",
         "-q",
@@ -256,7 +251,7 @@ fn skopeo_and_umoci_read_the_store() {
     assert_eq!(id_of(&w, "interop-c:1"), c.id());
     assert_eq!(
         stored_digest(&w, "interop-c:1"),
-        c.manifest_digest().to_string()
+        c.manifest.digest().to_string()
     );
     assert_eq!(diff_ids_of(&w, "interop-c:1"), c.diff_ids());
     assert!(w.ok(&["images"]).contains("interop-c "));
@@ -271,10 +266,7 @@ fn skopeo_reads_wharf_docker_archives() {
     let w = Wharf::new();
     let base = base_layer();
     // An empty layer twice (one archive member, listed twice), as `RUN true` steps make.
-    let empty = Layer {
-        tar: tar_of(&[]),
-        gz: gzip(&tar_of(&[])),
-    };
+    let empty = layer(&[]);
     let a = image(
         "save-a",
         vec![
@@ -286,7 +278,7 @@ fn skopeo_reads_wharf_docker_archives() {
     );
     let b = image_on(&base, "save-b");
     let layout = w.path("a-layout");
-    write_layout(&layout, &a, "1");
+    write_image_layout(&layout, &a, "1");
     w.ok(&["load", "-i", s(&layout), "-t", "interop-a"]);
     let archive = w.write("b.tar", &docker_archive(&[(&b, &["interop-b:1"])]));
     w.ok(&["load", "-i", s(&archive)]);
@@ -390,7 +382,7 @@ fn wharf_reads_skopeo_archives_and_oci_archives_go_both_ways() {
     let base = base_layer();
     let a = image_on(&base, "peer-a");
     let layout = w.path("a-layout");
-    write_layout(&layout, &a, "v1");
+    write_image_layout(&layout, &a, "v1");
     let layout_ref = format!("oci:{}:v1", s(&layout));
 
     // A docker-archive written by skopeo.
@@ -422,7 +414,7 @@ fn wharf_reads_skopeo_archives_and_oci_archives_go_both_ways() {
     );
     assert_eq!(
         stored_digest(&w, "interop-d:1"),
-        a.manifest_digest().to_string()
+        a.manifest.digest().to_string()
     );
     assert_eq!(id_of(&w, "interop-d:1"), a.id());
     assert_eq!(diff_ids_of(&w, "interop-d:1"), a.diff_ids());
@@ -440,7 +432,7 @@ fn wharf_reads_skopeo_archives_and_oci_archives_go_both_ways() {
     );
     assert_eq!(
         stored_digest(&w, "interop-e:7"),
-        a.manifest_digest().to_string()
+        a.manifest.digest().to_string()
     );
 
     // wharf's OCI archive: skopeo addresses an image by its tag (the archive's
@@ -452,9 +444,12 @@ fn wharf_reads_skopeo_archives_and_oci_archives_go_both_ways() {
         format!("oci-archive:{}:1", s(&saved)),
         format!("oci-archive:{}", s(&saved)),
     ] {
-        assert_eq!(skopeo_bytes(&["inspect", "--raw", &src]), a.manifest);
+        assert_eq!(
+            skopeo_bytes(&["inspect", "--raw", &src]),
+            a.manifest.bytes()
+        );
         let doc = json(&skopeo(&["inspect", &src]));
-        assert_eq!(doc["Digest"], a.manifest_digest().to_string());
+        assert_eq!(doc["Digest"], a.manifest.digest().to_string());
         assert_eq!(
             strings(&doc["Layers"]),
             a.layers
@@ -475,7 +470,7 @@ fn wharf_reads_skopeo_archives_and_oci_archives_go_both_ways() {
     let index = json(&std::fs::read_to_string(out.join("index.json")).unwrap());
     assert_eq!(
         index["manifests"][0]["digest"],
-        a.manifest_digest().to_string()
+        a.manifest.digest().to_string()
     );
 
     // Its full name travels in `io.containerd.image.name`: a fresh store needs no `-t`.
@@ -486,7 +481,7 @@ fn wharf_reads_skopeo_archives_and_oci_archives_go_both_ways() {
     );
     assert_eq!(
         stored_digest(&w2, "interop-d:1"),
-        a.manifest_digest().to_string()
+        a.manifest.digest().to_string()
     );
     // A docker-archive image (its manifest written by wharf) goes out and back the same.
     let saved_c = w.path("wharf-c.oci.tar");
@@ -521,10 +516,7 @@ fn multi_platform_index_round_trips() {
     write_oci_layout(
         &dir,
         &multi.blobs(),
-        &index_json(&[(
-            multi.descriptor(),
-            vec![("org.opencontainers.image.ref.name", "multi")],
-        )]),
+        &named_index(multi.descriptor(), "multi"),
     );
     w.ok(&["load", "-i", s(&dir), "-t", "interop-multi"]);
     assert_eq!(
@@ -551,11 +543,8 @@ fn multi_platform_index_round_trips() {
         multi.digest().to_string()
     );
     // Every platform's manifest came along.
-    for (img, arch, variant) in &multi.images {
-        let platform = match variant {
-            Some(v) => format!("linux/{arch}/{v}"),
-            None => format!("linux/{arch}"),
-        };
+    for (img, platform) in &multi.images {
+        let platform = platform.to_string();
         let doc = json(&w2.ok(&["inspect", "--platform", &platform, "interop-multi:multi"]));
         assert_eq!(doc[0]["Id"], img.id(), "{platform}");
         assert_eq!(strings(&doc[0]["RootFS"]["Layers"]), img.diff_ids());
@@ -564,12 +553,16 @@ fn multi_platform_index_round_trips() {
 
     // skopeo reads the index from the archive and each platform's image through it.
     let src = format!("oci-archive:{}:multi", s(&saved));
-    assert_eq!(skopeo_bytes(&["inspect", "--raw", &src]), multi.index);
-    for (img, arch, _) in &multi.images {
+    assert_eq!(
+        skopeo_bytes(&["inspect", "--raw", &src]),
+        multi.manifest.bytes()
+    );
+    for (img, platform) in &multi.images {
+        let arch = platform.architecture.as_str();
         let doc = json(&skopeo(&["--override-arch", arch, "inspect", &src]));
         assert_eq!(doc["Digest"], multi.digest().to_string());
-        assert_eq!(doc["Architecture"], *arch);
-        assert_eq!(strings(&doc["Layers"]), layer_digests(&img.manifest));
+        assert_eq!(doc["Architecture"], arch);
+        assert_eq!(strings(&doc["Layers"]), layer_digests(img.manifest.bytes()));
         let config = skopeo_bytes(&[
             "--override-arch",
             arch,
@@ -646,10 +639,7 @@ fn docker_engine_loads_what_wharf_saves_and_back() {
     let base = base_layer();
     // Unique per run, so the engine never already holds these images under other names.
     let pid = std::process::id();
-    let empty = Layer {
-        tar: tar_of(&[]),
-        gz: gzip(&tar_of(&[])),
-    };
+    let empty = layer(&[]);
     // The same (empty) layer twice, as `RUN true` steps make: one member, listed twice.
     let one = image(
         &format!("first-{pid}"),
@@ -670,7 +660,7 @@ fn docker_engine_loads_what_wharf_saves_and_back() {
     );
     for (img, name) in [(&one, &first), (&two, &second)] {
         let layout = w.path(&format!("layout-{}", img.config_digest().short()));
-        write_layout(&layout, img, "1");
+        write_image_layout(&layout, img, "1");
         w.ok(&["load", "-i", s(&layout), "-t", name]);
     }
 
@@ -752,45 +742,11 @@ fn docker_engine_loads_what_wharf_saves_and_back() {
     assert_clean(&w2);
 }
 
-/// A layer tar built entry by entry: files, a hard link, a symlink, whiteouts.
-fn tar_with(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Layer {
-    let mut builder = tar::Builder::new(Vec::new());
-    build(&mut builder);
-    let tar = builder.into_inner().unwrap();
-    Layer {
-        gz: gzip(&tar),
-        tar,
-    }
-}
-
-fn entry(
-    builder: &mut tar::Builder<Vec<u8>>,
-    kind: tar::EntryType,
-    path: &str,
-    data: &[u8],
-    link: Option<&str>,
-) {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(kind);
-    header.set_mode(if kind == tar::EntryType::Directory {
-        0o755
-    } else {
-        0o644
-    });
-    header.set_mtime(0);
-    header.set_size(data.len() as u64);
-    if let Some(link) = link {
-        header.set_link_name(link).unwrap();
-    }
-    builder.append_data(&mut header, path, data).unwrap();
-}
-
 /// `Size` in `image inspect` and `images` is what the Docker Engine reports for the same
 /// image: the layers' content (a hard-linked file once, a symlink's target length, no
 /// tar headers or padding), not the tars' bytes.
 #[test]
 fn image_size_is_what_the_docker_engine_reports() {
-    use tar::EntryType::{Directory, Link, Regular, Symlink};
     if !have_tool("docker") || !have_docker() {
         return;
     }
@@ -798,24 +754,24 @@ fn image_size_is_what_the_docker_engine_reports() {
     let name = cleanup.name("size");
     let w = Wharf::new();
     let unique = format!("size-{}", std::process::id());
-    let first = tar_with(|b| {
-        entry(b, Directory, "d/", b"", None);
-        entry(b, Regular, "d/a", &[b'a'; 1000], None);
-        entry(b, Link, "d/hard", b"", Some("d/a"));
-        entry(b, Symlink, "d/sym", b"", Some("0123456789abcdefghij"));
-        entry(b, Regular, "d/empty", b"", None);
-        entry(b, Regular, "gone", unique.as_bytes(), None);
-    });
-    let second = tar_with(|b| {
-        entry(b, Regular, ".wh.gone", b"", None);
-        entry(b, Directory, "d/", b"", None);
-        entry(b, Regular, "d/.wh..wh..opq", b"", None);
-        entry(b, Regular, "d/b", &[b'b'; 77], None);
-        entry(b, Symlink, "d/sym2", b"", Some("abc"));
-    });
-    let img = image(&unique, vec![first, second]);
+    let first = LayerTar::new()
+        .dir("d")
+        .file("d/a", &[b'a'; 1000])
+        .hardlink("d/hard", "d/a")
+        .symlink("d/sym", "0123456789abcdefghij")
+        .file("d/empty", b"")
+        .file("gone", unique.as_bytes())
+        .finish();
+    let second = LayerTar::new()
+        .whiteout("gone")
+        .dir("d")
+        .opaque("d")
+        .file("d/b", &[b'b'; 77])
+        .symlink("d/sym2", "abc")
+        .finish();
+    let img = image(&unique, vec![Layer::gzip(first), Layer::gzip(second)]);
     let layout = w.path("layout");
-    write_layout(&layout, &img, "1");
+    write_image_layout(&layout, &img, "1");
     w.ok(&["load", "-i", s(&layout), "-t", &name]);
     let saved = w.path("for-docker.tar");
     w.ok(&["save", "-o", s(&saved), &name]);

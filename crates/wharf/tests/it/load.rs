@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -39,10 +39,9 @@ fn index_entries(w: &Wharf) -> Vec<(String, String)> {
     out
 }
 
-fn tag_only_layout(w: &Wharf, name: &str, img: &TestImage, tag: &str) -> String {
+fn tag_only_layout(w: &Wharf, name: &str, img: &Image, tag: &str) -> String {
     let dir = w.path(name);
-    let index = index_json(&[(img.manifest_descriptor(), vec![(REF_NAME, tag)])]);
-    write_oci_layout(&dir, &img.blobs(), &index);
+    write_image_layout(&dir, img, tag);
     s(&dir).to_string()
 }
 
@@ -67,7 +66,7 @@ fn layout_whose_ref_name_is_a_tag_takes_its_name_from_t() {
     );
     assert_eq!(
         doc["Descriptor"]["digest"],
-        img.manifest_digest().to_string()
+        img.manifest.digest().to_string()
     );
     // Every blob once: manifest, config and two layers.
     assert_eq!(w.blob_files().len(), 4);
@@ -95,7 +94,7 @@ fn layout_without_t_loads_a_dangling_image_and_says_how_to_name_it() {
     );
     assert_eq!(
         index_entries(&w),
-        vec![(String::new(), img.manifest_digest().to_string())]
+        vec![(String::new(), img.manifest.digest().to_string())]
     );
     // Naming it afterwards replaces the dangling entry rather than adding a second one.
     w.ok(&["tag", &img.id()[7..19], "app:v1"]);
@@ -103,7 +102,7 @@ fn layout_without_t_loads_a_dangling_image_and_says_how_to_name_it() {
         index_entries(&w),
         vec![(
             "docker.io/library/app:v1".to_string(),
-            img.manifest_digest().to_string()
+            img.manifest.digest().to_string()
         )]
     );
 }
@@ -114,16 +113,13 @@ fn oci_archive_plain_and_gzipped() {
     let base = base_layer();
     let a = image_on(&base, "a");
     let b = image_on(&base, "b");
-    let full = index_json(&[(
-        a.manifest_descriptor(),
-        vec![(REF_NAME, "example.com/team/web:1.0")],
-    )]);
+    let full = named_index(a.manifest.descriptor(), "example.com/team/web:1.0");
     let plain = w.write("a.tar", &oci_archive(&a.blobs(), &full));
     assert_eq!(
         w.ok(&["load", "-i", s(&plain)]),
         "Loaded image: example.com/team/web:1.0\n"
     );
-    let tag_only = index_json(&[(b.manifest_descriptor(), vec![(REF_NAME, "2")])]);
+    let tag_only = named_index(b.manifest.descriptor(), "2");
     let gz = w.write("b.tar.gz", &gzip(&oci_archive(&b.blobs(), &tag_only)));
     assert_eq!(
         w.ok(&["load", "-i", s(&gz), "-t", "web"]),
@@ -134,7 +130,7 @@ fn oci_archive_plain_and_gzipped() {
     let doc = inspect(&w, &["web:2"]);
     assert_eq!(doc["Id"], b.id());
     assert_eq!(doc["RootFS"]["Layers"], serde_json::json!(b.diff_ids()));
-    assert_eq!(doc["Descriptor"]["digest"], b.manifest_digest().to_string());
+    assert_eq!(doc["Descriptor"]["digest"], b.manifest.digest().to_string());
 }
 
 #[test]
@@ -252,7 +248,7 @@ fn multi_platform_index_stores_every_child_and_resolves_platforms() {
     let w = Wharf::new();
     let multi = multi_platform();
     let dir = w.path("multi");
-    let index = index_json(&[(multi.descriptor(), vec![(REF_NAME, "1.0")])]);
+    let index = named_index(multi.descriptor(), "1.0");
     write_oci_layout(&dir, &multi.blobs(), &index);
     assert_eq!(
         w.ok(&["load", "-i", s(&dir), "-t", "multi"]),
@@ -260,8 +256,8 @@ fn multi_platform_index_stores_every_child_and_resolves_platforms() {
     );
     // The index, and each platform's manifest, config and layer.
     assert_eq!(w.blob_files().len(), 7);
-    let (amd, _, _) = &multi.images[0];
-    let (arm, _, _) = &multi.images[1];
+    let (amd, _) = &multi.images[0];
+    let (arm, _) = &multi.images[1];
     let doc = inspect(&w, &["multi:1.0", "--platform", "linux/arm64"]);
     assert_eq!(doc["Id"], arm.id());
     assert_eq!(doc["Architecture"], "arm64");
@@ -294,7 +290,7 @@ fn loading_the_same_sources_twice_changes_nothing() {
     write_oci_layout(
         &multi_dir,
         &multi.blobs(),
-        &index_json(&[(multi.descriptor(), vec![(REF_NAME, "m:1")])]),
+        &named_index(multi.descriptor(), "m:1"),
     );
     let sources: [&[&str]; 3] = [
         &["load", "-i", s(&legacy)],

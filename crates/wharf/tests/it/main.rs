@@ -6,7 +6,6 @@ mod command_line;
 mod commit;
 mod copy;
 mod crash;
-mod fixtures;
 mod fsck;
 mod history;
 mod images;
@@ -31,8 +30,8 @@ mod unpack;
 mod usage;
 
 mod smoke {
-    use crate::fixtures::*;
     use wharf_testkit::cli::*;
+    use wharf_testkit::fixtures::*;
 
     #[test]
     fn every_archive_kind_loads() {
@@ -41,11 +40,7 @@ mod smoke {
         let a = image_on(&base, "a");
         let b = image_on(&base, "b");
         let dir = w.path("layout");
-        let index = index_json(&[(
-            serde_json::from_slice(&serde_json::to_vec(&a.manifest_descriptor()).unwrap()).unwrap(),
-            vec![("org.opencontainers.image.ref.name", "v1")],
-        )]);
-        write_oci_layout(&dir, &a.blobs(), &index);
+        write_image_layout(&dir, &a, "v1");
         assert_eq!(
             w.ok(&["load", "-i", s(&dir), "-t", "app"]),
             "Loaded image: app:v1\n"
@@ -54,6 +49,7 @@ mod smoke {
         assert_eq!(w.ok(&["load", "-i", s(&archive)]), "Loaded image: b:1\n");
         let d25 = w.write("c.tar", &gzip(&docker25_archive(&a, "c", "2")));
         assert_eq!(w.ok(&["load", "-i", s(&d25)]), "Loaded image: c:2\n");
+        let index = named_index(a.manifest.descriptor(), "v1");
         let oci = w.write("d.tar", &oci_archive(&b.blobs(), &index));
         assert_eq!(
             w.ok(&["load", "-i", s(&oci), "-t", "d"]),

@@ -2,14 +2,13 @@
 //! field it does not change (unknown ones too), and is read by skopeo and umoci.
 
 use serde_json::{json, Value};
-use wharf_spec::Digest;
 
 use crate::append::{config_of, inspect, manifest_of, ok_at_epoch, peer, EPOCH_TIME};
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 /// An OCI image whose config carries fields wharf has no type for.
-fn image_with_extra_fields(w: &Wharf, name: &str) -> TestImage {
+fn image_with_extra_fields(w: &Wharf, name: &str) -> Image {
     let layer = base_layer();
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64",
@@ -22,25 +21,11 @@ fn image_with_extra_fields(w: &Wharf, name: &str) -> TestImage {
         "moby.buildkit.buildinfo.v1": "e30=",
     }))
     .unwrap();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::sha256_of(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.digest(), "size": layer.gz.len()}],
-        "annotations": {"org.example.note": "kept"},
-    }))
-    .unwrap();
-    let img = TestImage {
-        config,
-        layers: vec![layer],
-        manifest,
-    };
+    let img = Image::edited(config, vec![layer], KeyOrder::Sorted, |m| {
+        m.annotations = Some([("org.example.note".into(), "kept".into())].into());
+    });
     let layout = w.path(&format!("layout-{name}"));
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", "1")],
-    )]);
-    write_oci_layout(&layout, &img.blobs(), &index);
+    write_image_layout(&layout, &img, "1");
     w.ok(&["load", "-i", s(&layout), "-t", name]);
     img
 }

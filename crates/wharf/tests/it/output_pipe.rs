@@ -3,8 +3,8 @@
 
 use std::process::Stdio;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 /// Runs `wharf ARGS` with stdout a pipe whose read end is closed before the command
 /// starts, so its first write fails with `EPIPE` whatever the timing.

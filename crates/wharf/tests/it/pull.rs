@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 use wharf_spec::Digest;
 use wharf_testkit::fixtures::{
-    client, data, image, image_from_layers, push_image, push_index, reference, Image,
+    client, image_from_layers, index, push_image, push_index, random_image, reference, Image, Layer,
 };
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
@@ -77,7 +77,7 @@ pub(crate) fn short(d: &Digest) -> &str {
 }
 
 pub(crate) fn layer_digest(img: &Image, i: usize) -> Digest {
-    Digest::sha256_of(&img.layers[i])
+    img.layers[i].digest()
 }
 
 /// Bytes the registry sent for `digest`'s blob with `status`, from its access log: one
@@ -102,7 +102,7 @@ fn manifest_requests(log: &str) -> usize {
 #[test]
 fn pull_by_tag_then_again_then_by_digest() {
     let registry = registry_or_skip!(Auth::None);
-    let img = image("linux/amd64", &[3000, 5000], 1);
+    let img = random_image("linux/amd64", &[3000, 5000], 1);
     let digest = push(&registry, "app:v1", &img);
     let host = registry.host.as_str();
     let env = Env::new();
@@ -190,9 +190,13 @@ fn pull_by_tag_then_again_then_by_digest() {
 #[test]
 fn a_shared_base_layer_already_exists() {
     let registry = registry_or_skip!(Auth::None);
-    let base_layer = data(20_000, 77);
+    let base_layer = Layer::random(20_000, 77);
     let base = image_from_layers("linux/amd64", vec![base_layer.clone()], 70);
-    let app = image_from_layers("linux/amd64", vec![base_layer, data(9_000, 78)], 71);
+    let app = image_from_layers(
+        "linux/amd64",
+        vec![base_layer, Layer::random(9_000, 78)],
+        71,
+    );
     push(&registry, "base:1", &base);
     push(&registry, "app:2", &app);
     let host = registry.host.as_str();
@@ -218,7 +222,11 @@ fn a_shared_base_layer_already_exists() {
 #[test]
 fn the_largest_layers_download_first() {
     let registry = registry_or_skip!(Auth::None);
-    let layers = vec![data(3_000, 81), data(60_000, 82), data(20_000, 83)];
+    let layers = vec![
+        Layer::random(3_000, 81),
+        Layer::random(60_000, 82),
+        Layer::random(20_000, 83),
+    ];
     let app = image_from_layers("linux/amd64", layers, 80);
     push(&registry, "sizes:1", &app);
     let env = Env::new();
@@ -238,13 +246,13 @@ fn the_largest_layers_download_first() {
 #[test]
 fn platforms_of_an_index() {
     let registry = registry_or_skip!(Auth::None);
-    let amd64 = image("linux/amd64", &[2000], 21);
-    let arm64 = image("linux/arm64/v8", &[2500], 22);
+    let amd64 = random_image("linux/amd64", &[2000], 21);
+    let arm64 = random_image("linux/arm64/v8", &[2500], 22);
     let host = registry.host.as_str();
     let index = block_on(push_index(
         &client(),
         &reference(host, "multi:1"),
-        &[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)],
+        &index(&[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)]),
     ));
     let name = format!("{host}/multi:1");
 
@@ -302,7 +310,7 @@ fn platforms_of_an_index() {
 #[test]
 fn unknown_repository_or_tag_is_a_clear_error() {
     let registry = registry_or_skip!(Auth::None);
-    push(&registry, "app:v1", &image("linux/amd64", &[100], 3));
+    push(&registry, "app:v1", &random_image("linux/amd64", &[100], 3));
     let host = registry.host.as_str();
     let env = Env::new();
     let err = env.fails(&["pull", &format!("{host}/app:nope")]);
@@ -327,7 +335,7 @@ fn partial(root: &std::path::Path, digest: &Digest) -> PathBuf {
 fn kill_9_during_a_large_layer_then_pull_again_resumes() {
     let registry = registry_or_skip!(Auth::None);
     const SIZE: usize = 40 << 20;
-    let img = image("linux/amd64", &[SIZE], 9);
+    let img = random_image("linux/amd64", &[SIZE], 9);
     push(&registry, "big:1", &img);
     let layer = layer_digest(&img, 0);
     let name = format!("{}/big:1", registry.host);

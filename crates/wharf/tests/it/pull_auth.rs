@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use wharf_client::{Client, Credential, StaticCredentials};
-use wharf_testkit::fixtures::{config, image, push_image, reference, Image};
+use wharf_testkit::fixtures::{config, push_image, random_image, reference, Image};
 use wharf_testkit::registry::{self, Auth, Registry};
 use wharf_testkit::registry_or_skip;
 use wharf_testkit::token::{TokenIssuer, ISSUER, SERVICE};
@@ -146,7 +146,7 @@ fn login_and_pull_with_htpasswd_basic_auth() {
         user: USER.into(),
         password: PASSWORD.into(),
     });
-    let img = image("linux/amd64", &[3000, 70_000], 51);
+    let img = random_image("linux/amd64", &[3000, 70_000], 51);
     let host = registry.host.clone();
     block_on(push_image(
         &seeding_client(&host),
@@ -175,7 +175,7 @@ fn login_and_pull_with_bearer_tokens() {
         root_cert_pem: issuer.cert_pem.clone(),
     })
     .unwrap();
-    let img = image("linux/amd64", &[4000, 60_000], 52);
+    let img = random_image("linux/amd64", &[4000, 60_000], 52);
     let host = registry.host.clone();
     runtime.block_on(push_image(
         &seeding_client(&host),
@@ -200,7 +200,7 @@ fn login_and_pull_with_bearer_tokens() {
 #[test]
 fn ca_cert_flag_reaches_every_registry_command() {
     let registry = registry_or_skip!(Auth::None);
-    let img = image("linux/amd64", &[1000], 53);
+    let img = random_image("linux/amd64", &[1000], 53);
     let host = registry.host.clone();
     let name = format!("{host}/app:v1");
     block_on(push_image(
@@ -281,7 +281,7 @@ fn ca_cert_makes_a_private_ca_trusted() {
     )]
     .into();
     seeding.ca_certs = vec![ca.clone()];
-    let img = image("linux/amd64", &[1500], 54);
+    let img = random_image("linux/amd64", &[1500], 54);
     block_on(push_image(
         &Client::new(seeding).unwrap(),
         &reference(&host, "secure/app:v1"),

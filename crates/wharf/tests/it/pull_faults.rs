@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use wharf_spec::{Digest, RawManifest};
 use wharf_testkit::fake::{FakeServer, Reply, Request};
-use wharf_testkit::fixtures::{image, image_from_layers, Image};
-use wharf_testkit::layer_tar::LayerTar;
+use wharf_testkit::fixtures::{
+    image_from_layers, index_entry, index_of, random_image, Image, KeyOrder, Layer, LayerTar,
+};
 
 use wharf_testkit::cli::s;
 
@@ -48,10 +49,9 @@ impl FakeRegistry {
             .build()
             .unwrap();
         let manifest = img.manifest.clone();
-        let mut blobs: Vec<(Digest, Vec<u8>)> =
-            vec![(Digest::sha256_of(&img.config), img.config.clone())];
-        blobs.extend(img.layers.iter().map(|l| (Digest::sha256_of(l), l.clone())));
-        let faulty = Digest::sha256_of(&img.layers[faulty]);
+        // Every blob but the manifest, which is served as a manifest.
+        let blobs: Vec<(Digest, Vec<u8>)> = img.blobs().into_iter().skip(1).collect();
+        let faulty = img.layers[faulty].digest();
         let cut = Arc::new(AtomicBool::new(false));
         let handler = move |req: &Request| -> Reply {
             let path = req.path();
@@ -134,7 +134,7 @@ impl FakeRegistry {
 #[test]
 fn a_connection_cut_mid_layer_resumes_with_range() {
     const SIZE: usize = 3 << 20;
-    let img = image("linux/amd64", &[5_000, SIZE], 61);
+    let img = random_image("linux/amd64", &[5_000, SIZE], 61);
     let registry = FakeRegistry::start(&img, 1, Fault::CutOnce);
     let env = Env::new();
 
@@ -165,7 +165,7 @@ fn a_connection_cut_mid_layer_resumes_with_range() {
 
 #[test]
 fn corrupted_layer_bytes_are_refused_and_nothing_is_kept() {
-    let img = image("linux/amd64", &[4_000, 300_000], 62);
+    let img = random_image("linux/amd64", &[4_000, 300_000], 62);
     let registry = FakeRegistry::start(&img, 1, Fault::Corrupt);
     let env = Env::new();
     let layer = layer_digest(&img, 1);
@@ -217,7 +217,7 @@ fn with_bad_partial(img: &Image) -> Env {
 #[test]
 fn a_resumed_layer_that_mismatches_is_fetched_again_from_byte_0() {
     const SIZE: usize = 400_000;
-    let img = image("linux/amd64", &[3_000, SIZE], 63);
+    let img = random_image("linux/amd64", &[3_000, SIZE], 63);
     let layer = layer_digest(&img, 1);
     let env = with_bad_partial(&img);
 
@@ -240,7 +240,7 @@ fn a_resumed_layer_that_mismatches_is_fetched_again_from_byte_0() {
 #[test]
 fn a_registry_that_keeps_sending_wrong_bytes_is_still_called_corrupt() {
     const SIZE: usize = 200_000;
-    let img = image("linux/amd64", &[3_000, SIZE], 64);
+    let img = random_image("linux/amd64", &[3_000, SIZE], 64);
     let layer = layer_digest(&img, 1);
     let env = with_bad_partial(&img);
 
@@ -267,7 +267,7 @@ fn a_registry_that_keeps_sending_wrong_bytes_is_still_called_corrupt() {
 
 #[test]
 fn a_response_longer_than_the_layer_leaves_no_partial_behind() {
-    let img = image("linux/amd64", &[3_000, 300_000], 65);
+    let img = random_image("linux/amd64", &[3_000, 300_000], 65);
     let layer = layer_digest(&img, 1);
     let env = Env::new();
     let long = FakeRegistry::start(&img, 1, Fault::TooLong);
@@ -294,7 +294,7 @@ fn a_response_longer_than_the_layer_leaves_no_partial_behind() {
 #[test]
 fn fsck_after_an_interrupted_pull_reports_the_resumable_download_and_exits_0() {
     const SIZE: usize = 300_000;
-    let img = image("linux/amd64", &[SIZE], 66);
+    let img = random_image("linux/amd64", &[SIZE], 66);
     let layer = layer_digest(&img, 0);
     let env = Env::new();
     let gone = FakeRegistry::start(&img, 0, Fault::HalfThenGone);
@@ -385,15 +385,7 @@ fn serve_documents(
 
 /// An index entry for `m` with `platform`.
 fn entry(m: &RawManifest, platform: &str) -> wharf_spec::Descriptor {
-    let mut d = m.descriptor();
-    d.platform = Some(wharf_spec::Platform::parse(platform).unwrap());
-    d
-}
-
-fn index_of(entries: Vec<wharf_spec::Descriptor>) -> RawManifest {
-    let mut index = wharf_spec::ImageIndex::empty();
-    index.manifests = entries;
-    RawManifest::parse(serde_json::to_vec(&index).unwrap(), None).unwrap()
+    index_entry(m, &wharf_spec::Platform::parse(platform).unwrap())
 }
 
 /// index → index → manifest: the pull follows the nested index to the platform's image,
@@ -402,19 +394,27 @@ fn index_of(entries: Vec<wharf_spec::Descriptor>) -> RawManifest {
 fn a_nested_index_is_followed_to_the_platforms_image() {
     let amd = image_from_layers(
         "linux/amd64",
-        vec![LayerTar::new()
-            .file("hello", b"from the nested index")
-            .finish()],
+        vec![Layer::plain(
+            LayerTar::new()
+                .file("hello", b"from the nested index")
+                .finish(),
+        )],
         70,
     );
-    let arm = image("linux/arm64", &[1000], 71);
-    let nested = index_of(vec![entry(&amd.manifest, "linux/amd64")]);
-    let top = index_of(vec![
-        entry(&nested, "linux/amd64"),
-        entry(&arm.manifest, "linux/arm64"),
-    ]);
+    let arm = random_image("linux/arm64", &[1000], 71);
+    let nested = index_of(
+        vec![entry(&amd.manifest, "linux/amd64")],
+        KeyOrder::Declared,
+    );
+    let top = index_of(
+        vec![
+            entry(&nested, "linux/amd64"),
+            entry(&arm.manifest, "linux/arm64"),
+        ],
+        KeyOrder::Declared,
+    );
     let mut blobs = vec![amd.config.clone(), arm.config.clone()];
-    blobs.extend(amd.layers.iter().chain(&arm.layers).cloned());
+    blobs.extend(amd.layers.iter().chain(&arm.layers).map(|l| l.blob.clone()));
     let registry = serve_documents(
         top,
         vec![nested.clone(), amd.manifest.clone(), arm.manifest.clone()],
@@ -446,9 +446,12 @@ fn a_nested_index_is_followed_to_the_platforms_image() {
 /// having it.
 #[test]
 fn a_nested_index_without_the_platform_it_claims_is_named_by_what_it_holds() {
-    let arm = image("linux/arm64", &[1000], 72);
-    let nested = index_of(vec![entry(&arm.manifest, "linux/arm64")]);
-    let top = index_of(vec![entry(&nested, "linux/amd64")]);
+    let arm = random_image("linux/arm64", &[1000], 72);
+    let nested = index_of(
+        vec![entry(&arm.manifest, "linux/arm64")],
+        KeyOrder::Declared,
+    );
+    let top = index_of(vec![entry(&nested, "linux/amd64")], KeyOrder::Declared);
     let registry = serve_documents(top, vec![nested, arm.manifest.clone()], vec![]);
     let env = Env::new();
     let err = env.fails(&["pull", "--platform", "linux/amd64", &registry.name()]);
@@ -461,13 +464,16 @@ fn a_nested_index_without_the_platform_it_claims_is_named_by_what_it_holds() {
 /// Nesting is followed only so deep: the error names the index where it stopped.
 #[test]
 fn indexes_nested_too_deep_are_named() {
-    let amd = image("linux/amd64", &[1000], 73);
+    let amd = random_image("linux/amd64", &[1000], 73);
     let mut documents = vec![amd.manifest.clone()];
-    let mut inner = index_of(vec![entry(&amd.manifest, "linux/amd64")]);
+    let mut inner = index_of(
+        vec![entry(&amd.manifest, "linux/amd64")],
+        KeyOrder::Declared,
+    );
     documents.push(inner.clone());
     let mut chain = vec![inner.digest().clone()];
     for _ in 0..4 {
-        inner = index_of(vec![entry(&inner, "linux/amd64")]);
+        inner = index_of(vec![entry(&inner, "linux/amd64")], KeyOrder::Declared);
         documents.push(inner.clone());
         chain.push(inner.digest().clone());
     }

@@ -8,11 +8,12 @@ use wharf_testkit::proxy::FaultProxy;
 use wharf_testkit::registry::Auth;
 use wharf_testkit::registry_or_skip;
 
-use crate::fixtures::{
-    image, index_json, layer, multi_platform, write_oci_layout, Layer, TestImage, TestIndex,
-};
 use crate::pull::Env;
 use wharf_testkit::cli::{have_docker, have_tool, s};
+use wharf_testkit::fixtures::{
+    image, layer, multi_platform, named_index, write_image_layout, write_oci_layout, Image, Index,
+    Layer,
+};
 
 /// A layer of incompressible bytes: over the client's 1 MiB "send whole" limit, so it is
 /// streamed from the store file.
@@ -20,7 +21,7 @@ pub(crate) fn big_layer(len: usize, seed: u64) -> Layer {
     layer(&[("data.bin", &wharf_testkit::fixtures::data(len, seed))])
 }
 
-pub(crate) fn app_image(seed: u64) -> TestImage {
+pub(crate) fn app_image(seed: u64) -> Image {
     image(
         &format!("app{seed}"),
         vec![
@@ -31,37 +32,30 @@ pub(crate) fn app_image(seed: u64) -> TestImage {
 }
 
 /// Loads `img` into the env's store as `name` (`NAME:TAG`).
-pub(crate) fn load(env: &Env, img: &TestImage, name: &str) {
+pub(crate) fn load(env: &Env, img: &Image, name: &str) {
     let (repo, tag) = name.rsplit_once(':').unwrap();
     let dir = env
         .w
-        .path(&format!("layout-{}", img.manifest_digest().hex()));
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", tag)],
-    )]);
-    write_oci_layout(&dir, &img.blobs(), &index);
+        .path(&format!("layout-{}", img.manifest.digest().hex()));
+    write_image_layout(&dir, img, tag);
     env.ok(&["load", "-i", s(&dir), "-t", repo]);
 }
 
 /// The multi-platform fixture as an OCI layout tagged `1`.
-pub(crate) fn multi_layout(env: &Env) -> (TestIndex, PathBuf) {
+pub(crate) fn multi_layout(env: &Env) -> (Index, PathBuf) {
     let idx = multi_platform();
     let dir = env.w.path("multi");
-    let index = index_json(&[(
-        idx.descriptor(),
-        vec![("org.opencontainers.image.ref.name", "1")],
-    )]);
+    let index = named_index(idx.descriptor(), "1");
     write_oci_layout(&dir, &idx.blobs(), &index);
     (idx, dir)
 }
 
 /// The last line of a push (or a copy to a registry) names `img` under `tag`.
-pub(crate) fn assert_pushed(out: &str, tag: &str, img: &TestImage) {
+pub(crate) fn assert_pushed(out: &str, tag: &str, img: &Image) {
     let last = format!(
         "{tag}: digest: {} size: {}\n",
-        img.manifest_digest(),
-        img.manifest.len()
+        img.manifest.digest(),
+        img.manifest.bytes().len()
     );
     assert!(out.ends_with(&last), "{out}");
 }
@@ -141,8 +135,8 @@ fn push_reads_back_with_skopeo_then_exists_then_mounts() {
     assert!(
         out.ends_with(&format!(
             "v1: digest: {} size: {}\n",
-            img.manifest_digest(),
-            img.manifest.len()
+            img.manifest.digest(),
+            img.manifest.bytes().len()
         )),
         "{out}"
     );
@@ -156,7 +150,7 @@ fn push_reads_back_with_skopeo_then_exists_then_mounts() {
 
     // skopeo reads the same manifest bytes and verifies every blob.
     let raw = skopeo_raw(&format!("{host}/team/app:v1"));
-    assert_eq!(Digest::sha256_of(&raw), img.manifest_digest());
+    assert_eq!(&Digest::sha256_of(&raw), img.manifest.digest());
     skopeo_fetch(&format!("{host}/team/app:v1"), &env.w.path("skopeo-oci"));
 
     // Again: every layer exists, and no byte of a blob is uploaded.
@@ -183,15 +177,15 @@ fn push_reads_back_with_skopeo_then_exists_then_mounts() {
     }
     assert!(other.ends_with(&format!(
         "v2: digest: {} size: {}\n",
-        img.manifest_digest(),
-        img.manifest.len()
+        img.manifest.digest(),
+        img.manifest.bytes().len()
     )));
     let since = registry.log()[before.len()..].to_string();
     assert_eq!(upload_requests(&since), 0, "{since}");
     assert!(since.contains("mount="), "{since}");
     assert_eq!(
-        Digest::sha256_of(&skopeo_raw(&format!("{host}/other:v2"))),
-        img.manifest_digest()
+        &Digest::sha256_of(&skopeo_raw(&format!("{host}/other:v2"))),
+        img.manifest.digest()
     );
     assert!(env.ok(&["fsck"]).contains("clean"));
 }
@@ -334,7 +328,7 @@ fn all_platforms_pushes_the_index_children_first() {
         out.ends_with(&format!(
             "1: digest: {} size: {}\n",
             idx.digest(),
-            idx.index.len()
+            idx.manifest.bytes().len()
         )),
         "{out}"
     );
@@ -343,9 +337,9 @@ fn all_platforms_pushes_the_index_children_first() {
         idx.digest()
     );
     // Each platform's manifest is there by digest.
-    for (img, _, _) in &idx.images {
-        let raw = skopeo_raw(&format!("{host}/multi@{}", img.manifest_digest()));
-        assert_eq!(raw, img.manifest);
+    for (img, _) in &idx.images {
+        let raw = skopeo_raw(&format!("{host}/multi@{}", img.manifest.digest()));
+        assert_eq!(raw, img.manifest.bytes());
     }
     // Without the flag only the host's platform goes, under the tag.
     let single = env.ok(&[
@@ -403,7 +397,7 @@ fn docker_pulls_what_wharf_pushed_and_wharf_pulls_what_docker_pushed() {
     };
     let pulled = docker(&["pull", &format!("{host}/fromwharf:v1")]);
     assert!(
-        pulled.contains(&img.manifest_digest().to_string()),
+        pulled.contains(&img.manifest.digest().to_string()),
         "{pulled}"
     );
     docker(&[

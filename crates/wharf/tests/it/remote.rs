@@ -7,7 +7,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde_json::Value;
 use wharf_client::{Client, Credential, StaticCredentials};
-use wharf_testkit::fixtures::{config, image, push_image, push_index, reference, Image};
+use wharf_testkit::fixtures::{
+    config, index, push_image, push_index, random_image, reference, Image,
+};
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
 
@@ -29,7 +31,7 @@ fn login_checks_stores_and_logout_removes() {
         Credential::basic(USER, PASSWORD),
     ));
     let seeding = Client::new(seeding).unwrap();
-    let img = image("linux/amd64", &[200], 31);
+    let img = random_image("linux/amd64", &[200], 31);
     block_on(push_image(
         &seeding,
         &reference(host, "private/app:v1"),
@@ -131,14 +133,14 @@ struct Seeded {
 fn seeded() -> Option<Seeded> {
     let registry = Registry::start(Auth::None)?;
     let client = Client::new(config()).unwrap();
-    let amd64 = image("linux/amd64", &[1000, 2000], 41);
-    let arm64 = image("linux/arm64/v8", &[1500], 42);
+    let amd64 = random_image("linux/amd64", &[1000, 2000], 41);
+    let arm64 = random_image("linux/arm64/v8", &[1500], 42);
     let host = registry.host.clone();
     let index = block_on(async {
         let index = push_index(
             &client,
             &reference(&host, "multi:1"),
-            &[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)],
+            &index(&[("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)]),
         )
         .await;
         for tag in ["1", "2", "3"] {

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 /// A `wharf serve` child on a free 127.0.0.1 port (it binds `:0` and names the port).
 pub(crate) struct Server {
@@ -107,14 +107,10 @@ pub(crate) fn run(program: &str, args: &[&str]) -> String {
 }
 
 /// An OCI layout holding one image tagged `v1` (and its blobs, for comparison).
-pub(crate) fn layout(w: &Wharf, name: &str) -> (std::path::PathBuf, TestImage) {
+pub(crate) fn layout(w: &Wharf, name: &str) -> (std::path::PathBuf, Image) {
     let img = image_on(&base_layer(), name);
     let dir = w.path(name);
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", "v1")],
-    )]);
-    write_oci_layout(&dir, &img.blobs(), &index);
+    write_image_layout(&dir, &img, "v1");
     (dir, img)
 }
 
@@ -197,15 +193,12 @@ fn skopeo_copies_into_wharf_serve_and_back_byte_identical() {
     let (src, img) = layout(&w, "app");
     let remote = format!("docker://{}/team/app:v1", server.host);
     skopeo_push(&src, &remote);
-    skopeo_reads_back(&remote, &src, &w.path("out"), &img.manifest);
+    skopeo_reads_back(&remote, &src, &w.path("out"), img.manifest.bytes());
 
     // A multi-platform index with `--all`: the index digest survives the round trip.
     let multi = multi_platform();
     let mdir = w.path("multi");
-    let index = index_json(&[(
-        multi.descriptor(),
-        vec![("org.opencontainers.image.ref.name", "m")],
-    )]);
+    let index = named_index(multi.descriptor(), "m");
     write_oci_layout(&mdir, &multi.blobs(), &index);
     let remote = format!("docker://{}/team/multi:m", server.host);
     run(

@@ -264,7 +264,7 @@ fn real_clients_log_in_and_are_refused_by_the_rules() {
     assert!(ok, "{stdout}{stderr}");
     let stdout = env.ok(&["pull", &format!("{host}/team/app:v1")]);
     assert!(
-        stdout.contains(&img.manifest_digest().to_string()),
+        stdout.contains(&img.manifest.digest().to_string()),
         "{stdout}"
     );
 
@@ -465,7 +465,7 @@ fn serves_tls_to_wharf_and_skopeo() {
     let env = Env::new();
     let stdout = env.ok(&["pull", "--ca-cert", s(&cert), &format!("{host}/tls/app:v1")]);
     assert!(
-        stdout.contains(&img.manifest_digest().to_string()),
+        stdout.contains(&img.manifest.digest().to_string()),
         "{stdout}"
     );
     assert!(server.stop().success());
@@ -667,7 +667,7 @@ fn kill_9_during_uploads_keeps_committed_content_and_resumable_sessions() {
     let host = server.host.clone();
     let remote = format!("docker://{host}/crash/app:v1");
     // Committed content is intact, byte for byte.
-    skopeo_reads_back(&remote, &src, &w.path("after"), &img.manifest);
+    skopeo_reads_back(&remote, &src, &w.path("after"), img.manifest.bytes());
     // The session resumes from its last acknowledged byte and completes.
     let (status, head, _) = http(&host, "GET", &location, &[], b"");
     assert_eq!(status, 204, "{head}");

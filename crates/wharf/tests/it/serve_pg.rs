@@ -64,7 +64,7 @@ fn replicas_share_a_root_and_a_postgres_database() {
             &format!("docker://{}/team/app:v1", b.host),
         ],
     );
-    assert_eq!(raw.as_bytes(), img.manifest.as_slice());
+    assert_eq!(raw.as_bytes(), img.manifest.bytes());
     let remote = format!("{}/team/app:v1", b.host);
     w.ok(&["pull", &remote]);
     let images = w.ok(&["images", "--no-trunc"]);
@@ -118,7 +118,7 @@ fn replicas_share_a_root_and_a_postgres_database() {
     );
 
     // Untagged on B; `wharf registry gc` with the database URL collects it for both.
-    let manifest_path = format!("/v2/team/app/manifests/{}", img.manifest_digest());
+    let manifest_path = format!("/v2/team/app/manifests/{}", img.manifest.digest());
     let (status, head, _) = http(&b.host, "DELETE", "/v2/team/app/manifests/v1", &[], b"");
     assert_eq!(status, 202, "{head}");
     // Past the servers' grace since the last read (in whole seconds).

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use wharf_spec::Digest;
-use wharf_testkit::fixtures::{client, data, image_from_layers, push_image, reference};
+use wharf_testkit::fixtures::{
+    artifact, client, image_from_layers, index, push_image, push_index, reference, Image, Layer,
+};
 use wharf_testkit::registry::{Auth, Registry};
 use wharf_testkit::registry_or_skip;
 
@@ -19,21 +21,21 @@ const TAGS: [&str; 4] = ["1.0", "1.1", "1.2", "2.0"];
 /// Pushes the namespace `team` (every image: the shared base layer and one of its own)
 /// and `other/x` outside it; returns each `repository:tag` with its manifest digest.
 fn push_namespace(host: &str, unique_layer: usize) -> BTreeMap<String, Digest> {
-    let base = data(300 << 10, 7);
+    let base = Layer::random(300 << 10, 7);
     let c = client();
     let mut pushed = BTreeMap::new();
     block_on(async {
         for (r, repository) in REPOSITORIES.iter().enumerate() {
             for (t, tag) in TAGS.iter().enumerate() {
                 let seed = (r * 10 + t + 1) as u64;
-                let layers = vec![base.clone(), data(unique_layer, seed * 31)];
+                let layers = vec![base.clone(), Layer::random(unique_layer, seed * 31)];
                 let image = image_from_layers("linux/amd64", layers, seed);
                 let name = format!("{repository}:{tag}");
                 let d = push_image(&c, &reference(host, &name), &image).await;
                 pushed.insert(name, d.digest);
             }
         }
-        let other = image_from_layers("linux/amd64", vec![data(1000, 99)], 99);
+        let other = image_from_layers("linux/amd64", vec![Layer::random(1000, 99)], 99);
         push_image(&c, &reference(host, "other/x:1"), &other).await;
     });
     pushed
@@ -91,7 +93,7 @@ fn a_namespace_is_mirrored_with_shared_blobs_sent_once_and_a_second_run_sends_no
     assert_eq!(catalog, ["mirror/a", "mirror/b", "mirror/c/deep"]);
 
     // The base layer went over the wire once: every other repository mounted it.
-    let base = Digest::sha256_of(&data(300 << 10, 7)).to_string();
+    let base = Layer::random(300 << 10, 7).digest().to_string();
     // (The access log shows the upload's `digest` URL-encoded, the mount's as sent.)
     let encoded = base.replace(':', "%3A");
     let log = b.log();
@@ -176,7 +178,7 @@ fn delete_on_a_registry_without_tag_deletion_keeps_a_tag_that_shares_a_kept_mani
         c.put_manifest(&reference(&b.host, "team/a:extra"), &kept.manifest)
             .await
             .unwrap();
-        let stale = image_from_layers("linux/amd64", vec![data(100, 5)], 555);
+        let stale = image_from_layers("linux/amd64", vec![Layer::random(100, 5)], 555);
         push_image(&c, &reference(&b.host, "team/a:stale"), &stale).await;
     });
     let out = w.ok(&["sync", &from, &to, "--delete"]);
@@ -348,13 +350,13 @@ fn referrers_come_along_also_for_an_image_that_did_not_change() {
         Server::start(&w.path("target-registry")),
     );
     let c = client();
-    let image = image_from_layers("linux/amd64", vec![data(2000, 1)], 1);
+    let image = image_from_layers("linux/amd64", vec![Layer::random(2000, 1)], 1);
     let pushed = block_on(push_image(&c, &reference(&src.host, "app:1"), &image));
     let from = format!("docker://{}/app", src.host);
     let to = format!("docker://{}/app", dst.host);
     w.ok(&["sync", &from, &to]);
     // A signature added after the image was mirrored.
-    let signature = wharf_testkit::fixtures::artifact(
+    let signature = artifact(
         &pushed,
         "application/vnd.dev.cosign.artifact.sig.v1+json",
         b"signed",
@@ -395,17 +397,16 @@ fn several_platforms_make_an_index_of_just_those_and_all_copies_the_index_as_it_
         .map(|(i, _)| {
             image_from_layers(
                 "linux/amd64",
-                vec![data(1000, 50 + i as u64)],
+                vec![Layer::random(1000, 50 + i as u64)],
                 50 + i as u64,
             )
         })
         .collect();
-    let pairs: Vec<(&str, &wharf_testkit::fixtures::Image)> =
-        platforms.iter().copied().zip(images.iter()).collect();
-    let index = block_on(wharf_testkit::fixtures::push_index(
+    let pairs: Vec<(&str, &Image)> = platforms.iter().copied().zip(images.iter()).collect();
+    let index = block_on(push_index(
         &c,
         &reference(&src.host, "multi:1"),
-        &pairs,
+        &index(&pairs),
     ));
     let from = format!("docker://{}/multi", src.host);
 

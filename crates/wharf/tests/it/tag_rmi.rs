@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 /// Loads `images` from one docker-archive.
-fn load(w: &Wharf, images: &[(&TestImage, &[&str])]) {
+fn load(w: &Wharf, images: &[(&Image, &[&str])]) {
     w.ok(&[
         "load",
         "-i",
@@ -229,7 +229,7 @@ fn tag_refuses_bad_names_and_missing_images() {
     assert!(err.contains("No such image: `nosuch`"), "{err}");
     let err = w.fails(&["tag", "app:1", "App:2"]);
     assert!(err.contains("must be lowercase"), "{err}");
-    let digest = format!("app@{}", app.manifest_digest());
+    let digest = format!("app@{}", app.manifest.digest());
     let err = w.fails(&["tag", "app:1", &digest]);
     assert!(err.contains("digest"), "{err}");
     assert_eq!(w.state(), before);

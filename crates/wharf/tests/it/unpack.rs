@@ -9,11 +9,10 @@ use std::process::Command;
 
 use serde_json::Value;
 use wharf_spec::Digest;
-use wharf_testkit::layer_tar::LayerTar;
 use wharf_testkit::tree::describe;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
+use wharf_testkit::fixtures::*;
 
 /// Whether we run as root: the owner of a file we just made.
 fn is_root() -> bool {
@@ -22,21 +21,10 @@ fn is_root() -> bool {
     probe.as_file().metadata().unwrap().uid() == 0
 }
 
-fn layer_of(tar: Vec<u8>) -> Layer {
-    Layer {
-        gz: gzip(&tar),
-        tar,
-    }
-}
-
 /// Loads `img` into the store as `name:tag`.
-fn load_as(w: &Wharf, img: &TestImage, name: &str, tag: &str) {
+fn load_as(w: &Wharf, img: &Image, name: &str, tag: &str) {
     let dir = w.path(&format!("layout-{name}-{tag}"));
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", tag)],
-    )]);
-    write_oci_layout(&dir, &img.blobs(), &index);
+    write_image_layout(&dir, img, tag);
     w.ok(&["load", "-i", s(&dir), "-t", name]);
 }
 
@@ -94,7 +82,7 @@ fn tricky_layers() -> Vec<Layer> {
         .file("dup", b"first")
         .file("dup", b"second")
         .finish();
-    vec![layer_of(base), layer_of(middle), layer_of(top)]
+    vec![Layer::gzip(base), Layer::gzip(middle), Layer::gzip(top)]
 }
 
 pub fn umoci_rootfs(w: &Wharf, name: &str) -> std::path::PathBuf {
@@ -212,7 +200,7 @@ fn unprivileged_unpack_fills_read_only_directories() {
         .whiteout("ro/first")
         .file("ro/locked/deeper", b"deeper")
         .finish();
-    let img = image("ro", vec![layer_of(base), layer_of(upper)]);
+    let img = image("ro", vec![Layer::gzip(base), Layer::gzip(upper)]);
     // A world-writable scratch directory nobody can use, under a traversable parent.
     let w = Wharf::new();
     let shared = w.path("shared");
@@ -227,11 +215,7 @@ fn unprivileged_unpack_fills_read_only_directories() {
     }
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let layout = shared.join("layout");
-    let index = index_json(&[(
-        img.manifest_descriptor(),
-        vec![("org.opencontainers.image.ref.name", "1")],
-    )]);
-    write_oci_layout(&layout, &img.blobs(), &index);
+    write_image_layout(&layout, &img, "1");
     std::process::Command::new("chmod")
         .args(["-R", "a+rX", s(&layout)])
         .status()
@@ -359,14 +343,14 @@ fn walkdir_files(dir: &Path) -> Vec<std::path::PathBuf> {
 fn a_wrong_diff_id_fails_and_creates_nothing() {
     let w = Wharf::new();
     let good = tricky_layers();
-    let mut img = image("bad", good.clone());
+    let img = image("bad", good.clone());
     // The config claims another diff_id for the top layer.
-    let config = String::from_utf8(img.config.clone()).unwrap();
+    let config = String::from_utf8(img.config).unwrap();
     let wrong = Digest::sha256_of(b"something else").to_string();
-    img.config = config
+    let config = config
         .replace(&good[2].diff_id().to_string(), &wrong)
         .into_bytes();
-    let img = rebuild_manifest(img);
+    let img = Image::new(config, img.layers, KeyOrder::Sorted);
     load_as_unchecked(&w, &img, "bad", "1");
     let dir = w.path("rootfs");
     let err = w.fails(&["unpack", "bad:1", s(&dir)]);
@@ -380,17 +364,9 @@ fn a_wrong_diff_id_fails_and_creates_nothing() {
     assert!(leftovers.is_empty(), "no staging left: {leftovers:?}");
 }
 
-fn rebuild_manifest(mut img: TestImage) -> TestImage {
-    let mut manifest: Value = serde_json::from_slice(&img.manifest).unwrap();
-    manifest["config"]["digest"] = Value::String(Digest::sha256_of(&img.config).to_string());
-    manifest["config"]["size"] = Value::from(img.config.len());
-    img.manifest = serde_json::to_vec(&manifest).unwrap();
-    img
-}
-
 /// `load` checks diff_ids itself; a bad one gets into the store through the layout that
 /// umoci and skopeo share, as a damaged or hostile store would have it.
-fn load_as_unchecked(w: &Wharf, img: &TestImage, name: &str, tag: &str) {
+fn load_as_unchecked(w: &Wharf, img: &Image, name: &str, tag: &str) {
     load_as(
         w,
         &image("placeholder", vec![layer(&[("p", b"p")])]),
@@ -403,8 +379,12 @@ fn load_as_unchecked(w: &Wharf, img: &TestImage, name: &str, tag: &str) {
     }
     let mut index: Value =
         serde_json::from_slice(&fs::read(root.join("index.json")).unwrap()).unwrap();
-    let mut d = img.manifest_descriptor();
-    d["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": format!("docker.io/library/{name}:{tag}")});
+    let mut d = img.manifest.descriptor();
+    d.set_annotation(
+        "org.opencontainers.image.ref.name",
+        format!("docker.io/library/{name}:{tag}"),
+    );
+    let d = serde_json::to_value(d).unwrap();
     index["manifests"].as_array_mut().unwrap().push(d);
     fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
@@ -463,7 +443,7 @@ fn a_layer_without_its_last_padding_unpacks_and_a_cut_one_does_not() {
         .finish_unpadded(last.len());
     load_as(
         &w,
-        &image("umoci", vec![layer_of(unpadded.clone())]),
+        &image("umoci", vec![Layer::gzip(unpadded.clone())]),
         "umoci",
         "1",
     );
@@ -472,15 +452,7 @@ fn a_layer_without_its_last_padding_unpacks_and_a_cut_one_does_not() {
     assert_eq!(fs::read(dir.join("opt/last")).unwrap(), last);
     assert_eq!(fs::read(dir.join("opt/first")).unwrap(), b"1");
     // Both gzip'd (above) and plain.
-    let mut plain = image("plain", vec![layer_of(unpadded.clone())]);
-    plain.layers[0].gz = unpadded.clone();
-    let mut manifest: Value = serde_json::from_slice(&plain.manifest).unwrap();
-    manifest["layers"][0] = serde_json::json!({
-        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-        "digest": Digest::sha256_of(&unpadded).to_string(),
-        "size": unpadded.len(),
-    });
-    plain.manifest = serde_json::to_vec(&manifest).unwrap();
+    let plain = image("plain", vec![Layer::plain(unpadded.clone())]);
     load_as(&w, &plain, "plain", "1");
     let dir = w.path("rootfs-plain");
     w.ok(&["unpack", "-q", "plain:1", s(&dir)]);
@@ -488,7 +460,7 @@ fn a_layer_without_its_last_padding_unpacks_and_a_cut_one_does_not() {
 
     // Cut inside the last file's content: an error that says so.
     let cut = unpadded[..unpadded.len() - 10].to_vec();
-    load_as_unchecked(&w, &image("cut", vec![layer_of(cut)]), "cut", "1");
+    load_as_unchecked(&w, &image("cut", vec![Layer::gzip(cut)]), "cut", "1");
     let err = w.fails(&["unpack", "cut:1", s(&w.path("rootfs-cut"))]);
     assert!(err.contains("opt/last"), "{err}");
     assert!(err.contains("ends inside an entry's content"), "{err}");
@@ -535,28 +507,11 @@ fn a_layer_inserted_by_umoci_loads_and_unpacks() {
 fn a_stored_nested_index_inspects_and_unpacks() {
     let w = Wharf::new();
     let multi = multi_platform();
-    let outer = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [multi.descriptor()],
-    });
-    let outer = serde_json::to_vec(&outer).unwrap();
-    let outer_descriptor = serde_json::json!({
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "digest": Digest::sha256_of(&outer).to_string(),
-        "size": outer.len(),
-    });
+    let outer = index_of(vec![multi.descriptor()], KeyOrder::Sorted);
     let mut blobs = multi.blobs();
-    blobs.push((Digest::sha256_of(&outer), outer));
+    blobs.push((outer.digest().clone(), outer.bytes().to_vec()));
     let dir = w.path("nested-layout");
-    write_oci_layout(
-        &dir,
-        &blobs,
-        &index_json(&[(
-            outer_descriptor,
-            vec![("org.opencontainers.image.ref.name", "1")],
-        )]),
-    );
+    write_oci_layout(&dir, &blobs, &named_index(outer.descriptor(), "1"));
     w.ok(&["load", "-i", s(&dir), "-t", "nested"]);
     let amd = &multi.images[0].0;
     let doc: Value = serde_json::from_str(&w.ok(&["inspect", "nested:1"])).unwrap();

@@ -2,10 +2,8 @@
 
 use serde_json::Value;
 
-use crate::fixtures::*;
 use wharf_testkit::cli::*;
-
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use wharf_testkit::fixtures::*;
 
 /// go-units' `HumanSize` for the small sizes these tests meet.
 fn human(bytes: u64) -> String {
@@ -36,13 +34,9 @@ fn file_size(w: &Wharf, hex: &str) -> u64 {
         .len()
 }
 
-fn load_layout(w: &Wharf, dir: &str, img: &TestImage, name: &str) {
+fn load_layout(w: &Wharf, dir: &str, img: &Image, name: &str) {
     let path = w.path(dir);
-    write_oci_layout(
-        &path,
-        &img.blobs(),
-        &index_json(&[(img.manifest_descriptor(), vec![(REF_NAME, name)])]),
-    );
+    write_image_layout(&path, img, name);
     w.ok(&["load", "-i", s(&path)]);
 }
 
@@ -61,7 +55,7 @@ fn prune_removes_dangling_images_and_unreferenced_blobs() {
     let orphan_hex = wharf_spec::Digest::sha256_of(&orphan).hex().to_string();
     std::fs::write(w.root().join("blobs/sha256").join(&orphan_hex), &orphan).unwrap();
     let freed: Vec<String> = vec![
-        a.manifest_digest().hex().to_string(),
+        a.manifest.digest().hex().to_string(),
         a.config_digest().hex().to_string(),
         a.layers[1].digest().hex().to_string(),
         orphan_hex,
@@ -72,7 +66,7 @@ fn prune_removes_dangling_images_and_unreferenced_blobs() {
         out,
         format!(
             "Deleted Images:\ndeleted: {}\n\nTotal reclaimed space: {}\n",
-            a.manifest_digest(),
+            a.manifest.digest(),
             human(bytes)
         )
     );
@@ -106,7 +100,7 @@ fn df_counts_a_shared_base_layer_once() {
         files.iter().filter(|f| **f == base.digest().hex()).count(),
         1
     );
-    let shared = base.gz.len() as u64;
+    let shared = base.blob.len() as u64;
 
     let out = w.ok(&["system", "df"]);
     w.settings().bind(|| insta::assert_snapshot!(out));
