@@ -11,6 +11,7 @@ mod history;
 mod images;
 mod inspect;
 mod interop;
+mod layers;
 mod load;
 mod mutate;
 mod output_pipe;
