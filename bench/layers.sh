@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# wharf layers of debian-python from the store (every layer streamed once: inflated,
+# hashed twice — sha256 for the diff_id, xxh3 per file — and its tar walked), beside the
+# physical reference: inflating the same layers with zlib's gzip (`gzip -dc`) into
+# /dev/null, one after the other and, as wharf does, two at once. Medians and ratios.
+#
+#   bench/layers.sh [RUNS]        (default 7; needs ../shared/images)
+#   WHARF_BIN=path/to/wharf bench/layers.sh   (measure a given binary, no build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-7}
+images=${WHARF_BENCH_IMAGES:-../shared/images}
+. bench/lib.sh
+need_image debian-python
+need gzip
+need_time
+
+wharf=$(wharf_binary)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
+layers=$(python3 - "$images/debian-python" <<'PY'
+import json, sys
+root = sys.argv[1]
+index = json.load(open(f"{root}/index.json"))
+manifest = json.load(open(f"{root}/blobs/sha256/{index['manifests'][0]['digest'].split(':')[1]}"))
+print(" ".join(f"{root}/blobs/sha256/{l['digest'].split(':')[1]}" for l in manifest["layers"]))
+PY
+)
+cat >"$work/serial.sh" <<SH
+for l in $layers; do gzip -dc "\$l" >/dev/null; done
+SH
+cat >"$work/parallel.sh" <<SH
+printf '%s\n' $layers | xargs -P 2 -I{} sh -c 'gzip -dc "{}" >/dev/null'
+SH
+
+measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
+  local name=$1; shift
+  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  cat "$work/t" >>"$work/$name.times"
+}
+
+for _ in $(seq "$runs"); do
+  measure wharf "$wharf" --root "$work/store" layers debian-python
+  measure gzip-serial bash "$work/serial.sh"
+  measure gzip-parallel bash "$work/parallel.sh"
+done
+
+python3 - "$work" <<'PY'
+import statistics, sys
+work = sys.argv[1]
+def row(name):
+    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}.times")]
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024
+print(f"{'run':<16}{'median s':>10}{'peak RSS MiB':>14}")
+for name in ("wharf", "gzip-serial", "gzip-parallel"):
+    t, rss = row(name)
+    print(f"{name:<16}{t:>10.3f}{rss:>14.1f}")
+w, g, p = row("wharf")[0], row("gzip-serial")[0], row("gzip-parallel")[0]
+print(f"wharf layers takes {w:.3f} s (target 0.5 s): {w / g:.2f}x gzip -dc of the layers one after the other, {w / p:.2f}x two at once")
+PY
