@@ -41,7 +41,7 @@ measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
 }
 
 for _ in $(seq "$runs"); do
-  measure wharf "$wharf" --root "$work/store" layers debian-python
+  measure wharf "$wharf" --root "$work/store" layers debian-python:bookworm
   measure gzip-serial bash "$work/serial.sh"
   measure gzip-parallel bash "$work/parallel.sh"
 done

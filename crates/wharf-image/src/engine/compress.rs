@@ -62,7 +62,7 @@ impl Compressed {
             .map_err(|e| failed(e.error))?;
         let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), Algorithm::Sha256);
         let encoder =
-            LayerEncoder::new(out, self.compression, None, default_threads()).map_err(failed)?;
+            LayerEncoder::new(out, self.compression, level(self.compression), default_threads()).map_err(failed)?;
         let (encoder, read) = write_blob(self.inner.blob(layer).as_ref(), 0, encoder).await?;
         let read = read.map_err(failed)?;
         let (out, diff_id, _) = tokio::task::spawn_blocking(move || encoder.finish())
@@ -181,5 +181,16 @@ impl UploadSource for LayerFile {
         let path = self.path.clone();
         let offset = offset.min(self.size);
         file_stream(offset, self.size - offset, move || open_nofollow(&path))
+    }
+}
+
+/// gzip level 3 gives layers as small as Go's default level does (what Docker and skopeo
+/// write when they compress: debian-python's large layer is 51.0 MB against skopeo's
+/// 51.1 MB; level 6 gives 49.9 MB) in 0.96 s instead of 1.3 s on two cores. zstd keeps
+/// its default.
+fn level(compression: Compression) -> Option<i32> {
+    match compression {
+        Compression::Gzip => Some(3),
+        _ => None,
     }
 }
