@@ -26,7 +26,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest, Manifest};
 
 use crate::engine::stream::{blob_channel, feed, read_small, Chunks};
-use crate::engine::{ImageSource, Select};
+use crate::engine::{image_config, ImageSource, Select};
 use crate::error::{ImageError, Result};
 
 pub use diff::{diff, Change, ConfigChange, DiffOptions, Difference, FileChange, LayerSharing};
@@ -92,19 +92,8 @@ async fn read(source: &dyn ImageSource, select: &Select) -> Result<Read> {
         )));
     };
     let config_bytes = read_small(source, &manifest.config).await?;
-    let config = ImageConfig::parse(&config_bytes).map_err(|e| ImageError::Config {
-        digest: manifest.config.digest.clone(),
-        source: e,
-    })?;
+    let config = image_config(&config_bytes, manifest)?;
     let diff_ids = &config.rootfs.diff_ids;
-    if diff_ids.len() != manifest.layers.len() {
-        return Err(ImageError::Invalid(format!(
-            "the config `{}` lists {} for an image of {}",
-            manifest.config.digest,
-            crate::count::count(diff_ids.len(), "diff_id"),
-            crate::count::count(manifest.layers.len(), "layer")
-        )));
-    }
     let scans: Vec<scan::Scan> = stream::iter(manifest.layers.iter().zip(diff_ids))
         .map(|(layer, diff_id)| scan_layer(source, layer, diff_id))
         .buffered(LAYERS_AT_ONCE)

@@ -61,8 +61,13 @@ impl Compressed {
             .keep()
             .map_err(|e| failed(e.error))?;
         let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), Algorithm::Sha256);
-        let encoder =
-            LayerEncoder::new(out, self.compression, level(self.compression), default_threads()).map_err(failed)?;
+        let encoder = LayerEncoder::new(
+            out,
+            self.compression,
+            level(self.compression),
+            default_threads(),
+        )
+        .map_err(failed)?;
         let (encoder, read) = write_blob(self.inner.blob(layer).as_ref(), 0, encoder).await?;
         let read = read.map_err(failed)?;
         let (out, diff_id, _) = tokio::task::spawn_blocking(move || encoder.finish())

@@ -31,9 +31,10 @@ pub(crate) mod stream;
 pub mod tar_index;
 
 use futures_util::future::LocalBoxFuture;
-use wharf_spec::{Digest, Platform};
+use wharf_spec::media_type::{self, Kind};
+use wharf_spec::{Digest, ImageConfig, ImageManifest, Manifest, Platform};
 
-use crate::error::Result;
+use crate::error::{ImageError, Result};
 pub use crate::push::{BlobSource, Graph, PushEvent, Sent};
 
 /// Which part of an image a copy takes.
@@ -85,6 +86,45 @@ pub async fn copy(
     events: &dyn Fn(PushEvent),
 ) -> Result<Copied> {
     let graph = source.graph(select).await?;
+    if source.repository().is_none() {
+        check_configs(&graph, source).await?;
+    }
     let sent = sink.put(&graph, source, events).await?;
     Ok(Copied { graph, sent })
+}
+
+/// Refuses an image whose config does not parse or names another number of diff_ids
+/// than its manifest has layers, as `wharf load` does: files (layouts, archives, the
+/// store) are input, and a broken image read from them is not spread. A registry's
+/// images are copied as they are, as a mirror must (and reading each config there
+/// would cost a request).
+async fn check_configs(graph: &Graph, source: &dyn BlobSource) -> Result<()> {
+    for (_, raw) in &graph.manifests {
+        let Manifest::Image(image) = raw.manifest() else {
+            continue;
+        };
+        if media_type::kind(&image.config.media_type) != Kind::Config {
+            continue; // an artifact's config is its own business
+        }
+        let bytes = stream::read_small(source, &image.config).await?;
+        image_config(&bytes, image)?;
+    }
+    Ok(())
+}
+
+/// The image config `bytes` of `image`, checked to name a diff_id for each layer.
+pub(crate) fn image_config(bytes: &[u8], image: &ImageManifest) -> Result<ImageConfig> {
+    let config = ImageConfig::parse(bytes).map_err(|e| ImageError::Config {
+        digest: image.config.digest.clone(),
+        source: e,
+    })?;
+    if config.rootfs.diff_ids.len() != image.layers.len() {
+        return Err(ImageError::Invalid(format!(
+            "the config `{}` lists {} for an image of {}",
+            image.config.digest,
+            crate::count::count(config.rootfs.diff_ids.len(), "diff_id"),
+            crate::count::count(image.layers.len(), "layer")
+        )));
+    }
+    Ok(config)
 }

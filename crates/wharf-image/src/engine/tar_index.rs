@@ -74,6 +74,7 @@ impl TarIndex {
             ImageError::archive(&path, format!("archive is truncated or corrupt: {e}"))
         };
         let file = open_nofollow(&self.plain).map_err(broken)?;
+        let length = file.metadata().map_err(broken)?.len();
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut first = true;
         for entry in archive.entries_with_seek().map_err(broken)? {
@@ -83,10 +84,27 @@ impl TarIndex {
             let kind = entry.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
                 let target = link_target(&path, &name, &entry)?;
+                if name.starts_with("blobs/") {
+                    // As `wharf load` reads archives: a blob is a file of its own.
+                    return Err(ImageError::archive(
+                        &path,
+                        format!("archive member `{name}` is a link; blobs must be regular files"),
+                    ));
+                }
                 self.links.insert(name, target);
             } else if kind.is_file() || kind == tar::EntryType::Continuous {
-                self.members
-                    .insert(name, (entry.raw_file_position(), entry.size()));
+                let (start, size) = (entry.raw_file_position(), entry.size());
+                // Seeking past the end succeeds: a cut archive shows only here.
+                if start.saturating_add(size) > length {
+                    return Err(ImageError::archive(
+                        &path,
+                        format!(
+                            "archive is truncated: member `{name}` has {} of its {size} bytes",
+                            length.saturating_sub(start)
+                        ),
+                    ));
+                }
+                self.members.insert(name, (start, size));
             }
         }
         Ok(())

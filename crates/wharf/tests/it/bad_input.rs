@@ -501,3 +501,65 @@ fn an_interrupted_archive_resumes_when_loaded_whole() {
     assert!(w.staging_debris().is_empty(), "{:?}", w.staging_debris());
     assert!(w.ok(&["fsck"]).ends_with("the store is clean\n"));
 }
+
+/// The same bad inputs through `wharf copy`, which reads archives and layouts in place
+/// (not through `load`): each is refused with an error, nothing is written at the
+/// destination, and the store is untouched.
+#[test]
+fn bad_input_is_refused_by_copy_and_nothing_is_written() {
+    let w = Wharf::new();
+    let bad = image_on(&base_layer(), "bad");
+    let cases = cases(&w, &bad);
+    let before = w.state();
+    let mut failures = Vec::new();
+    let mut messages = String::new();
+    for (i, c) in cases.iter().enumerate() {
+        let transport = if c.input.is_dir() {
+            "oci"
+        } else if c.name.contains("docker") {
+            "docker-archive"
+        } else {
+            "oci-archive"
+        };
+        let destination = w.path(&format!("out-{i}.tar"));
+        let out = w.run(&[
+            "copy",
+            &format!("{transport}:{}", s(&c.input)),
+            &format!("oci-archive:{}", s(&destination)),
+        ]);
+        messages.push_str(&format!("## {}\n{}\n", c.name, out.stderr));
+        let mut problems = Vec::new();
+        if out.code == 0 || out.code > 2 {
+            problems.push(format!("exit code {}", out.code));
+        }
+        if !out.stderr.starts_with("error: ") || out.stderr.contains("panicked") {
+            problems.push("stderr is not an error report".into());
+        }
+        if destination.exists() {
+            problems.push("the destination was written".into());
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(w.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!(".out-{i}.tar")))
+            .collect();
+        if !leftovers.is_empty() {
+            problems.push(format!("temporary files left: {leftovers:?}"));
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{} ({transport}):\n  {}\n{}",
+                c.name,
+                problems.join("\n  "),
+                out.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        w.state(),
+        before,
+        "copy between files never touches the store"
+    );
+    w.settings().bind(|| insta::assert_snapshot!(messages));
+}

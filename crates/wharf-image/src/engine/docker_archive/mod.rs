@@ -30,7 +30,7 @@ use wharf_spec::{
 use super::archive::{docker_image, OciArchiveSource};
 use super::stream::{self, blob_channel, feed, Chunks, Message};
 use super::tar_index::TarIndex;
-use super::{ImageSink, ImageSource, Select};
+use super::{image_config, ImageSink, ImageSource, Select};
 use crate::error::{ImageError, Result};
 use crate::ingest::Origin;
 use crate::load::docker_archive::{
@@ -213,21 +213,7 @@ impl ImageSink for DockerArchiveSink {
                 ))
             })?;
             let config = stream::read_small(source, &image.config).await?;
-            let diff_ids = ImageConfig::parse(&config)
-                .map_err(|source| ImageError::Config {
-                    digest: image.config.digest.clone(),
-                    source,
-                })?
-                .rootfs
-                .diff_ids;
-            if diff_ids.len() != image.layers.len() {
-                return Err(ImageError::Invalid(format!(
-                    "the config `{}` lists {} for an image of {}",
-                    image.config.digest,
-                    crate::count::count(diff_ids.len(), "diff_id"),
-                    crate::count::count(image.layers.len(), "layer")
-                )));
-            }
+            let diff_ids = image_config(&config, &image)?.rootfs.diff_ids;
             // Each layer is written once, in order: a repeated diff_id is not sent again.
             let mut seen = BTreeSet::new();
             let layers: Vec<(Descriptor, Digest, Origin)> = image
