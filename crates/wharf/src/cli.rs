@@ -454,9 +454,6 @@ pub struct LayersArgs {
     /// `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]`.
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    /// The platform to read from a multi-platform image (`os/arch[/variant]`); default: this host's.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
     /// `table`, or `json`: one JSON document with every digest and count.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
@@ -470,7 +467,7 @@ pub struct LayersArgs {
     #[arg(long)]
     pub no_trunc: bool,
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub common: ImageReadArgs,
 }
 
 #[derive(Args)]
@@ -482,9 +479,6 @@ pub struct DiffArgs {
     /// The second image, in the same forms.
     #[arg(value_name = "B")]
     pub b: String,
-    /// The platform to compare in multi-platform images (`os/arch[/variant]`); default: this host's.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
     /// Don't compare modification times.
     #[arg(long)]
     pub ignore_timestamps: bool,
@@ -492,10 +486,11 @@ pub struct DiffArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub common: ImageReadArgs,
 }
 
-/// Options of the commands that read one image's files from any location.
+/// Options of the commands that read images from any location (`layers`, `diff`, `ls`,
+/// `cat`).
 #[derive(Args)]
 pub struct ImageReadArgs {
     /// The platform to read from a multi-platform image (`os/arch[/variant]`); default: this host's.

@@ -1,6 +1,7 @@
-//! `analysis::analyze` on an image of known contents — a large file deleted by a later
-//! layer, an opaque directory, a hard link, a file written twice the same and one written
-//! twice differently — read from every kind of source, with exact numbers.
+//! `analysis::analyze` on an image of known contents ([`wasteful_image`]: a large file
+//! deleted by a later layer, an opaque directory, a hard link, a file written twice the
+//! same and one written twice differently), read from every kind of source, with exact
+//! numbers.
 
 use crate::run;
 use wharf_client::Client;
@@ -10,37 +11,9 @@ use wharf_image::engine::Select;
 use wharf_spec::media_type::Compression;
 use wharf_spec::Reference;
 use wharf_store::Store;
-use wharf_testkit::fixtures::{
-    client, image_from_layers, push_image, reference, write_image_layout, Image, Layer, LayerTar,
-};
+use wharf_testkit::fixtures::{client, push_image, reference, wasteful_image, write_image_layout};
 use wharf_testkit::registry::Auth;
 use wharf_testkit::registry_or_skip;
-
-fn fixture() -> Image {
-    let big = vec![7u8; 100_000];
-    let first = LayerTar::new()
-        .file("big", &big)
-        .dir("dir")
-        .file("dir/a", &[1; 10])
-        .file("dir/b", &[2; 20])
-        .file("keep", b"keep!")
-        .hardlink("hl", "keep")
-        .finish();
-    let second = LayerTar::new()
-        .whiteout("big")
-        .dir("dir")
-        .opaque("dir")
-        .file("dir/c", &[3; 30])
-        .file("keep", b"keep!")
-        .file("new", b"1234567")
-        .finish();
-    let third = LayerTar::new().file("new", b"12345678").finish();
-    image_from_layers(
-        "linux/amd64",
-        vec![Layer::gzip(first), Layer::gzip(second), Layer::plain(third)],
-        21,
-    )
-}
 
 fn changes(
     added: u64,
@@ -65,8 +38,8 @@ fn assert_known_numbers(analysis: &Analysis, case: &str) {
     assert_eq!(
         got,
         vec![
-            // big, dir, dir/a, dir/b, keep, hl: 100000 + 10 + 20 + 5 bytes of files.
-            changes(6, 0, 0, 100_035, 0, 0),
+            // big, dir, dir/a, dir/b, keep, hl, sl: 100000 + 10 + 20 + 5 bytes of files.
+            changes(7, 0, 0, 100_035, 0, 0),
             // Removes big (whiteout) and dir/a, dir/b (opaque dir); adds dir/c and new;
             // rewrites keep identically.
             changes(2, 1, 3, 42, 100_035, 5),
@@ -114,7 +87,7 @@ async fn analysis_of(store: &Store, client: &Client, location: &Location) -> Ana
 fn layers_are_analysed_alike_from_every_kind_of_source() {
     let registry = registry_or_skip!(Auth::None);
     let client = client();
-    let image = fixture();
+    let image = wasteful_image();
     let pushed = reference(&registry.host, "layers/app:1");
     run(push_image(&client, &pushed, &image));
     let dir = tempfile::tempdir().unwrap();
@@ -160,13 +133,14 @@ fn layers_are_analysed_alike_from_every_kind_of_source() {
 #[test]
 fn a_corrupt_layer_is_refused_not_analysed() {
     let dir = tempfile::tempdir().unwrap();
-    let image = fixture();
+    let image = wasteful_image();
     let layout = dir.path().join("layout");
     write_image_layout(&layout, &image, "1");
     let blobs = layout.join("blobs/sha256");
     let last = image.layers.last().unwrap().digest();
     let mut wrong = image.layers.last().unwrap().blob.clone();
-    wrong[600] ^= 1;
+    let last_byte = wrong.len() - 1;
+    wrong[last_byte] ^= 1;
     std::fs::write(blobs.join(last.hex()), &wrong).unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
     let location = Location::parse(&format!("oci:{}", layout.display())).unwrap();

@@ -25,16 +25,7 @@ pub fn run(root: Option<std::path::PathBuf>, args: &LayersArgs) -> Result<ExitCo
         .as_deref()
         .map(parse_fraction)
         .transpose()?;
-    let from = Location::parse(&args.image)?;
-    let store: Option<Store> = match from {
-        Location::Store(_) => Some(super::open_store(root)?),
-        _ => None,
-    };
-    let client = Client::new(super::remote::client_config(&args.registry)?)?;
-    let select = Select {
-        platform: parse_platform(args.platform.as_deref())?,
-        ..Select::default()
-    };
+    let (from, store, client, select) = open(root, &args.image, &args.common)?;
     let analysis = block_on(async {
         let source = copy::open_source(store.as_ref(), &client, &from).await?;
         analysis::analyze(source.as_ref(), &select).await
@@ -192,24 +183,14 @@ fn parse_fraction(input: &str) -> Result<f64> {
 
 /// `wharf diff A B`: files, config and layers that differ between two images.
 pub fn diff(root: Option<std::path::PathBuf>, args: &DiffArgs) -> Result<ExitCode> {
-    let a = Location::parse(&args.a)?;
-    let b = Location::parse(&args.b)?;
-    let store: Option<Store> = if [&a, &b].iter().any(|l| matches!(l, Location::Store(_))) {
-        Some(super::open_store(root)?)
-    } else {
-        None
-    };
-    let client = Client::new(super::remote::client_config(&args.registry)?)?;
-    let select = Select {
-        platform: parse_platform(args.platform.as_deref())?,
-        ..Select::default()
-    };
+    let (a, store_a, client, select) = open(root.clone(), &args.a, &args.common)?;
+    let (b, store_b, _, _) = open(root, &args.b, &args.common)?;
     let options = DiffOptions {
         ignore_timestamps: args.ignore_timestamps,
     };
     let difference = block_on(async {
-        let x = copy::open_source(store.as_ref(), &client, &a).await?;
-        let y = copy::open_source(store.as_ref(), &client, &b).await?;
+        let x = copy::open_source(store_a.as_ref(), &client, &a).await?;
+        let y = copy::open_source(store_b.as_ref(), &client, &b).await?;
         analysis::diff(x.as_ref(), y.as_ref(), &select, &options).await
     })?
     .with_context(|| format!("cannot compare `{a}` with `{b}`"))?;

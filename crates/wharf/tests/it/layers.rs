@@ -6,34 +6,7 @@ use serde_json::Value;
 use wharf_testkit::cli::*;
 use wharf_testkit::fixtures::*;
 
-/// Three layers: a big file later deleted, a directory made opaque, a hard link, a file
-/// written again the same, and one written again differently.
-fn wasteful() -> Image {
-    let first = LayerTar::new()
-        .file("big", &[7; 100_000])
-        .dir("dir")
-        .file("dir/a", &[1; 10])
-        .file("dir/b", &[2; 20])
-        .file("keep", b"keep!")
-        .hardlink("hl", "keep")
-        .symlink("sl", "dir/a")
-        .finish();
-    let second = LayerTar::new()
-        .whiteout("big")
-        .dir("dir")
-        .opaque("dir")
-        .file("dir/c", &[3; 30])
-        .file("keep", b"keep!")
-        .file("new", b"1234567")
-        .finish();
-    let third = LayerTar::new().file("new", b"12345678").finish();
-    image(
-        "app",
-        vec![Layer::gzip(first), Layer::gzip(second), Layer::gzip(third)],
-    )
-}
-
-/// `wasteful` rebuilt with changes: content, mode, owner, a link target, a file added and
+/// [`wasteful_image`] rebuilt with changes: content, mode, owner, a link target, a file added and
 /// one removed, another command.
 fn rebuilt() -> Image {
     let first = LayerTar::new()
@@ -66,7 +39,7 @@ fn layout(w: &Wharf, name: &str, image: &Image) -> String {
 #[test]
 fn layers_shows_what_each_layer_does_and_gates_on_waste() {
     let w = Wharf::new();
-    let app = layout(&w, "app", &wasteful());
+    let app = layout(&w, "app", &wasteful_image());
     let table = w.ok(&["layers", &app]);
     w.settings().bind(|| insta::assert_snapshot!(table));
 
@@ -108,7 +81,7 @@ fn layers_shows_what_each_layer_does_and_gates_on_waste() {
 #[test]
 fn diff_lists_files_config_and_shared_layers() {
     let w = Wharf::new();
-    let a = layout(&w, "a", &wasteful());
+    let a = layout(&w, "a", &wasteful_image());
     let b = layout(&w, "b", &rebuilt());
     let out = w.ok(&["diff", &a, &b]);
     w.settings().bind(|| insta::assert_snapshot!(out));
@@ -139,7 +112,7 @@ fn diff_lists_files_config_and_shared_layers() {
 #[test]
 fn ls_and_cat_read_the_merged_filesystem() {
     let w = Wharf::new();
-    let app = layout(&w, "app", &wasteful());
+    let app = layout(&w, "app", &wasteful_image());
     let listing = w.ok(&["ls", &app]);
     w.settings().bind(|| insta::assert_snapshot!(listing));
     assert_eq!(
