@@ -190,3 +190,63 @@ impl Merged {
         repeated
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::scan::Meta;
+    use wharf_spec::Digest;
+
+    fn entry(path: &str, kind: Kind, size: u64) -> Entry {
+        Entry {
+            path: path.into(),
+            kind,
+            size,
+            content: size as u128,
+            meta: Meta::default(),
+        }
+    }
+
+    fn layer(entries: Vec<Entry>) -> Scan {
+        Scan {
+            entries,
+            diff_id: Digest::sha256_of(b""),
+            tar_size: 0,
+        }
+    }
+
+    #[test]
+    fn a_file_over_a_directory_removes_what_it_held_and_back() {
+        let mut merged = Merged::default();
+        merged.apply(&layer(vec![
+            entry("d", Kind::Dir, 0),
+            entry("d/x", Kind::File, 10),
+            entry("d/y/z", Kind::File, 20),
+            entry("f", Kind::File, 5),
+        ]));
+        // `d` becomes a file: its two files go with it; `f` becomes a directory.
+        let changes = merged.apply(&layer(vec![
+            entry("d", Kind::File, 1),
+            entry("f", Kind::Dir, 0),
+        ]));
+        assert_eq!(changes.changed, 2);
+        assert_eq!(changes.removed, 2);
+        assert_eq!(changes.hidden_bytes, 35);
+        let paths: Vec<&String> = merged.tree().keys().collect();
+        assert_eq!(paths, ["d", "f"]);
+    }
+
+    #[test]
+    fn a_whiteout_of_a_directory_removes_only_what_is_under_it() {
+        let mut merged = Merged::default();
+        merged.apply(&layer(vec![
+            entry("a", Kind::Dir, 0),
+            entry("a/1", Kind::File, 3),
+            entry("a-b", Kind::File, 4),
+        ]));
+        let changes = merged.apply(&layer(vec![entry("a", Kind::Whiteout, 0)]));
+        assert_eq!((changes.removed, changes.hidden_bytes), (2, 3));
+        let paths: Vec<&String> = merged.tree().keys().collect();
+        assert_eq!(paths, ["a-b"], "a sibling sharing the prefix stays");
+    }
+}
