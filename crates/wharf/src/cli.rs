@@ -778,7 +778,8 @@ pub struct MutateArgs {
 
 #[derive(Args)]
 pub struct UnpackArgs {
-    /// The image: a name, `name@digest` or an ID.
+    /// The image: a name, `name@digest` or an ID in the store; with `--no-store` also
+    /// `docker://REF`, `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]`.
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Where the root filesystem goes; must not exist, or be empty.
@@ -792,6 +793,12 @@ pub struct UnpackArgs {
     /// place (replace them instead).
     #[arg(long)]
     pub link: bool,
+    /// Stream IMAGE from where it is (a registry, a layout, an archive) straight into DIR:
+    /// each layer downloaded, verified, inflated and applied in one pass; nothing stored.
+    #[arg(long, conflicts_with = "link")]
+    pub no_store: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Print nothing but warnings.
     #[arg(short, long)]
     pub quiet: bool,

@@ -25,7 +25,7 @@ mod scan;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest, Manifest};
 
-use crate::engine::stream::{blob_channel, feed, read_small, Chunks};
+use crate::engine::stream::{read_small, with_blob};
 use crate::engine::{image_config, ImageSource, Select};
 use crate::error::{ImageError, Result};
 
@@ -159,29 +159,22 @@ async fn scan_layer(
     Ok(scanned)
 }
 
-/// Runs `read` on the uncompressed bytes of `layer`, streamed from `source`, on a
-/// blocking thread; `read` must read to the end. The layer's bytes are checked against
-/// its digest as they arrive: wrong bytes are reported as that, not as whatever reading
-/// them as a tar did.
+/// Runs `read` on the uncompressed bytes of `layer`, streamed from `source` and checked
+/// against its digest ([`with_blob`]); `read` must read to the end.
 async fn with_layer<T: Send + 'static>(
     source: &dyn ImageSource,
     layer: &Descriptor,
     read: impl FnOnce(&mut dyn std::io::Read) -> std::io::Result<T> + Send + 'static,
 ) -> Result<T> {
-    let (tx, mut rx) = blob_channel();
-    let origin = source.origin(&layer.digest);
-    let blob = layer.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut chunks = Chunks::new(&mut rx, blob.digest.algorithm());
-        let context = format!("reading layer `{}` from {origin}", blob.digest);
-        let done = wharf_layer::decompress(&mut chunks).and_then(|(_, mut tar)| read(&mut tar));
-        let (outcome, value) = match done {
-            Ok(v) => (Ok(()), Some(v)),
-            Err(e) => (Err(ImageError::io(context)(e)), None),
-        };
-        chunks.verify(&blob, &origin, outcome)?;
-        Ok::<_, ImageError>(value.expect("verified"))
-    });
-    feed(std::slice::from_ref(layer), source, tx).await;
-    reader.await.map_err(ImageError::internal("layer reader"))?
+    let context = format!(
+        "reading layer `{}` from {}",
+        layer.digest,
+        source.origin(&layer.digest)
+    );
+    with_blob(source, layer, move |chunks| {
+        wharf_layer::decompress(chunks)
+            .and_then(|(_, mut tar)| read(&mut tar))
+            .map_err(ImageError::io(context))
+    })
+    .await
 }

@@ -245,3 +245,28 @@ pub(crate) async fn read_small(source: &dyn BlobSource, blob: &Descriptor) -> Re
     ingest::check_bytes(&bytes, &blob.digest, &origin)?;
     Ok(bytes)
 }
+
+/// Runs `read` on a blocking thread over `blob`'s bytes as they stream from `source`.
+/// Every byte is checked against the blob's digest as it arrives, and what `read` leaves
+/// unread is read and checked after it returns: wrong bytes are reported as that, not as
+/// whatever `read` made of them.
+pub(crate) async fn with_blob<T: Send + 'static>(
+    source: &dyn BlobSource,
+    blob: &Descriptor,
+    read: impl FnOnce(&mut Chunks<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, mut rx) = blob_channel();
+    let origin = source.origin(&blob.digest);
+    let descriptor = blob.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut chunks = Chunks::new(&mut rx, descriptor.digest.algorithm());
+        let (outcome, value) = match read(&mut chunks) {
+            Ok(v) => (Ok(()), Some(v)),
+            Err(e) => (Err(e), None),
+        };
+        chunks.verify(&descriptor, &origin, outcome)?;
+        Ok::<_, ImageError>(value.expect("verified"))
+    });
+    feed(std::slice::from_ref(blob), source, tx).await;
+    reader.await.map_err(ImageError::internal("blob reader"))?
+}

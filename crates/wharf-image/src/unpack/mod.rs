@@ -6,6 +6,7 @@
 //! Without root (no overlay whiteouts), each layer is applied straight onto the staging
 //! directory, its diff_id checked in the same pass.
 
+mod streamed;
 mod target;
 
 use std::fs;
@@ -20,6 +21,7 @@ use crate::catalog::{self, Resolved};
 use crate::error::{ImageError, Result};
 use crate::snapshots::{self, layer_error};
 
+pub use streamed::unpack_streamed;
 pub use target::Staging;
 
 #[derive(Debug, Clone, Default)]

@@ -3,15 +3,30 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use wharf_client::Client;
+use wharf_image::copy::{self, Location};
+use wharf_image::engine::Select;
 use wharf_image::unpack::{self, UnpackOptions, UnpackReport};
 use wharf_store::Store;
 
 use super::parse_platform;
+use super::remote::block_on;
 use crate::cli::{ExportArgs, UnpackArgs};
 use crate::output::stdout::outln;
 use wharf_image::count::count;
 
 pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
+    if let Ok(
+        from @ (Location::Registry(_)
+        | Location::OciDir { .. }
+        | Location::OciArchive { .. }
+        | Location::DockerArchive { .. }),
+    ) = Location::parse(&args.image)
+    {
+        anyhow::bail!(
+            "`{from}` is not in the store: pull or load it first, or unpack it straight from there with `--no-store`"
+        );
+    }
     let options = UnpackOptions {
         platform: parse_platform(args.platform.as_deref())?,
         link: args.link,
@@ -32,6 +47,36 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
             count(report.layers, "layer"),
             report.extracted,
             report.reused
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf unpack --no-store SOURCE DIR`: streamed from where the image is, nothing stored.
+pub fn unpack_streamed(args: &UnpackArgs) -> Result<ExitCode> {
+    let from = Location::parse(&args.image)?;
+    if let Location::Store(_) = from {
+        anyhow::bail!(
+            "`--no-store` reads the image from where it is: name it as `docker://REF`, `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]`"
+        );
+    }
+    let client = Client::new(super::remote::client_config(&args.registry)?)?;
+    let select = Select {
+        platform: parse_platform(args.platform.as_deref())?,
+        ..Select::default()
+    };
+    let report = block_on(async {
+        let source = copy::open_source(None, &client, &from).await?;
+        unpack::unpack_streamed(source.as_ref(), &select, &args.dir).await
+    })?
+    .with_context(|| format!("cannot unpack `{from}` into `{}`", args.dir.display()))?;
+    print_warnings(&report);
+    if !args.quiet {
+        outln!(
+            "Unpacked {} into {} ({}, streamed)",
+            report.id.short(),
+            args.dir.display(),
+            count(report.layers, "layer")
         )?;
     }
     Ok(ExitCode::SUCCESS)

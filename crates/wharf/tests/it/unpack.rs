@@ -520,3 +520,78 @@ fn a_stored_nested_index_inspects_and_unpacks() {
     w.ok(&["unpack", "-q", "nested:1", s(&rootfs)]);
     assert_eq!(fs::read(rootfs.join("arch")).unwrap(), b"amd64");
 }
+
+/// `unpack --no-store` streams the tricky image straight from a registry (distribution),
+/// an OCI layout and a gzipped docker-archive: the same tree as umoci's unpack of it,
+/// and nothing enters the store.
+#[test]
+fn a_streamed_unpack_matches_umoci_from_every_kind_of_source() {
+    let registry = wharf_testkit::registry_or_skip!(wharf_testkit::registry::Auth::None);
+    if !have_tool("umoci") {
+        return;
+    }
+    let w = Wharf::new();
+    let img = image("tricky", tricky_layers());
+    load_as(&w, &img, "tricky", "1");
+    let theirs = describe(&umoci_rootfs(&w, "tricky:1"));
+    let remote = format!("{}/it-unpack/tricky:1", registry.host);
+    w.ok(&["push", "tricky:1", &remote]);
+    let archive = w.path("tricky.docker.tar");
+    w.ok(&["save", "-o", s(&archive), "tricky:1"]);
+    let gzipped = w.path("tricky.docker.tar.gz");
+    fs::write(&gzipped, gzip(&fs::read(&archive).unwrap())).unwrap();
+    w.ok(&["rmi", "tricky:1"]);
+    let store_before = w.state();
+    let sources = [
+        format!("docker://{remote}"),
+        format!("oci:{}:1", s(&w.path("layout-tricky-1"))),
+        format!("docker-archive:{}", s(&gzipped)),
+    ];
+    for (i, source) in sources.iter().enumerate() {
+        let dir = w.path(&format!("streamed-{i}"));
+        let out = w.ok(&["unpack", "--no-store", source, s(&dir)]);
+        assert!(out.contains("3 layers, streamed"), "{out}");
+        assert_eq!(
+            describe(&dir),
+            theirs,
+            "{source}: wharf (left), umoci (right)"
+        );
+    }
+    assert_eq!(w.state(), store_before, "a streamed unpack stores nothing");
+}
+
+/// A layer whose bytes do not match its digest stops a streamed unpack: no target, no
+/// staging directory left beside it.
+#[test]
+fn a_streamed_unpack_of_a_corrupt_layer_creates_nothing() {
+    let w = Wharf::new();
+    let img = image("bad", tricky_layers());
+    let layout = w.path("layout");
+    write_image_layout(&layout, &img, "1");
+    let top = img.layers[2].digest();
+    let path = layout.join("blobs/sha256").join(top.hex());
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&path, bytes).unwrap();
+    let dir = w.path("rootfs");
+    let err = w.fails(&[
+        "unpack",
+        "--no-store",
+        &format!("oci:{}:1", s(&layout)),
+        s(&dir),
+    ]);
+    assert!(
+        err.contains(&format!("blob `{top}`")) && err.contains("does not match its digest"),
+        "{err}"
+    );
+    assert!(!dir.exists(), "no target after a failed unpack");
+    let leftovers: Vec<_> = fs::read_dir(w.path(""))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("wharf-unpack"))
+        .collect();
+    assert!(leftovers.is_empty(), "no staging left: {leftovers:?}");
+    let refused = w.fails(&["unpack", &format!("oci:{}:1", s(&layout)), s(&dir)]);
+    assert!(refused.contains("with `--no-store`"), "{refused}");
+}
