@@ -4,27 +4,32 @@
 # shared), copying and with --link. Alternating runs in one run; medians and ratios.
 # Finally both trees of debian-python (and of debian-minbase) are compared entry by
 # entry: paths, types, modes, owners, sizes, content hashes, link targets, hard-link
-# groups, xattrs.
+# groups, xattrs. Then from a registry (a local distribution): `wharf unpack --no-store
+# docker://…` (download, verify, inflate and apply in one pass, nothing stored) against
+# the peers' pipeline, `skopeo copy docker://… oci:…` then `umoci unpack`.
 #
-#   bench/unpack.sh [RUNS]      (default 5; needs ../shared/images, umoci, root)
+#   bench/unpack.sh [RUNS]      (default 5; needs ../shared/images, umoci, skopeo,
+#                                docker-registry, root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 . bench/lib.sh
 need_image debian-python
-need umoci
+need umoci skopeo docker-registry
 need_time
 [ "$(id -u)" = 0 ] || echo "note: not root: wharf applies layers directly (no snapshots), umoci runs --rootless" >&2
 
 wharf=$(wharf_binary)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
 store=$work/store
 rootless=(); [ "$(id -u)" = 0 ] || rootless=(--rootless)
 
 "$wharf" --root "$store" load -i "$images/debian-python" -t debian-python >/dev/null
 "$wharf" --root "$store" load -i "$images/debian-minbase" -t debian-minbase >/dev/null
+reg=$(start_registry reg)
+skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$reg/debian-python:bookworm"
 python=docker.io/library/debian-python:bookworm
 minbase=docker.io/library/debian-minbase:bookworm
 
@@ -42,13 +47,15 @@ measure() { # name, command...: appends "seconds" to $work/name
 mkdir -p "$work/trash"
 for i in $(seq "$runs"); do
   mkdir "$work/trash/$i"
-  for old in "$work"/out-* "$store/.wharf/snapshots"; do
+  for old in "$work"/out-* "$work"/peer-layout "$store/.wharf/snapshots"; do
     [ -e "$old" ] && mv "$old" "$work/trash/$i/$(basename "$old")-$RANDOM"
   done
   measure wharf-python "$wharf" --root "$store" unpack debian-python:bookworm "$work/out-wharf"
   measure wharf-minbase-shared "$wharf" --root "$store" unpack debian-minbase:bookworm "$work/out-minbase"
   measure wharf-minbase-link "$wharf" --root "$store" unpack --link debian-minbase:bookworm "$work/out-minbase-link"
   measure umoci-python umoci unpack "${rootless[@]}" --image "$store:$python" "$work/out-umoci"
+  measure wharf-streamed "$wharf" unpack --no-store "docker://$reg/debian-python:bookworm" "$work/out-streamed"
+  measure skopeo-umoci bash -c "skopeo copy -q --src-tls-verify=false docker://$reg/debian-python:bookworm oci:$work/peer-layout:x && umoci unpack ${rootless[*]} --image $work/peer-layout:x $work/out-peer >/dev/null"
 done
 umoci unpack "${rootless[@]}" --image "$store:$minbase" "$work/out-umoci-minbase" >/dev/null
 
@@ -56,13 +63,15 @@ python3 - "$work" <<'PY'
 import hashlib, os, stat, statistics, sys
 work = sys.argv[1]
 med = {n: statistics.median(float(l.split()[0]) for l in open(f"{work}/{n}"))
-       for n in ("wharf-python", "umoci-python", "wharf-minbase-shared", "wharf-minbase-link")}
+       for n in ("wharf-python", "umoci-python", "wharf-minbase-shared", "wharf-minbase-link",
+                 "wharf-streamed", "skopeo-umoci")}
 print(f"{'run':<34}{'median s':>10}")
 for n, t in med.items():
     print(f"{n:<34}{t:>10.3f}")
 print(f"wharf unpack debian-python is {med['umoci-python'] / med['wharf-python']:.2f}x faster than umoci (target >= 5x)")
 for n in ("wharf-minbase-shared", "wharf-minbase-link"):
     print(f"{n} is {med['wharf-python'] / med[n]:.1f}x faster than the first debian-python unpack (target >= 20x)")
+print(f"from a registry: wharf unpack --no-store is {med['skopeo-umoci'] / med['wharf-streamed']:.2f}x faster than skopeo copy + umoci unpack")
 
 def describe(root):
     out, groups = {}, {}
@@ -96,6 +105,7 @@ def describe(root):
     return {rel: v[:5] + (min(groups[v[5]]) if v[5] else None,) for rel, v in out.items()}
 
 for name, ours, theirs in (("debian-python", "out-wharf", "out-umoci"),
+                           ("debian-python streamed", "out-streamed", "out-umoci"),
                            ("debian-minbase", "out-minbase", "out-umoci-minbase")):
     a, b = describe(f"{work}/{ours}"), describe(f"{work}/{theirs}/rootfs")
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
