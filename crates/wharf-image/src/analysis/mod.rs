@@ -23,10 +23,10 @@ mod merge;
 mod scan;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest, Manifest};
+use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest};
 
-use crate::engine::stream::{read_small, with_blob};
-use crate::engine::{image_config, ImageSource, Select};
+use crate::engine::stream::with_blob;
+use crate::engine::{one_image, ImageSource, Select};
 use crate::error::{ImageError, Result};
 
 pub use diff::{diff, Change, ConfigChange, DiffOptions, Difference, FileChange, LayerSharing};
@@ -79,20 +79,7 @@ struct Read {
 /// Reads the image `source` names (one platform, chosen by `select`): every layer
 /// streamed once, checked against its digest and diff_id.
 async fn read(source: &dyn ImageSource, select: &Select) -> Result<Read> {
-    let select = Select {
-        all_platforms: false,
-        ..select.clone()
-    };
-    let graph = source.graph(&select).await?;
-    let (top, raw) = graph.manifests.last().expect("a graph has a top");
-    let Manifest::Image(manifest) = raw.manifest() else {
-        return Err(ImageError::Invalid(format!(
-            "`{}` is an index; name one platform with `--platform`",
-            top.digest
-        )));
-    };
-    let config_bytes = read_small(source, &manifest.config).await?;
-    let config = image_config(&config_bytes, manifest)?;
+    let (manifest_digest, manifest, config) = one_image(source, select).await?;
     let diff_ids = &config.rootfs.diff_ids;
     let scans: Vec<scan::Scan> = stream::iter(manifest.layers.iter().zip(diff_ids))
         .map(|(layer, diff_id)| scan_layer(source, layer, diff_id))
@@ -100,8 +87,8 @@ async fn read(source: &dyn ImageSource, select: &Select) -> Result<Read> {
         .try_collect()
         .await?;
     Ok(Read {
-        manifest_digest: top.digest.clone(),
-        manifest: manifest.clone(),
+        manifest_digest,
+        manifest,
         config,
         scans,
     })

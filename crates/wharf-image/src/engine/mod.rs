@@ -112,6 +112,31 @@ async fn check_configs(graph: &Graph, source: &dyn BlobSource) -> Result<()> {
     Ok(())
 }
 
+/// One platform's image as `source` names it (chosen by `select`; an index without one is
+/// an error): the manifest's digest, the manifest, and its config, checked.
+pub(crate) async fn one_image(
+    source: &dyn ImageSource,
+    select: &Select,
+) -> Result<(Digest, ImageManifest, ImageConfig)> {
+    let select = Select {
+        all_platforms: false,
+        ..select.clone()
+    };
+    let graph = source.graph(&select).await?;
+    let (top, raw) = graph.manifests.last().expect("a graph has a top");
+    let Manifest::Image(manifest) = raw.manifest() else {
+        return Err(ImageError::Invalid(format!(
+            "`{}` is an index; name one platform with `--platform`",
+            top.digest
+        )));
+    };
+    let config = image_config(
+        &stream::read_small(source, &manifest.config).await?,
+        manifest,
+    )?;
+    Ok((top.digest.clone(), manifest.clone(), config))
+}
+
 /// The image config `bytes` of `image`, checked to name a diff_id for each layer.
 pub(crate) fn image_config(bytes: &[u8], image: &ImageManifest) -> Result<ImageConfig> {
     let config = ImageConfig::parse(bytes).map_err(|e| ImageError::Config {

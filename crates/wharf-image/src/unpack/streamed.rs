@@ -6,14 +6,12 @@
 
 use std::path::Path;
 
-use wharf_layer::apply::{self, Applier, ApplyOptions, Root, WhiteoutMode};
-use wharf_spec::Manifest;
-
 use super::{applied, Staging, UnpackReport};
-use crate::engine::stream::{read_small, with_blob};
-use crate::engine::{image_config, ImageSource, Select};
+use crate::engine::stream::with_blob;
+use crate::engine::{one_image, ImageSource, Select};
 use crate::error::{ImageError, Result};
 use crate::snapshots::layer_error;
+use wharf_layer::apply::{self, Applier, ApplyOptions, Root, WhiteoutMode};
 
 /// Unpacks the image `source` names (one platform, chosen by `select`) into `dir` (new
 /// or empty).
@@ -22,19 +20,7 @@ pub async fn unpack_streamed(
     select: &Select,
     dir: &Path,
 ) -> Result<UnpackReport> {
-    let select = Select {
-        all_platforms: false,
-        ..select.clone()
-    };
-    let graph = source.graph(&select).await?;
-    let (top, raw) = graph.manifests.last().expect("a graph has a top");
-    let Manifest::Image(manifest) = raw.manifest() else {
-        return Err(ImageError::Invalid(format!(
-            "`{}` is an index; name one platform with `--platform`",
-            top.digest
-        )));
-    };
-    let config = image_config(&read_small(source, &manifest.config).await?, manifest)?;
+    let (_, manifest, config) = one_image(source, select).await?;
     let staging = Staging::beside(dir)?;
     let root = Root::open(&staging.path)
         .map_err(ImageError::io(format!("open `{}`", staging.path.display())))?;

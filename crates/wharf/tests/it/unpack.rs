@@ -356,12 +356,7 @@ fn a_wrong_diff_id_fails_and_creates_nothing() {
     let err = w.fails(&["unpack", "bad:1", s(&dir)]);
     assert!(err.contains("does not match the image config"), "{err}");
     assert!(!dir.exists(), "no target after a failed unpack");
-    let leftovers: Vec<_> = fs::read_dir(w.path(""))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains("wharf-unpack"))
-        .collect();
-    assert!(leftovers.is_empty(), "no staging left: {leftovers:?}");
+    assert_no_staging_left(&w);
 }
 
 /// `load` checks diff_ids itself; a bad one gets into the store through the layout that
@@ -586,12 +581,17 @@ fn a_streamed_unpack_of_a_corrupt_layer_creates_nothing() {
         "{err}"
     );
     assert!(!dir.exists(), "no target after a failed unpack");
+    assert_no_staging_left(&w);
+    let refused = w.fails(&["unpack", &format!("oci:{}:1", s(&layout)), s(&dir)]);
+    assert!(refused.contains("with `--no-store`"), "{refused}");
+}
+
+/// No `wharf-unpack` staging directory is left in the test's directory.
+fn assert_no_staging_left(w: &Wharf) {
     let leftovers: Vec<_> = fs::read_dir(w.path(""))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains("wharf-unpack"))
         .collect();
     assert!(leftovers.is_empty(), "no staging left: {leftovers:?}");
-    let refused = w.fails(&["unpack", &format!("oci:{}:1", s(&layout)), s(&dir)]);
-    assert!(refused.contains("with `--no-store`"), "{refused}");
 }
