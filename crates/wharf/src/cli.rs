@@ -778,8 +778,9 @@ pub struct MutateArgs {
 
 #[derive(Args)]
 pub struct UnpackArgs {
-    /// The image: a name, `name@digest` or an ID in the store; with `--no-store` also
-    /// `docker://REF`, `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]`.
+    /// The image: a name, `name@digest` or an ID in the store; `docker://REF` (pulled into
+    /// the store as it is unpacked, in one download); with `--no-store` also
+    /// `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]`.
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Where the root filesystem goes; must not exist, or be empty.

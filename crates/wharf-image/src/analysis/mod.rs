@@ -79,7 +79,8 @@ struct Read {
 /// Reads the image `source` names (one platform, chosen by `select`): every layer
 /// streamed once, checked against its digest and diff_id.
 async fn read(source: &dyn ImageSource, select: &Select) -> Result<Read> {
-    let (manifest_digest, manifest, config) = one_image(source, select).await?;
+    let image = one_image(source, select).await?;
+    let (manifest_digest, manifest, config) = (image.top.digest, image.manifest, image.config);
     let diff_ids = &config.rootfs.diff_ids;
     let scans: Vec<scan::Scan> = stream::iter(manifest.layers.iter().zip(diff_ids))
         .map(|(layer, diff_id)| scan_layer(source, layer, diff_id))

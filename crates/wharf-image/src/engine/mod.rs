@@ -32,7 +32,7 @@ pub mod tar_index;
 
 use futures_util::future::LocalBoxFuture;
 use wharf_spec::media_type::{self, Kind};
-use wharf_spec::{Digest, ImageConfig, ImageManifest, Manifest, Platform};
+use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest, Manifest, Platform, RawManifest};
 
 use crate::error::{ImageError, Result};
 pub use crate::push::{BlobSource, Graph, PushEvent, Sent};
@@ -112,12 +112,20 @@ async fn check_configs(graph: &Graph, source: &dyn BlobSource) -> Result<()> {
     Ok(())
 }
 
+/// One platform's image as a source names it ([`one_image`]).
+pub(crate) struct OneImage {
+    /// The manifest's descriptor and exact bytes.
+    pub top: Descriptor,
+    pub raw: RawManifest,
+    pub manifest: ImageManifest,
+    /// The config, checked, and its exact bytes.
+    pub config: ImageConfig,
+    pub config_bytes: Vec<u8>,
+}
+
 /// One platform's image as `source` names it (chosen by `select`; an index without one is
-/// an error): the manifest's digest, the manifest, and its config, checked.
-pub(crate) async fn one_image(
-    source: &dyn ImageSource,
-    select: &Select,
-) -> Result<(Digest, ImageManifest, ImageConfig)> {
+/// an error), with its config read and checked.
+pub(crate) async fn one_image(source: &dyn ImageSource, select: &Select) -> Result<OneImage> {
     let select = Select {
         all_platforms: false,
         ..select.clone()
@@ -130,11 +138,15 @@ pub(crate) async fn one_image(
             top.digest
         )));
     };
-    let config = image_config(
-        &stream::read_small(source, &manifest.config).await?,
-        manifest,
-    )?;
-    Ok((top.digest.clone(), manifest.clone(), config))
+    let config_bytes = stream::read_small(source, &manifest.config).await?;
+    let config = image_config(&config_bytes, manifest)?;
+    Ok(OneImage {
+        top: top.clone(),
+        raw: raw.clone(),
+        manifest: manifest.clone(),
+        config,
+        config_bytes,
+    })
 }
 
 /// The image config `bytes` of `image`, checked to name a diff_id for each layer.

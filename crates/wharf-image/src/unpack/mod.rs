@@ -21,7 +21,7 @@ use crate::catalog::{self, Resolved};
 use crate::error::{ImageError, Result};
 use crate::snapshots::{self, layer_error};
 
-pub use streamed::unpack_streamed;
+pub use streamed::{unpack_streamed, Keep};
 pub use target::Staging;
 
 #[derive(Debug, Clone, Default)]

@@ -1,51 +1,146 @@
-//! `wharf unpack --no-store SOURCE DIR`: an image from any copy-engine source (a registry,
-//! an OCI layout or archive, a docker-archive) written as a directory in one pipeline per
-//! layer — download, verify, inflate, apply — with nothing stored. Each file is written
-//! once, straight into the staging directory beside DIR, which becomes DIR only when every
+//! `wharf unpack docker://REF DIR` and `--no-store SOURCE DIR`: an image from a copy-engine
+//! source (a registry, an OCI layout or archive, a docker-archive) written as a directory
+//! in one pipeline per layer — download, verify, inflate, apply — each file written once,
+//! straight into the staging directory beside DIR, which becomes DIR only when every
 //! layer's digest and diff_id checked out; a failure leaves no DIR.
+//!
+//! With [`Keep`], the bytes are also written into the store's verifying ingest as they
+//! pass (a tee), and the image is named in one commit before DIR appears: the pull and
+//! the unpack in one download.
 
+use std::io::{self, Read, Write};
 use std::path::Path;
+
+use wharf_layer::apply::{self, Applier, ApplyOptions, Root, WhiteoutMode};
+use wharf_spec::{Algorithm, Reference};
+use wharf_store::{Ingest, StagedBlob, Store};
 
 use super::{applied, Staging, UnpackReport};
 use crate::engine::stream::with_blob;
 use crate::engine::{one_image, ImageSource, Select};
 use crate::error::{ImageError, Result};
+use crate::ingest::{self, Started};
+use crate::names;
+use crate::pull::blocking;
 use crate::snapshots::layer_error;
-use wharf_layer::apply::{self, Applier, ApplyOptions, Root, WhiteoutMode};
+
+/// Where a streamed unpack keeps the image: the store, under `name`.
+pub struct Keep {
+    pub store: Store,
+    pub name: Reference,
+}
 
 /// Unpacks the image `source` names (one platform, chosen by `select`) into `dir` (new
-/// or empty).
+/// or empty), keeping it in the store too with `keep`.
 pub async fn unpack_streamed(
     source: &dyn ImageSource,
     select: &Select,
     dir: &Path,
+    keep: Option<&Keep>,
 ) -> Result<UnpackReport> {
-    let (_, manifest, config) = one_image(source, select).await?;
+    let image = one_image(source, select).await?;
+    // gc must not collect what this run stages before its commit.
+    let _guard = match keep {
+        Some(k) => Some(blocking(&k.store, |s| s.lock_shared()).await??),
+        None => None,
+    };
     let staging = Staging::beside(dir)?;
     let root = Root::open(&staging.path)
         .map_err(ImageError::io(format!("open `{}`", staging.path.display())))?;
     let mut applier = Applier::new(root, ApplyOptions::for_this_process(WhiteoutMode::Apply));
-    for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+    let mut staged: Vec<StagedBlob> = Vec::new();
+    let layers = &image.manifest.layers;
+    for (layer, diff_id) in layers.iter().zip(&image.config.rootfs.diff_ids) {
+        let (digest, size) = (layer.digest.clone(), layer.size);
+        let tee = match keep {
+            Some(k) => match blocking(&k.store, move |s| ingest::start(s, &digest, size)).await?? {
+                // The whole blob streams past anyway: a partial an earlier run left is
+                // written again from its start rather than trusted as a prefix.
+                Started::Write(mut ingest) => {
+                    if ingest.offset() > 0 {
+                        ingest.restart()?;
+                    }
+                    Some(ingest)
+                }
+                Started::Staged(blob) => {
+                    staged.push(blob);
+                    None
+                }
+                Started::Present(_) => None,
+            },
+            None => None,
+        };
         let (digest, diff_id) = (layer.digest.clone(), diff_id.clone());
-        // The applier goes to the layer's blocking thread and comes back with it.
-        applier = with_blob(source, layer, move |chunks| {
+        // The applier (and the ingest) go to the layer's blocking thread and come back.
+        let (back, tee) = with_blob(source, layer, move |chunks| {
+            let mut reader = Tee::new(chunks, tee);
             applier.begin_layer().map_err(applied)?;
-            apply::apply_tar(chunks, &mut applier, Some(&diff_id))
+            apply::apply_tar(&mut reader, &mut applier, Some(&diff_id))
                 .map_err(|e| layer_error(&digest, e))?;
-            Ok(applier)
+            // What follows the tar's end (gzip's trailer, padding) is the blob's too.
+            io::copy(&mut reader, &mut io::sink())
+                .map_err(ImageError::io(format!("reading layer `{digest}`")))?;
+            Ok((applier, reader.ingest))
         })
         .await?;
+        applier = back;
+        if let (Some(k), Some(ingest)) = (keep, tee) {
+            let (digest, origin) = (layer.digest.clone(), source.origin(&layer.digest));
+            let blob = blocking(&k.store, move |_| {
+                ingest::finish_written(ingest, &digest, size, &origin)
+            })
+            .await??;
+            staged.push(blob);
+        }
     }
     let warnings = tokio::task::spawn_blocking(move || applier.finish())
         .await
         .map_err(ImageError::internal("finishing the unpack"))?
         .map_err(applied)?;
+    if let Some(k) = keep {
+        let (config, manifest) = (image.config_bytes.clone(), image.raw.bytes().to_vec());
+        let (top, name) = (image.top.clone(), k.name.clone());
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        blocking(&k.store, move |s| -> Result<()> {
+            for bytes in [&config, &manifest] {
+                staged.push(s.stage_bytes(bytes, Algorithm::Sha256)?);
+            }
+            s.commit(staged, |index| {
+                names::set_name(index, &top, &name, Some(&now));
+                Ok(())
+            })?;
+            Ok(())
+        })
+        .await??;
+    }
     staging.commit()?;
     Ok(UnpackReport {
-        id: manifest.config.digest.clone(),
-        layers: manifest.layers.len(),
-        extracted: manifest.layers.len(),
+        id: image.manifest.config.digest.clone(),
+        layers: layers.len(),
+        extracted: layers.len(),
         reused: 0,
         warnings: warnings.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// A reader that copies what passes through it into the store's ingest.
+struct Tee<R> {
+    inner: R,
+    ingest: Option<Ingest>,
+}
+
+impl<R: Read> Tee<R> {
+    fn new(inner: R, ingest: Option<Ingest>) -> Tee<R> {
+        Tee { inner, ingest }
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(ingest) = &mut self.ingest {
+            ingest.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
 }

@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Append(args) => build::append(&store()?, &args),
         Command::Commit(args) => build::commit(&store()?, &args),
         Command::Mutate(args) => build::mutate(&store()?, &args),
-        Command::Unpack(args) if args.no_store => unpack::unpack_streamed(&args),
+        Command::Unpack(args) if args.no_store => unpack::unpack_streamed(&args, None),
         Command::Unpack(args) => unpack::unpack(&store()?, &args),
         Command::Export(args) => unpack::export(&store()?, &args),
         Command::Images(args) => images::run(&store()?, &args),

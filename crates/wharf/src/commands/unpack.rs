@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use wharf_client::Client;
 use wharf_image::copy::{self, Location};
 use wharf_image::engine::Select;
-use wharf_image::unpack::{self, UnpackOptions, UnpackReport};
+use wharf_image::unpack::{self, Keep, UnpackOptions, UnpackReport};
 use wharf_store::Store;
 
 use super::parse_platform;
@@ -16,16 +16,25 @@ use crate::output::stdout::outln;
 use wharf_image::count::count;
 
 pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
-    if let Ok(
-        from @ (Location::Registry(_)
-        | Location::OciDir { .. }
-        | Location::OciArchive { .. }
-        | Location::DockerArchive { .. }),
-    ) = Location::parse(&args.image)
-    {
-        anyhow::bail!(
-            "`{from}` is not in the store: pull or load it first, or unpack it straight from there with `--no-store`"
-        );
+    match Location::parse(&args.image) {
+        // Pulled and unpacked in one download: the blobs go into the store as they pass.
+        Ok(Location::Registry(reference)) => {
+            let keep = Keep {
+                store: store.clone(),
+                name: reference.canonical(),
+            };
+            return unpack_streamed(args, Some(&keep));
+        }
+        Ok(
+            from @ (Location::OciDir { .. }
+            | Location::OciArchive { .. }
+            | Location::DockerArchive { .. }),
+        ) => {
+            anyhow::bail!(
+                "`{from}` is not in the store: load it first, or unpack it straight from there with `--no-store`"
+            );
+        }
+        _ => {}
     }
     let options = UnpackOptions {
         platform: parse_platform(args.platform.as_deref())?,
@@ -52,8 +61,9 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `wharf unpack --no-store SOURCE DIR`: streamed from where the image is, nothing stored.
-pub fn unpack_streamed(args: &UnpackArgs) -> Result<ExitCode> {
+/// `wharf unpack [--no-store] SOURCE DIR`: streamed from where the image is; kept in the
+/// store too with `keep`.
+pub fn unpack_streamed(args: &UnpackArgs, keep: Option<&Keep>) -> Result<ExitCode> {
     let from = Location::parse(&args.image)?;
     if let Location::Store(_) = from {
         anyhow::bail!(
@@ -67,13 +77,17 @@ pub fn unpack_streamed(args: &UnpackArgs) -> Result<ExitCode> {
     };
     let report = block_on(async {
         let source = copy::open_source(None, &client, &from).await?;
-        unpack::unpack_streamed(source.as_ref(), &select, &args.dir).await
+        unpack::unpack_streamed(source.as_ref(), &select, &args.dir, keep).await
     })?
     .with_context(|| format!("cannot unpack `{from}` into `{}`", args.dir.display()))?;
     print_warnings(&report);
     if !args.quiet {
+        let kept = match keep {
+            Some(k) => format!("; kept as {}", k.name.familiar()),
+            None => String::new(),
+        };
         outln!(
-            "Unpacked {} into {} ({}, streamed)",
+            "Unpacked {} into {} ({}, streamed{kept})",
             report.id.short(),
             args.dir.display(),
             count(report.layers, "layer")

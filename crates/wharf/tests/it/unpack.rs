@@ -518,7 +518,7 @@ fn a_stored_nested_index_inspects_and_unpacks() {
 
 /// `unpack --no-store` streams the tricky image straight from a registry (distribution),
 /// an OCI layout and a gzipped docker-archive: the same tree as umoci's unpack of it,
-/// and nothing enters the store.
+/// and nothing enters the store; without `--no-store`, the registry's image is kept.
 #[test]
 fn a_streamed_unpack_matches_umoci_from_every_kind_of_source() {
     let registry = wharf_testkit::registry_or_skip!(wharf_testkit::registry::Auth::None);
@@ -553,6 +553,17 @@ fn a_streamed_unpack_matches_umoci_from_every_kind_of_source() {
         );
     }
     assert_eq!(w.state(), store_before, "a streamed unpack stores nothing");
+
+    // Without `--no-store`, a registry image is pulled as it is unpacked: one download,
+    // and the store then holds it (checked by fsck) and unpacks it the same.
+    let kept = w.path("kept");
+    let out = w.ok(&["unpack", &format!("docker://{remote}"), s(&kept)]);
+    assert!(out.contains("streamed; kept as"), "{out}");
+    assert_eq!(describe(&kept), theirs);
+    assert!(w.ok(&["fsck"]).ends_with("the store is clean\n"));
+    let again = w.path("again");
+    w.ok(&["unpack", &remote, s(&again)]);
+    assert_eq!(describe(&again), theirs);
 }
 
 /// A layer whose bytes do not match its digest stops a streamed unpack: no target, no
