@@ -70,12 +70,16 @@ impl Compressed {
         .map_err(failed)?;
         let (encoder, read) = write_blob(self.inner.blob(layer).as_ref(), 0, encoder).await?;
         let read = read.map_err(failed)?;
-        let (out, diff_id, _) = tokio::task::spawn_blocking(move || encoder.finish())
-            .await
-            .map_err(ImageError::internal("layer encoder"))?
-            .map_err(failed)?;
-        let (mut file, digest, size) = out.finish();
-        file.flush().map_err(failed)?;
+        // The encoder's last blocks and the buffer's flush are file work: off the runtime.
+        let (digest, size, diff_id) = tokio::task::spawn_blocking(move || {
+            let (out, diff_id, _) = encoder.finish()?;
+            let (mut file, digest, size) = out.finish();
+            file.flush()?;
+            Ok::<_, io::Error>((digest, size, diff_id))
+        })
+        .await
+        .map_err(ImageError::internal("layer encoder"))?
+        .map_err(failed)?;
         let mismatch = if read != layer.size {
             Some(Mismatch::Size {
                 expected: layer.size,
