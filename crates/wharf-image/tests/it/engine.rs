@@ -13,7 +13,9 @@ use wharf_image::engine::{copy, ImageSink, Select};
 use wharf_image::ImageError;
 use wharf_spec::Digest;
 use wharf_store::Store;
-use wharf_testkit::fixtures::{gzip, image_from_layers, write_image_layout, Image, Layer};
+use wharf_testkit::fixtures::{
+    gzip, image_from_layers, tar_members, write_image_layout, Image, Layer, Member,
+};
 
 /// Writes `image` as an OCI layout at `dir`, named `tag`, with its layer's bytes replaced
 /// by others of the same size.
@@ -133,27 +135,17 @@ fn an_oci_archive_plain_or_compressed_is_read_in_place_and_its_blobs_checked() {
     }
 }
 
-/// A tar of `members`: (path, bytes) regular files, or (path, target) symlinks when the
-/// bytes start with `->`.
+/// Writes [`tar_members`] of `members`: (path, bytes) regular files, or (path, target)
+/// symlinks when the bytes start with `->`.
 fn tar_with_links(path: &Path, members: &[(String, Vec<u8>)]) {
-    let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
-    for (name, bytes) in members {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        match bytes.strip_prefix(b"->") {
-            Some(target) => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_size(0);
-                let target = std::str::from_utf8(target).unwrap();
-                tar.append_link(&mut h, name, target).unwrap();
-            }
-            None => {
-                h.set_size(bytes.len() as u64);
-                tar.append_data(&mut h, name, bytes.as_slice()).unwrap();
-            }
-        }
-    }
-    tar.into_inner().unwrap();
+    let members: Vec<Member> = members
+        .iter()
+        .map(|(name, bytes)| match bytes.strip_prefix(b"->") {
+            Some(target) => Member::Symlink(name, std::str::from_utf8(target).unwrap()),
+            None => Member::File(name, bytes),
+        })
+        .collect();
+    std::fs::write(path, tar_members(&members)).unwrap();
 }
 
 fn gzip_file(from: &Path, to: &Path) {
