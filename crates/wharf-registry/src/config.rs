@@ -16,6 +16,7 @@
 //! max-connections = 4096         # open connections (lowered to fit `ulimit -n`)
 //! max-connections-per-client = 256
 //! shutdown-timeout = "30s"       # after SIGTERM, requests in flight get this long
+//! ui = true                      # the web pages at `/` (default true)
 //!
 //! [tls]
 //! cert = "cert.pem"
@@ -24,6 +25,7 @@
 //! [auth]
 //! htpasswd = "htpasswd"          # bcrypt entries (`htpasswd -B`)
 //! anonymous-pull = false
+//! session-key = "session.key"    # signs the web pages' logins (replicas share it)
 //! [auth.token]                   # bearer tokens issued by wharf at `/token`
 //! key = "token.key"              # HS256 secret, 32 bytes or more
 //! [auth.groups]
@@ -95,6 +97,8 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     #[serde(default)]
     pub gc: GcConfig,
+    /// The web pages at `/` (repositories, images, layers, files); default true.
+    pub ui: Option<bool>,
 }
 
 /// A database URL. Its `Debug` hides the password, so a logged config never shows it.
@@ -145,6 +149,10 @@ pub struct AuthConfig {
     pub anonymous_pull: bool,
     /// Bearer tokens issued by this registry; without it clients use Basic auth.
     pub token: Option<TokenConfig>,
+    /// A file holding the secret (32 bytes or more) that signs the web pages' login
+    /// cookies. Default: a random secret per start, so a login ends with the process and
+    /// holds on one replica only.
+    pub session_key: Option<PathBuf>,
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
     /// Who may do what where. None: every authenticated user may do everything.
@@ -267,6 +275,9 @@ impl Config {
         if let Some(auth) = &mut self.auth {
             resolve(&mut auth.htpasswd);
             if let Some(key) = auth.token.as_mut().and_then(|t| t.key.as_mut()) {
+                resolve(key);
+            }
+            if let Some(key) = auth.session_key.as_mut() {
                 resolve(key);
             }
         }

@@ -53,6 +53,14 @@ impl Access<'_> {
         }
     }
 
+    /// The user's name, for callers that identified themselves.
+    pub fn user(&self) -> Option<String> {
+        match self.caller.identity() {
+            Identity::User(name) => Some(name),
+            Identity::Anonymous => None,
+        }
+    }
+
     /// Whether the caller may do `action` on `repository` (mounts and catalog filtering).
     pub fn can(&self, repository: &str, action: Action) -> bool {
         match &self.gate.auth {
@@ -104,6 +112,28 @@ impl Gate {
             }
         };
         Ok(Access { gate: self, caller })
+    }
+
+    /// A caller of the web pages: credentials in `Authorization` as the API takes them,
+    /// else the user a login cookie names, else anonymous. Wrong credentials are a 401; a
+    /// stale or forged cookie only means anonymous.
+    pub async fn visitor(&self, headers: &HeaderMap, session: Option<&str>) -> Result<Access<'_>> {
+        let (Some(auth), Some(cookie)) = (&self.auth, session) else {
+            return self.caller(headers).await;
+        };
+        if headers.contains_key(header::AUTHORIZATION) {
+            return self.caller(headers).await;
+        }
+        Ok(Access {
+            gate: self,
+            caller: auth.session(cookie).unwrap_or(Caller::Anonymous),
+        })
+    }
+
+    /// A web login: the session cookie's value when the password is the user's. None also
+    /// when the registry has no auth (there is nothing to log in to).
+    pub async fn log_in(&self, user: &str, password: &str) -> Option<String> {
+        self.auth.as_ref()?.log_in(user, password).await
     }
 
     /// `GET /v2/`: open registries answer anyone; otherwise callers must identify.

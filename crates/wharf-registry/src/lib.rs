@@ -61,6 +61,12 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The slowest a request body may arrive on average, after the client timeout's grace.
 pub const DEFAULT_BODY_MIN_RATE: u64 = 1024;
 
+/// Builds pages served beside the API (the web pages of `wharf-web`) from the registry and
+/// its gate. They are merged into the registry's application, under its middleware
+/// (access log, metrics, `nosniff`); they must not claim `/v2`, `/token`, `/healthz` or
+/// `/metrics`.
+pub type Pages = Arc<dyn Fn(Arc<Registry>, Arc<Gate>) -> axum::Router + Send + Sync>;
+
 /// How [`serve_with`] serves.
 #[derive(Clone)]
 pub struct Serving {
@@ -81,6 +87,8 @@ pub struct Serving {
     pub shutdown_timeout: Duration,
     /// Log every request (tracing at INFO).
     pub access_log: bool,
+    /// Pages served beside the API; None: the API alone.
+    pub pages: Option<Pages>,
 }
 
 impl Default for Serving {
@@ -94,6 +102,7 @@ impl Default for Serving {
             max_connections_per_client: limits::DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             access_log: true,
+            pages: None,
         }
     }
 }
@@ -120,7 +129,8 @@ pub async fn serve_with_metrics(
     serving: Serving,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (mut app, metrics_app) = routes::routers(registry, gate, metrics.is_some());
+    let (mut app, metrics_app) =
+        routes::routers(registry, gate, metrics.is_some(), serving.pages.as_ref());
     if serving.access_log {
         app = routes::with_access_log(app);
     }

@@ -46,17 +46,18 @@ pub fn router(registry: Arc<Registry>) -> Router {
 
 /// The registry's HTTP application behind `gate` (auth), with its token endpoint.
 pub fn router_with(registry: Arc<Registry>, gate: Gate) -> Router {
-    routers(registry, gate, false).0
+    routers(registry, gate, false, None).0
 }
 
 /// The registry's HTTP application behind `gate`, and, with `metrics_apart`, `/metrics` as
 /// an application of its own (for its own listener, `metrics-addr`) instead of a route of
 /// the first. On the registry's own listener `/metrics` answers only identified callers
-/// when auth is on: it is not for anonymous eyes.
+/// when auth is on: it is not for anonymous eyes. `pages` adds the web pages.
 pub fn routers(
     registry: Arc<Registry>,
     gate: Gate,
     metrics_apart: bool,
+    pages: Option<&crate::Pages>,
 ) -> (Router, Option<Router>) {
     let gate = Arc::new(gate);
     let metrics = Arc::new(Metrics::default());
@@ -72,8 +73,11 @@ pub fn routers(
         .route("/v2/{*path}", any(dispatch))
         .route("/healthz", get(health))
         .layer(Extension(gate.clone()))
-        .with_state(registry)
+        .with_state(registry.clone())
         .merge(tokens);
+    if let Some(pages) = pages {
+        app = app.merge(pages(registry, gate.clone()));
+    }
     let apart = if metrics_apart {
         Some(exposition.layer(axum::middleware::map_response(no_sniff)))
     } else {
@@ -96,7 +100,12 @@ pub fn with_access_log(app: Router) -> Router {
     app.layer(
         TraceLayer::new_for_http()
             .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            // Microseconds: most answers take less than a millisecond.
+            .on_response(
+                DefaultOnResponse::new()
+                    .level(Level::INFO)
+                    .latency_unit(tower_http::LatencyUnit::Micros),
+            ),
     )
 }
 
@@ -149,6 +158,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/token" => return "token",
         "/healthz" => return "health",
         "/metrics" => return "metrics",
+        p if !p.starts_with("/v2/") => return "page",
         _ => {}
     }
     match path.strip_prefix("/v2/").and_then(Route::parse) {

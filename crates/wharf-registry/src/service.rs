@@ -1,6 +1,10 @@
 //! The services: what the registry does, in terms of repositories, digests and streams.
 //! Routes translate HTTP into these calls; storage is reached only from here.
 
+mod browse;
+
+pub use browse::{RepositorySummary, Totals};
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;

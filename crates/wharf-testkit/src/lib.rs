@@ -13,11 +13,14 @@
 //! - [`fake::FakeServer`]: a tiny HTTP server for failures a real registry will not produce;
 //! - [`proxy::FaultProxy`]: a counting TCP proxy that can cut a connection mid-request;
 //! - [`pki`]: a private CA and a server certificate it signed, for verified HTTPS;
+//! - [`browser::Browser`]: a headless Chromium driven over WebDriver (`chromedriver`), for
+//!   the web UI; skipped like the registry when Chromium or its driver is missing;
 //! - [`fixtures`]: the one builder of test images: layers, images and indexes built in code,
 //!   written as OCI layouts, OCI and Docker archives, or pushed with wharf-client.
 //!
 //! Helpers panic on setup failures: they run only inside tests, where a panic is the report.
 
+pub mod browser;
 pub mod cli;
 pub mod fake;
 pub mod fixtures;

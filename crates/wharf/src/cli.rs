@@ -628,6 +628,10 @@ pub struct ServeArgs {
     /// Log every request on stderr (`true`, the default, or `false`).
     #[arg(long, env = "WHARF_REGISTRY_ACCESS_LOG", value_name = "BOOL")]
     pub access_log: Option<bool>,
+    /// Serve the web pages at `/` (`true`, the default, or `false`): repositories, tags,
+    /// images with their layers, files and referrers, behind the same auth as the API.
+    #[arg(long, env = "WHARF_REGISTRY_UI", value_name = "BOOL")]
+    pub ui: Option<bool>,
     /// Keep metadata in PostgreSQL (`postgres://USER:PASSWORD@HOST:PORT/DB`), shared by
     /// replicas that also share `--root`; default: SQLite in the root.
     #[arg(

@@ -4,11 +4,9 @@
 
 use std::io::{self, Read, Write};
 
-use wharf_spec::Descriptor;
-
-use super::merge::{Merged, Node};
+use super::merge::Node;
 use super::scan::{self, Kind};
-use super::{read, with_layer};
+use super::ImageTree;
 use crate::engine::{ImageSource, Select};
 use crate::error::{ImageError, Result};
 
@@ -37,28 +35,10 @@ pub async fn list(
     select: &Select,
     under: &str,
 ) -> Result<Vec<FileEntry>> {
-    let read = read(source, select).await?;
-    let mut merged = Merged::default();
-    for scan in &read.scans {
-        merged.apply(scan);
-    }
-    let under = under.trim_matches('/');
-    let prefix = format!("{under}/");
-    let listed: Vec<FileEntry> = merged
-        .tree()
-        .iter()
-        .filter(|(path, _)| under.is_empty() || *path == under || path.starts_with(&prefix))
-        .map(|(path, node)| entry(path, node))
-        .collect();
-    if listed.is_empty() && !under.is_empty() {
-        return Err(ImageError::Invalid(format!(
-            "`/{under}` is not in the image"
-        )));
-    }
-    Ok(listed)
+    ImageTree::read(source, select).await?.list(under)
 }
 
-fn entry(path: &str, node: &Node) -> FileEntry {
+pub(super) fn entry(path: &str, node: &Node) -> FileEntry {
     let kind = match node.kind {
         Kind::File => "file",
         Kind::Dir => "dir",
@@ -86,29 +66,13 @@ pub async fn cat<W: Write + Send + 'static>(
     path: &str,
     out: W,
 ) -> Result<(W, u64)> {
-    let read = read(source, select).await?;
-    let mut merged = Merged::default();
-    for scan in &read.scans {
-        merged.apply(scan);
-    }
-    let (found, node) = resolve(merged.tree(), path)?;
-    let layer: Descriptor = read.manifest.layers[node.layer].clone();
-    // The file is the last entry of that layer with this path (a tar may repeat one).
-    let occurrence = read.scans[node.layer]
-        .entries
-        .iter()
-        .filter(|e| e.path == found && e.kind == Kind::File)
-        .count();
-    let wanted = found.clone();
-    with_layer(source, &layer, move |tar| {
-        copy_out(tar, &wanted, occurrence, out)
-    })
-    .await
+    let tree = ImageTree::read(source, select).await?;
+    tree.cat(source, path, None, out).await
 }
 
 /// The regular file `path` names, following symlinks (relative to their directory) and
 /// hard links.
-fn resolve<'a>(
+pub(super) fn resolve<'a>(
     tree: &'a std::collections::BTreeMap<String, Node>,
     path: &str,
 ) -> Result<(String, &'a Node)> {
@@ -149,7 +113,7 @@ fn normalize(path: &str) -> String {
 
 /// Copies the `occurrence`-th regular entry named `path` of the layer `tar` to `out`,
 /// then reads the layer to its end (its digest is checked over every byte).
-fn copy_out<W: Write>(
+pub(super) fn copy_out<W: Write>(
     tar: &mut dyn Read,
     path: &str,
     occurrence: usize,

@@ -21,6 +21,7 @@ mod diff;
 mod files;
 mod merge;
 mod scan;
+mod tree;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use wharf_spec::{Descriptor, Digest, ImageConfig, ImageManifest};
@@ -32,6 +33,7 @@ use crate::error::{ImageError, Result};
 pub use diff::{diff, Change, ConfigChange, DiffOptions, Difference, FileChange, LayerSharing};
 pub use files::{cat, list, FileEntry};
 pub use merge::{Changes, RepeatedPath};
+pub use tree::ImageTree;
 
 /// Layers read at once (one blocking thread each).
 const LAYERS_AT_ONCE: usize = 2;
@@ -97,7 +99,11 @@ async fn read(source: &dyn ImageSource, select: &Select) -> Result<Read> {
 
 /// Reads the image `source` names (one platform, chosen by `select`) and analyses it.
 pub async fn analyze(source: &dyn ImageSource, select: &Select) -> Result<Analysis> {
-    let read = read(source, select).await?;
+    Ok(report(&read(source, select).await?).0)
+}
+
+/// The analysis of an image read whole, and its merged filesystem.
+fn report(read: &Read) -> (Analysis, merge::Merged) {
     // The history steps that made layers, in order (steps marked empty made none).
     let mut steps = read
         .config
@@ -118,15 +124,16 @@ pub async fn analyze(source: &dyn ImageSource, select: &Select) -> Result<Analys
             changes: merged.apply(scanned),
         });
     }
-    Ok(Analysis {
-        manifest: read.manifest_digest,
+    let analysis = Analysis {
+        manifest: read.manifest_digest.clone(),
         id: read.manifest.config.digest.clone(),
         files_bytes: layers.iter().map(|l| l.changes.files_bytes).sum(),
         wasted_bytes: layers.iter().map(|l| l.changes.hidden_bytes).sum(),
         efficiency: merged.efficiency(),
         repeated: merged.repeated(REPEATED_LISTED),
         layers,
-    })
+    };
+    (analysis, merged)
 }
 
 /// Streams one layer from `source` into a scan on a blocking thread: its digest checked

@@ -67,6 +67,14 @@ impl Htpasswd {
         })
     }
 
+    /// A short fingerprint of `user`'s password hash (None for an unknown user): a login
+    /// remembers it, and ends when it changes.
+    pub fn fingerprint(&self, user: &str) -> Option<String> {
+        let hash = self.hashes.get(user)?;
+        let digest = Digest::sha256_of(hash.as_bytes()).to_string();
+        Some(digest[digest.len() - 16..].to_string())
+    }
+
     /// Whether `password` is `user`'s. Runs bcrypt on the blocking pool unless the same
     /// password was accepted recently.
     pub async fn verify(&self, user: &str, password: &str) -> bool {

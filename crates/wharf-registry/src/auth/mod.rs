@@ -5,12 +5,14 @@
 
 mod htpasswd;
 mod rules;
+mod session;
 mod token;
 
 use std::path::PathBuf;
 
 pub use htpasswd::Htpasswd;
 pub use rules::{glob_match, Action, Identity, Rules, ANONYMOUS};
+pub use session::{Sessions, SESSION_LIFETIME};
 pub use token::{ResourceActions, Tokens, Verified};
 
 use crate::config::AuthConfig;
@@ -25,7 +27,8 @@ pub enum AuthSetupError {
     },
     #[error("the htpasswd file `{path}`: {message}")]
     Htpasswd { path: PathBuf, message: String },
-    #[error("the token key `{path}`: {message}")]
+    /// A token or session key file that cannot serve as one.
+    #[error("the key file `{path}`: {message}")]
     TokenKey { path: PathBuf, message: String },
 }
 
@@ -72,6 +75,7 @@ pub struct Auth {
     htpasswd: Htpasswd,
     rules: Rules,
     tokens: Option<Tokens>,
+    sessions: Sessions,
 }
 
 impl Auth {
@@ -80,14 +84,17 @@ impl Auth {
             htpasswd: Htpasswd::load(&config.htpasswd)?,
             rules: Rules::from_config(config),
             tokens: config.token.as_ref().map(Tokens::from_config).transpose()?,
+            sessions: Sessions::load(config.session_key.as_deref())?,
         })
     }
 
+    /// Auth with a random session secret.
     pub fn new(htpasswd: Htpasswd, rules: Rules, tokens: Option<Tokens>) -> Auth {
         Auth {
             htpasswd,
             rules,
             tokens,
+            sessions: Sessions::load(None).expect("a random secret needs no file"),
         }
     }
 
@@ -113,6 +120,22 @@ impl Auth {
                 .map(Caller::Token)
                 .ok_or(()),
         }
+    }
+
+    /// A web login: the session cookie's value when `password` is `user`'s.
+    pub async fn log_in(&self, user: &str, password: &str) -> Option<String> {
+        if !self.htpasswd.verify(user, password).await {
+            return None;
+        }
+        let fingerprint = self.htpasswd.fingerprint(user)?;
+        Some(self.sessions.issue(user, &fingerprint))
+    }
+
+    /// The caller a session cookie names: None when it is forged, expired, or the user's
+    /// password changed (or the user is gone) since the login.
+    pub fn session(&self, cookie: &str) -> Option<Caller> {
+        let (user, fingerprint) = self.sessions.verify(cookie)?;
+        (self.htpasswd.fingerprint(&user)? == fingerprint).then_some(Caller::User(user))
     }
 
     /// Checks the user's password only (the token endpoint's question).

@@ -99,24 +99,7 @@ impl Verified {
 impl Tokens {
     pub fn from_config(config: &TokenConfig) -> Result<Tokens, AuthSetupError> {
         let secret = match &config.key {
-            Some(path) => {
-                let bytes = std::fs::read(path).map_err(|source| AuthSetupError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                let trimmed = bytes.trim_ascii().to_vec();
-                if trimmed.len() < MIN_SECRET {
-                    return Err(AuthSetupError::TokenKey {
-                        path: path.clone(),
-                        message: format!(
-                            "the secret is {} bytes; use {MIN_SECRET} or more (`head -c 32 /dev/urandom > {}`)",
-                            trimmed.len(),
-                            path.display()
-                        ),
-                    });
-                }
-                trimmed
-            }
+            Some(path) => read_secret(path)?,
             None => random_secret(),
         };
         Ok(Tokens {
@@ -168,8 +151,29 @@ impl Tokens {
     }
 }
 
+/// An HMAC secret from a file (surrounding whitespace dropped): [`MIN_SECRET`] bytes or
+/// more, or an error that says how to make one.
+pub(super) fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, AuthSetupError> {
+    let bytes = std::fs::read(path).map_err(|source| AuthSetupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let trimmed = bytes.trim_ascii().to_vec();
+    if trimmed.len() < MIN_SECRET {
+        return Err(AuthSetupError::TokenKey {
+            path: path.to_path_buf(),
+            message: format!(
+                "the secret is {} bytes; use {MIN_SECRET} or more (`head -c 32 /dev/urandom > {}`)",
+                trimmed.len(),
+                path.display()
+            ),
+        });
+    }
+    Ok(trimmed)
+}
+
 /// 244 random bits: a v4 UUID is drawn from the operating system's CSPRNG.
-fn random_secret() -> Vec<u8> {
+pub(super) fn random_secret() -> Vec<u8> {
     let mut secret = Vec::with_capacity(32);
     secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
     secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());

@@ -8,11 +8,13 @@
 //!   ([`Backend`]: SQLite in the root, or PostgreSQL shared by replicas).
 
 mod blobs;
+mod browse;
 mod meta;
 mod sweep;
 mod uploads;
 
 pub use blobs::{BlobStore, ByteStream, ObjectBlobStore};
+pub use browse::{BlobUse, TagRow};
 pub use meta::{
     redact_url, Backend, ManifestRecord, Metadata, NewManifest, ReferrerRecord, UploadRecord,
 };

@@ -95,6 +95,7 @@ pub fn run(root: Option<PathBuf>, args: &ServeArgs) -> Result<ExitCode> {
                 .client_timeout
                 .unwrap_or(wharf_registry::idle::DEFAULT_CLIENT_TIMEOUT),
             access_log: config.access_log.unwrap_or(true),
+            pages: config.ui.unwrap_or(true).then(wharf_web::pages),
             ..serving_limits(&config)
         };
         wharf_registry::serve_with_metrics(
@@ -287,6 +288,7 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
                     htpasswd: htpasswd.clone(),
                     anonymous_pull: false,
                     token: None,
+                    session_key: None,
                     groups: Default::default(),
                     rules: Vec::new(),
                 })
@@ -305,6 +307,9 @@ fn settings(root: Option<PathBuf>, args: &ServeArgs) -> Result<Config> {
             anyhow::bail!("`--client-timeout`: must be longer than 0");
         }
         config.client_timeout = Some(timeout);
+    }
+    if let Some(on) = args.ui {
+        config.ui = Some(on);
     }
     if let Some(on) = args.access_log {
         config.access_log = Some(on);

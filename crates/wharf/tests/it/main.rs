@@ -29,6 +29,7 @@ mod sync;
 mod tag_rmi;
 mod unpack;
 mod usage;
+mod web;
 
 mod smoke {
     use wharf_testkit::cli::*;

@@ -11,17 +11,22 @@ use crate::pull::Env;
 use crate::serve::{blob_files, layout, run, skopeo_push, skopeo_reads_back, Server};
 use wharf_testkit::cli::*;
 
-const ALICE: (&str, &str) = ("alice", "alice-Secret-8k2");
-const BOB: (&str, &str) = ("bob", "bob-Secret-5j1");
+pub(crate) const ALICE: (&str, &str) = ("alice", "alice-Secret-8k2");
+pub(crate) const BOB: (&str, &str) = ("bob", "bob-Secret-5j1");
 
-/// An htpasswd file for alice and bob and a config: alice may do everything, bob may pull
-/// `team/**`, anonymous callers nothing. `extra` is appended (TLS, say).
-fn auth_config(w: &Wharf, extra: &str) -> PathBuf {
+/// `htpasswd` in `w`: bcrypt entries for alice and bob.
+pub(crate) fn htpasswd(w: &Wharf) -> PathBuf {
     let lines: Vec<String> = [ALICE, BOB]
         .iter()
         .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, 4).unwrap()))
         .collect();
-    w.write("htpasswd", lines.join("\n").as_bytes());
+    w.write("htpasswd", lines.join("\n").as_bytes())
+}
+
+/// An htpasswd file for alice and bob and a config: alice may do everything, bob may pull
+/// `team/**`, anonymous callers nothing. `extra` is appended (TLS, say).
+fn auth_config(w: &Wharf, extra: &str) -> PathBuf {
+    htpasswd(w);
     w.write("token.key", b"0123456789abcdef0123456789abcdef-wharf-test");
     let registry = w.path("registry");
     w.write(
@@ -83,7 +88,7 @@ fn http_get_auth(host: &str, path: &str, auth: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
-fn basic((user, password): (&str, &str)) -> String {
+pub(crate) fn basic((user, password): (&str, &str)) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
