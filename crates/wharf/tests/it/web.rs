@@ -23,8 +23,10 @@ use crate::serve_auth::{basic, htpasswd, ALICE, BOB};
 /// Served with auth: alice may do everything; bob may pull `team/**` and `public/**`;
 /// anonymous callers may pull `public/**`.
 struct Site {
-    _w: Wharf,
+    w: Wharf,
     server: Server,
+    /// `wharf serve`'s arguments, to start it again.
+    args: Vec<String>,
     app: String,
     tool: String,
     multi: String,
@@ -84,9 +86,11 @@ fn site_on(extra_args: &[&str], database: Option<&str>) -> Site {
     }
     args.extend_from_slice(extra_args);
     let server = Server::start_with(&args);
+    let args = args.iter().map(|a| a.to_string()).collect();
     Site {
-        _w: w,
+        w,
         server,
+        args,
         app: app_top.digest.to_string(),
         tool: tool_top.digest.to_string(),
         multi: multi_top.digest.to_string(),
@@ -96,11 +100,16 @@ fn site_on(extra_args: &[&str], database: Option<&str>) -> Site {
 fn auth_config(w: &Wharf, root: &Path) -> PathBuf {
     htpasswd(w);
     w.write(
+        "session.key",
+        b"a session secret of 32 bytes or more, for tests",
+    );
+    w.write(
         "registry.toml",
         format!(
             r#"root = "{}"
 [auth]
 htpasswd = "htpasswd"
+session-key = "session.key"
 [[auth.rules]]
 users = ["alice"]
 repositories = ["**"]
@@ -505,6 +514,91 @@ fn the_pages_read_postgres_metadata() {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("<b id=\"efficiency\">50.0 %</b>"), "{html}");
     assert!(html.contains("secret/db:latest"), "{html}");
+}
+
+/// A file's download streams its layer again; a layer that no longer matches its digest
+/// (damaged on disk after the image was first read) leaves the download short of its
+/// `Content-Length`: the last bytes are only sent once the layer has passed.
+#[test]
+fn a_download_from_a_damaged_layer_is_cut_short() {
+    let site = site(&[]);
+    let app = image_path("team/app", &site.app);
+    assert_eq!(
+        page(&site, &app, Some(ALICE)).0,
+        200,
+        "the image is read whole once"
+    );
+    let layer = wasteful_image().layers[0].descriptor().digest;
+    let blob = site.w.path("registry/blobs/sha256").join(layer.hex());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff; // the gzip trailer: the content inflates, the digest fails
+    std::fs::write(&blob, bytes).unwrap();
+    let auth = basic(ALICE);
+    let (status, head, body) = request(
+        &site.server.host,
+        "GET",
+        &format!("{app}/file?path=%2Fbig&layer=0&raw=1"),
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("content-length: 100000"), "{head}");
+    assert!(
+        body.len() < 100_000,
+        "{} bytes of a damaged layer were sent",
+        body.len()
+    );
+    assert!(body.iter().all(|&b| b == 7));
+}
+
+/// Logins are signed with `session-key`: they hold across a restart (and so across
+/// replicas sharing the key) and end when the user's password changes.
+#[test]
+fn logins_hold_across_restarts_until_the_password_changes() {
+    let mut site = site(&[]);
+    let log_in = |host: &str| {
+        let origin = format!("http://{host}");
+        let form = format!("username=bob&password={}", BOB.1);
+        let (status, head, _) = request(host, "POST", "/-/login", &[("Origin", &origin)], &form);
+        assert_eq!(status, 303, "{head}");
+        let cookie = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .unwrap();
+        cookie.split(';').next().unwrap().to_string()
+    };
+    let cookie = log_in(&site.server.host);
+    let sees_team = |site: &Site| {
+        request(
+            &site.server.host,
+            "GET",
+            "/r/team/app",
+            &[("Cookie", &cookie)],
+            "",
+        )
+        .0 == 200
+    };
+    assert!(sees_team(&site));
+    let owned = site.args.clone();
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let restart = |site: &mut Site| {
+        let old = std::mem::replace(&mut site.server, Server::start_with(&args));
+        old.stop();
+    };
+    restart(&mut site);
+    assert!(sees_team(&site), "the same key verifies the login");
+    site.w.write(
+        "htpasswd",
+        format!(
+            "alice:{}\nbob:{}\n",
+            bcrypt::hash(ALICE.1, 4).unwrap(),
+            bcrypt::hash("new-Pass-9", 4).unwrap()
+        )
+        .as_bytes(),
+    );
+    restart(&mut site);
+    assert!(!sees_team(&site), "a changed password ends the login");
 }
 
 #[test]
