@@ -278,6 +278,15 @@ pub struct PullArgs {
     /// How many layers download at once (default: the config file's, else 3).
     #[arg(long, value_name = "N")]
     pub max_concurrent_downloads: Option<usize>,
+    /// Also unpack the image into DIR (new or empty) in the same download, as
+    /// `wharf unpack docker://REF DIR` does: each layer streamed into the store and into
+    /// DIR at once, one layer after the other.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["all_platforms", "max_concurrent_downloads"]
+    )]
+    pub unpack: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

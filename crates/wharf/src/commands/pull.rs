@@ -1,4 +1,4 @@
-//! `wharf pull [--platform P] [--all-platforms] [-q] REF`.
+//! `wharf pull [--platform P] [--all-platforms] [--unpack DIR] [-q] REF`.
 
 use std::process::ExitCode;
 
@@ -14,6 +14,9 @@ use crate::cli::PullArgs;
 use crate::output::progress::PullOutput;
 
 pub fn run(store: &Store, args: &PullArgs) -> Result<ExitCode> {
+    if let Some(dir) = &args.unpack {
+        return super::unpack::pull_and_unpack(store, args, dir);
+    }
     let reference = Reference::parse_normalized(&args.reference)
         .with_context(|| format!("invalid reference `{}`", args.reference))?;
     let options = PullOptions {

@@ -1,5 +1,6 @@
 //! `wharf unpack` and `wharf export`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -7,11 +8,12 @@ use wharf_client::Client;
 use wharf_image::copy::{self, Location};
 use wharf_image::engine::Select;
 use wharf_image::unpack::{self, Keep, UnpackOptions, UnpackReport};
+use wharf_spec::Reference;
 use wharf_store::Store;
 
 use super::parse_platform;
 use super::remote::block_on;
-use crate::cli::{ExportArgs, UnpackArgs};
+use crate::cli::{ExportArgs, PullArgs, UnpackArgs};
 use crate::output::stdout::outln;
 use wharf_image::count::count;
 
@@ -59,6 +61,22 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf pull --unpack DIR REF`: `wharf unpack docker://REF DIR`, one download into both.
+pub fn pull_and_unpack(store: &Store, args: &PullArgs, dir: &Path) -> Result<ExitCode> {
+    let reference = Reference::parse_normalized(&args.reference)
+        .with_context(|| format!("invalid reference `{}`", args.reference))?;
+    let unpack_args = UnpackArgs {
+        image: format!("docker://{reference}"),
+        dir: dir.to_path_buf(),
+        platform: args.platform.clone(),
+        link: false,
+        no_store: false,
+        registry: args.registry.clone(),
+        quiet: args.quiet,
+    };
+    unpack(store, &unpack_args)
 }
 
 /// `wharf unpack [--no-store] SOURCE DIR`: streamed from where the image is; kept in the

@@ -564,6 +564,15 @@ fn a_streamed_unpack_matches_umoci_from_every_kind_of_source() {
     let again = w.path("again");
     w.ok(&["unpack", &remote, s(&again)]);
     assert_eq!(describe(&again), theirs);
+
+    // `pull --unpack DIR` is the same single download.
+    w.ok(&["rmi", &remote]);
+    let pulled = w.path("pulled");
+    let out = w.ok(&["pull", "--unpack", s(&pulled), &remote]);
+    assert!(out.contains("streamed; kept as"), "{out}");
+    assert_eq!(describe(&pulled), theirs);
+    w.ok(&["inspect", &remote]);
+    assert!(w.ok(&["fsck"]).ends_with("the store is clean\n"));
 }
 
 /// A layer whose bytes do not match its digest stops a streamed unpack: no target, no
