@@ -16,8 +16,11 @@ use wharf_spec::Digest;
 
 use crate::source::StoredImage;
 
-/// Images kept at most. An entry holds every path of the image (a few MB for a large one).
+/// Images kept at most.
 const KEPT: usize = 32;
+/// Tar entries kept at most, over all images (each costs a path and its metadata, some
+/// 150 bytes: about 300 MB): a few images of millions of files must not fill memory.
+const KEPT_ENTRIES: usize = 2_000_000;
 
 type Slot = Arc<OnceCell<Arc<ImageTree>>>;
 
@@ -31,6 +34,18 @@ struct Entries {
     slots: HashMap<Digest, Slot>,
     /// Oldest first: the first to go when full.
     order: VecDeque<Digest>,
+    /// The tar entries of each image read, and their sum.
+    weights: HashMap<Digest, usize>,
+    weight: usize,
+}
+
+impl Entries {
+    fn evict_oldest(&mut self) {
+        if let Some(oldest) = self.order.pop_front() {
+            self.slots.remove(&oldest);
+            self.weight -= self.weights.remove(&oldest).unwrap_or(0);
+        }
+    }
 }
 
 impl TreeCache {
@@ -46,7 +61,10 @@ impl TreeCache {
             })
             .await;
         match read {
-            Ok(tree) => Ok(tree.clone()),
+            Ok(tree) => {
+                self.weigh(&digest, tree.entries());
+                Ok(tree.clone())
+            }
             Err(e) => {
                 self.forget(&digest);
                 Err(e)
@@ -60,9 +78,7 @@ impl TreeCache {
             return slot.clone();
         }
         while entries.order.len() >= KEPT {
-            if let Some(oldest) = entries.order.pop_front() {
-                entries.slots.remove(&oldest);
-            }
+            entries.evict_oldest();
         }
         let slot = Slot::default();
         entries.slots.insert(digest.clone(), slot.clone());
@@ -70,10 +86,25 @@ impl TreeCache {
         slot
     }
 
+    /// Records what the image read for `digest` costs, and lets older images go until
+    /// the total fits [`KEPT_ENTRIES`] (the newest stays, however large).
+    fn weigh(&self, digest: &Digest, weight: usize) {
+        let mut entries = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !entries.slots.contains_key(digest) || entries.weights.contains_key(digest) {
+            return;
+        }
+        entries.weights.insert(digest.clone(), weight);
+        entries.weight += weight;
+        while entries.weight > KEPT_ENTRIES && entries.order.front() != Some(digest) {
+            entries.evict_oldest();
+        }
+    }
+
     fn forget(&self, digest: &Digest) {
         let mut entries = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         entries.slots.remove(digest);
         entries.order.retain(|d| d != digest);
+        entries.weight -= entries.weights.remove(digest).unwrap_or(0);
     }
 }
 
@@ -91,4 +122,37 @@ where
         .await
         .map_err(|e| format!("reading the image stopped: {e}"))?
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(cache: &TreeCache) -> Vec<Digest> {
+        let entries = cache.inner.lock().unwrap();
+        entries.order.iter().cloned().collect()
+    }
+
+    #[test]
+    fn the_oldest_images_go_when_too_many_or_too_large() {
+        let cache = TreeCache::default();
+        let digest = |n: u8| Digest::sha256_of(&[n]);
+        for n in 0..KEPT as u8 + 2 {
+            cache.slot(&digest(n));
+        }
+        assert_eq!(kept(&cache).len(), KEPT);
+        assert_eq!(kept(&cache)[0], digest(2), "the two oldest went");
+        // A read that weighs more than the limit with the others sends the oldest away
+        // until it fits; the new one itself stays.
+        cache.weigh(&digest(2), KEPT_ENTRIES / 2);
+        cache.weigh(&digest(3), KEPT_ENTRIES / 2);
+        assert_eq!(kept(&cache)[0], digest(2));
+        let last = digest(KEPT as u8 + 1);
+        cache.weigh(&last, KEPT_ENTRIES);
+        assert_eq!(kept(&cache).last(), Some(&last));
+        assert!(!kept(&cache).contains(&digest(2)) && !kept(&cache).contains(&digest(3)));
+        assert_eq!(cache.inner.lock().unwrap().weight, KEPT_ENTRIES);
+        cache.forget(&last);
+        assert_eq!(cache.inner.lock().unwrap().weight, 0);
+    }
 }

@@ -44,8 +44,10 @@ pub fn cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Whether a form was sent from a page of this registry: browsers name the page's origin
-/// (`Origin`, `Sec-Fetch-Site`) on every POST; it must be this host. Requests without
-/// either come from programs, which hold credentials of their own anyway.
+/// (`Origin`, `Sec-Fetch-Site`) on every POST; it must be this host — as the request says
+/// (`Host`), or as a reverse proxy in front says it was asked (`X-Forwarded-Host`; a form
+/// of another site cannot set that header). Requests without either come from programs,
+/// which hold credentials of their own anyway.
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let text = |name| {
         headers
@@ -57,13 +59,16 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
             return false;
         }
     }
-    match (text("origin"), text("host")) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority == host),
-        (Some(_), None) => false,
-        (None, _) => true,
-    }
+    let Some(origin) = text("origin") else {
+        return true;
+    };
+    let Some((_, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    [text("host"), text("x-forwarded-host")]
+        .into_iter()
+        .flatten()
+        .any(|host| host == authority)
 }
 
 /// `GET /-/login`.
@@ -188,6 +193,12 @@ mod tests {
             ("host", "127.0.0.1:5000")
         ])));
         assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(same_origin(&headers(&[
+            ("origin", "https://registry.example.com"),
+            ("host", "10.0.0.5:5000"),
+            ("x-forwarded-host", "registry.example.com")
+        ])));
+        assert!(!same_origin(&headers(&[("origin", "null"), ("host", "a")])));
         assert!(same_origin(&headers(&[])));
         assert_eq!(
             cookie(&headers(&[("cookie", "a=b; wharf_session=xyz")])).as_deref(),

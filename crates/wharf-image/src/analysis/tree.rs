@@ -36,6 +36,11 @@ impl ImageTree {
         })
     }
 
+    /// How many tar entries the layers hold: what keeping this image costs in memory.
+    pub fn entries(&self) -> usize {
+        self.read.scans.iter().map(|s| s.entries.len()).sum()
+    }
+
     pub fn analysis(&self) -> &Analysis {
         &self.analysis
     }
