@@ -168,6 +168,8 @@ fn file_row(name: &str, digest: &str, layer: Option<usize>, entry: &FileEntry) -
                 @match entry.kind {
                     "dir" => a.dir href=(paths::files(name, digest, layer, &entry.path)) { (base) "/" },
                     "file" | "hardlink" => a.file href=(paths::file(name, digest, layer, &entry.path, false)) { (base) },
+                    // In the merged filesystem a symlink is followed as a container would.
+                    "symlink" if layer.is_none() => a.file href=(paths::file(name, digest, layer, &entry.path, false)) { (base) },
                     "whiteout" => span.bad title="removed by this layer" { (base) " (removed)" },
                     "opaque" => span.bad title="hides what lower layers hold in this directory" { (base) " (opaque directory)" },
                     _ => span { (base) },

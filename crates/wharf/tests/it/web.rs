@@ -331,6 +331,10 @@ fn files_are_browsed_merged_or_per_layer_and_downloaded_whole() {
         assert!(root.contains(shown), "{shown} in {root}");
     }
     assert!(!root.contains(">big<"), "removed by layer 1: {root}");
+    assert!(
+        root.contains("file?path=%2Fsl\""),
+        "a symlink opens its target: {root}"
+    );
     let (_, dir) = files("path=%2Fdir");
     assert!(
         dir.contains(">c<") && !dir.contains(">a<"),
