@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# wharf unpack vs umoci unpack: debian-python into a new directory (no snapshots yet on
-# wharf's side), then debian-minbase after debian-python (its base layer's snapshot is
-# shared), copying and with --link. Alternating runs in one run; medians and ratios.
+# wharf unpack vs umoci unpack: debian-python into a new directory — from a store holding
+# only it (a one-off: every layer extracted straight into the target, each file written
+# once), the same with `--snapshots` (every layer snapshotted, then copied: what every
+# unpack did before), and from a store that also holds debian-minbase (the shared base
+# layer is snapshotted, the top layer extracted straight) — then debian-minbase after it
+# (the base's snapshot copied, and with --link). Alternating runs in one run; medians and
+# ratios.
 # Finally both trees of debian-python (and of debian-minbase) are compared entry by
 # entry: paths, types, modes, owners, sizes, content hashes, link targets, hard-link
 # groups, xattrs. Then from a registry (a local distribution): `wharf unpack --no-store
@@ -24,10 +28,14 @@ wharf=$(wharf_binary)
 work=$(mktemp -d)
 trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
 store=$work/store
+alone=$work/alone          # debian-python only: nothing shared
+snapstore=$work/snapstore  # debian-python only, unpacked with --snapshots
 rootless=(); [ "$(id -u)" = 0 ] || rootless=(--rootless)
 
 "$wharf" --root "$store" load -i "$images/debian-python" -t debian-python >/dev/null
 "$wharf" --root "$store" load -i "$images/debian-minbase" -t debian-minbase >/dev/null
+"$wharf" --root "$alone" load -i "$images/debian-python" -t debian-python >/dev/null
+"$wharf" --root "$snapstore" load -i "$images/debian-python" -t debian-python >/dev/null
 reg=$(start_registry reg)
 skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$reg/debian-python:bookworm"
 python=docker.io/library/debian-python:bookworm
@@ -47,9 +55,11 @@ measure() { # name, command...: appends "seconds" to $work/name
 mkdir -p "$work/trash"
 for i in $(seq "$runs"); do
   mkdir "$work/trash/$i"
-  for old in "$work"/out-* "$work"/peer-layout "$store/.wharf/snapshots"; do
+  for old in "$work"/out-* "$work"/peer-layout "$store/.wharf/snapshots" "$alone/.wharf/snapshots" "$snapstore/.wharf/snapshots"; do
     [ -e "$old" ] && mv "$old" "$work/trash/$i/$(basename "$old")-$RANDOM"
   done
+  measure wharf-python-alone "$wharf" --root "$alone" unpack debian-python:bookworm "$work/out-alone"
+  measure wharf-python-snapshots "$wharf" --root "$snapstore" unpack --snapshots debian-python:bookworm "$work/out-snapshots"
   measure wharf-python "$wharf" --root "$store" unpack debian-python:bookworm "$work/out-wharf"
   measure wharf-minbase-shared "$wharf" --root "$store" unpack debian-minbase:bookworm "$work/out-minbase"
   measure wharf-minbase-link "$wharf" --root "$store" unpack --link debian-minbase:bookworm "$work/out-minbase-link"
@@ -63,12 +73,14 @@ python3 - "$work" <<'PY'
 import hashlib, os, stat, statistics, sys
 work = sys.argv[1]
 med = {n: statistics.median(float(l.split()[0]) for l in open(f"{work}/{n}"))
-       for n in ("wharf-python", "umoci-python", "wharf-minbase-shared", "wharf-minbase-link",
-                 "wharf-streamed", "skopeo-umoci")}
+       for n in ("wharf-python-alone", "wharf-python-snapshots", "wharf-python", "umoci-python",
+                 "wharf-minbase-shared", "wharf-minbase-link", "wharf-streamed", "skopeo-umoci")}
 print(f"{'run':<34}{'median s':>10}")
 for n, t in med.items():
     print(f"{n:<34}{t:>10.3f}")
-print(f"wharf unpack debian-python is {med['umoci-python'] / med['wharf-python']:.2f}x faster than umoci (target >= 5x)")
+print(f"wharf unpack debian-python (one-off, each file written once) is {med['umoci-python'] / med['wharf-python-alone']:.2f}x faster than umoci (target >= 5x)")
+print(f"  with every layer snapshotted first (--snapshots): {med['umoci-python'] / med['wharf-python-snapshots']:.2f}x; "
+      f"with the base shared with debian-minbase (base snapshotted): {med['umoci-python'] / med['wharf-python']:.2f}x")
 for n in ("wharf-minbase-shared", "wharf-minbase-link"):
     print(f"{n} is {med['wharf-python'] / med[n]:.1f}x faster than the first debian-python unpack (target >= 20x)")
 print(f"from a registry: wharf unpack --no-store is {med['skopeo-umoci'] / med['wharf-streamed']:.2f}x faster than skopeo copy + umoci unpack")
@@ -105,6 +117,8 @@ def describe(root):
     return {rel: v[:5] + (min(groups[v[5]]) if v[5] else None,) for rel, v in out.items()}
 
 for name, ours, theirs in (("debian-python", "out-wharf", "out-umoci"),
+                           ("debian-python one-off", "out-alone", "out-umoci"),
+                           ("debian-python --snapshots", "out-snapshots", "out-umoci"),
                            ("debian-python streamed", "out-streamed", "out-umoci"),
                            ("debian-minbase", "out-minbase", "out-umoci-minbase")):
     a, b = describe(f"{work}/{ours}"), describe(f"{work}/{theirs}/rootfs")

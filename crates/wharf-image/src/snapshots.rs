@@ -23,7 +23,7 @@
 //! Overlay-style whiteouts are device nodes, so snapshots need root; without it, `unpack`
 //! applies the layers straight onto its target instead.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader};
 use std::os::fd::AsFd;
@@ -462,7 +462,14 @@ pub fn list(store: &Store) -> Result<Vec<Digest>> {
 /// The ChainIDs of every layer prefix of every image (and every platform of an index)
 /// that `index.json` names.
 pub fn chains_in_use(store: &Store) -> Result<BTreeSet<Digest>> {
-    let mut out = BTreeSet::new();
+    Ok(chain_users(store)?.into_keys().collect())
+}
+
+/// For each ChainID of the stored images: how many distinct images (configs) begin with
+/// that stack of layers.
+fn chain_users(store: &Store) -> Result<BTreeMap<Digest, usize>> {
+    let mut configs: BTreeSet<Digest> = BTreeSet::new();
+    let mut out: BTreeMap<Digest, usize> = BTreeMap::new();
     let mut walk = Walker::from_roots(store.read_index()?.manifests, Policy::IMAGE);
     while let Some(step) = walk.next() {
         let Step::Read(d) = step else {
@@ -474,16 +481,35 @@ pub fn chains_in_use(store: &Store) -> Result<BTreeSet<Digest>> {
         }
         let raw = read_manifest(store, &d)?;
         if let Manifest::Image(m) = raw.manifest() {
-            if store.blob_size(&m.config.digest)?.is_some() {
+            let new_image = configs.insert(m.config.digest.clone());
+            if new_image && store.blob_size(&m.config.digest)?.is_some() {
                 let bytes = store.read_blob(&m.config.digest, MAX_MANIFEST_SIZE)?;
                 if let Ok(config) = ImageConfig::parse(&bytes) {
-                    out.extend(chain_ids(&config.rootfs.diff_ids));
+                    for chain in chain_ids(&config.rootfs.diff_ids) {
+                        *out.entry(chain).or_default() += 1;
+                    }
                 }
             }
         }
         walk.manifest(&d, raw);
     }
     Ok(out)
+}
+
+/// How many bottom layers of an image (its config `diff_ids`) are worth a snapshot when
+/// it is unpacked: those another stored image also begins with (the next unpack of that
+/// one copies them instead of extracting them again), and those that have a usable
+/// snapshot already. The layers above are extracted straight into the target, each file
+/// written once. ARCHITECTURE.md has the numbers behind this.
+pub fn worth_keeping(store: &Store, diff_ids: &[Digest]) -> Result<usize> {
+    let chains = chain_ids(diff_ids);
+    let usable = chains.iter().take_while(|c| is_usable(store, c)).count();
+    let users = chain_users(store)?;
+    let shared = chains
+        .iter()
+        .take_while(|c| users.get(*c).is_some_and(|&n| n > 1))
+        .count();
+    Ok(usable.max(shared))
 }
 
 /// Disk usage of a snapshot: bytes of the distinct inodes below it.

@@ -807,6 +807,12 @@ pub struct UnpackArgs {
     /// place (replace them instead).
     #[arg(long)]
     pub link: bool,
+    /// Keep a snapshot of every layer in the store (run as root), for later unpacks of
+    /// images on the same layers and for the `LowerDir` `image inspect` shows. By default
+    /// only layers another stored image shares are kept; the rest are extracted straight
+    /// into DIR, each file written once.
+    #[arg(long, conflicts_with = "no_store")]
+    pub snapshots: bool,
     /// Stream IMAGE from where it is (a registry, a layout, an archive) straight into DIR:
     /// each layer downloaded, verified, inflated and applied in one pass; nothing stored.
     #[arg(long, conflicts_with = "link")]

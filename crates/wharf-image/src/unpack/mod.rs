@@ -1,10 +1,13 @@
 //! `wharf unpack` and `wharf export`: an image's merged root filesystem, as a directory or
 //! as one tar.
 //!
-//! As root, layers come from shared snapshots ([`crate::snapshots`]), extracted once per
-//! ChainID and merged in order into a staging directory that is renamed into place.
-//! Without root (no overlay whiteouts), each layer is applied straight onto the staging
-//! directory, its diff_id checked in the same pass.
+//! Layers are applied in order onto a staging directory that is renamed into place. As
+//! root, the bottom layers that pay for one come from shared snapshots
+//! ([`crate::snapshots`], extracted once per ChainID and copied or linked from): those
+//! another stored image shares, those already snapshotted, or with `--snapshots`/`--link`
+//! all of them ([`snapshots::worth_keeping`]). Every other layer — and every layer
+//! without root (no overlay whiteouts) — is extracted straight onto the staging
+//! directory, its diff_id checked in the same pass: a one-off unpack writes each file once.
 
 mod streamed;
 mod target;
@@ -29,7 +32,11 @@ pub struct UnpackOptions {
     pub platform: Option<Platform>,
     /// Hard link files from the snapshots instead of copying them: much faster, but the
     /// files share their inode with the store, so they must not be modified in place.
+    /// Implies `snapshots`.
     pub link: bool,
+    /// Keep a snapshot of every layer (for later unpacks, or an overlay mount of the
+    /// image's `LowerDir`), not only of the layers other stored images share.
+    pub snapshots: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +59,7 @@ pub fn unpack(
     let _guard = store.lock_shared()?;
     let found = catalog::find(store, input, options.platform.as_ref())?;
     let staging = Staging::beside(dir)?;
-    let report = materialize(store, &found.resolved, &staging.path, options.link)?;
+    let report = materialize(store, &found.resolved, &staging.path, options)?;
     staging.commit()?;
     Ok(report)
 }
@@ -104,7 +111,11 @@ impl TmpTree {
     /// Fills the (empty) tree with `image`'s merged filesystem. Nothing writes to this
     /// tree afterwards, so files are hard links from the snapshots: safe and fast.
     pub(crate) fn materialize(&self, store: &Store, image: &Resolved) -> Result<UnpackReport> {
-        materialize(store, image, &self.path, true)
+        let linked = UnpackOptions {
+            link: true,
+            ..UnpackOptions::default()
+        };
+        materialize(store, image, &self.path, &linked)
     }
 }
 
@@ -115,7 +126,13 @@ impl Drop for TmpTree {
 }
 
 /// Builds the merged filesystem of `image` in the empty directory `into`.
-fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Result<UnpackReport> {
+fn materialize(
+    store: &Store,
+    image: &Resolved,
+    into: &Path,
+    options: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let link = options.link;
     let layers = &image.manifest.layers;
     let diff_ids = &image.config.rootfs.diff_ids;
     if layers.len() != diff_ids.len() {
@@ -127,9 +144,10 @@ fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Resu
         )));
     }
     let root = Root::open(into).map_err(ImageError::io(format!("open `{}`", into.display())))?;
-    let mut options = ApplyOptions::for_this_process(WhiteoutMode::Apply);
-    options.link_files = link;
-    let mut applier = Applier::new(root, options);
+    let mut apply_options = ApplyOptions::for_this_process(WhiteoutMode::Apply);
+    apply_options.link_files = link;
+    let privileged = apply_options.privileged;
+    let mut applier = Applier::new(root, apply_options);
     let mut report = UnpackReport {
         id: image.id().clone(),
         layers: layers.len(),
@@ -137,9 +155,15 @@ fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Resu
         reused: 0,
         warnings: Vec::new(),
     };
-    if options.privileged {
-        let ensured = snapshots::ensure(store, layers, diff_ids)?;
-        report.extracted = ensured.created;
+    // Snapshots (root only: they hold overlay whiteouts) for the bottom layers that pay.
+    let kept = match (privileged, link || options.snapshots) {
+        (false, _) => 0,
+        (true, true) => layers.len(),
+        (true, false) => snapshots::worth_keeping(store, diff_ids)?,
+    };
+    if kept > 0 {
+        let ensured = snapshots::ensure(store, &layers[..kept], &diff_ids[..kept])?;
+        report.extracted = ensured.created + (layers.len() - kept);
         report.reused = ensured.reused;
         report.warnings = ensured.warnings;
         for dir in &ensured.dirs {
@@ -149,17 +173,16 @@ fn materialize(store: &Store, image: &Resolved, into: &Path, link: bool) -> Resu
             apply::tree::apply_snapshot(&snapshot, &mut applier)
                 .map_err(|e| ImageError::Invalid(format!("snapshot `{}`: {e}", dir.display())))?;
         }
-    } else {
-        for (layer, diff_id) in layers.iter().zip(diff_ids) {
-            applier.begin_layer().map_err(applied)?;
-            let blob = store.open_blob(&layer.digest)?;
-            apply::apply_tar(
-                BufReader::with_capacity(1 << 20, blob),
-                &mut applier,
-                Some(diff_id),
-            )
-            .map_err(|e| layer_error(&layer.digest, e))?;
-        }
+    }
+    for (layer, diff_id) in layers.iter().zip(diff_ids).skip(kept) {
+        applier.begin_layer().map_err(applied)?;
+        let blob = store.open_blob(&layer.digest)?;
+        apply::apply_tar(
+            BufReader::with_capacity(1 << 20, blob),
+            &mut applier,
+            Some(diff_id),
+        )
+        .map_err(|e| layer_error(&layer.digest, e))?;
     }
     let warnings = applier.finish().map_err(applied)?;
     report

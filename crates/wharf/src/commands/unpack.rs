@@ -41,6 +41,7 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     let options = UnpackOptions {
         platform: parse_platform(args.platform.as_deref())?,
         link: args.link,
+        snapshots: args.snapshots,
     };
     let report = unpack::unpack(store, &args.image, &args.dir, &options).with_context(|| {
         format!(
@@ -72,6 +73,7 @@ pub fn pull_and_unpack(store: &Store, args: &PullArgs, dir: &Path) -> Result<Exi
         dir: dir.to_path_buf(),
         platform: args.platform.clone(),
         link: false,
+        snapshots: false,
         no_store: false,
         registry: args.registry.clone(),
         quiet: args.quiet,

@@ -144,10 +144,22 @@ fn snapshots_are_shared_reported_and_pruned() {
     let b = image("b", vec![layers[0].clone(), layer(&[("b-only", b"b")])]);
     load_as(&w, &a, "a", "1");
     load_as(&w, &b, "b", "1");
+    // The base layer, which b shares, is snapshotted by a's unpack; a's own layers are
+    // extracted straight into its target. b's unpack then copies the base.
     let out = w.ok(&["unpack", "a:1", s(&w.path("a"))]);
     assert!(out.contains("3 extracted, 0 from snapshots"), "{out}");
+    assert_eq!(snapshot_count(&w), 1, "only the shared layer");
     let out = w.ok(&["unpack", "b:1", s(&w.path("b"))]);
     assert!(out.contains("1 extracted, 1 from snapshots"), "{out}");
+    assert_eq!(snapshot_count(&w), 1, "b's own layer is nobody else's");
+    assert_eq!(
+        describe(&w.path("b")),
+        describe(&unpacked_without_snapshots(&w, "b:1"))
+    );
+    // `--snapshots` keeps every layer, for later unpacks and an overlay `LowerDir`.
+    let out = w.ok(&["unpack", "--snapshots", "a:1", s(&w.path("a2"))]);
+    assert!(out.contains("2 extracted, 1 from snapshots"), "{out}");
+    assert_eq!(describe(&w.path("a2")), describe(&w.path("a")));
 
     let doc: Value = serde_json::from_str(&w.ok(&["image", "inspect", "a:1"])).unwrap();
     let driver = &doc[0]["GraphDriver"];
@@ -166,7 +178,7 @@ fn snapshots_are_shared_reported_and_pruned() {
     assert!(lower.iter().all(|d| Path::new(d).is_dir()));
 
     let df = w.ok(&["system", "df"]);
-    assert!(df.contains("Snapshots: 4 unpacked layers"), "{df}");
+    assert!(df.contains("Snapshots: 3 unpacked layers"), "{df}");
 
     w.ok(&["rmi", "a:1"]);
     let pruned = w.ok(&["image", "prune"]);
@@ -178,6 +190,30 @@ fn snapshots_are_shared_reported_and_pruned() {
     );
     assert!(!Path::new(lower[0]).exists());
     assert!(w.ok(&["fsck"]).contains("clean"));
+}
+
+fn snapshot_count(w: &Wharf) -> usize {
+    std::fs::read_dir(w.root().join(".wharf/snapshots"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// `image` unpacked by a store that shares none of its layers: every layer extracted
+/// straight into the target.
+fn unpacked_without_snapshots(w: &Wharf, image: &str) -> std::path::PathBuf {
+    let archive = w.path("alone.tar");
+    w.ok(&["save", "-o", s(&archive), image]);
+    let alone = Wharf::new();
+    alone.ok(&["load", "-i", s(&archive)]);
+    let dir = w.path("alone");
+    let out = alone.ok(&["unpack", image, s(&dir)]);
+    assert!(out.contains("extracted, 0 from snapshots"), "{out}");
+    assert_eq!(
+        snapshot_count(&alone),
+        0,
+        "a one-off unpack keeps no snapshot"
+    );
+    dir
 }
 
 /// Without root, a directory whose mode locks its owner out (`0555`, `0500`) still gets
@@ -282,7 +318,7 @@ fn a_snapshot_from_an_earlier_boot_is_extracted_again() {
     let a = image("a", tricky_layers());
     load_as(&w, &a, "a", "1");
     let first = w.path("first");
-    w.ok(&["unpack", "a:1", s(&first)]);
+    w.ok(&["unpack", "--snapshots", "a:1", s(&first)]);
     let snapshots: Vec<_> = std::fs::read_dir(w.root().join(".wharf/snapshots"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -312,7 +348,7 @@ fn a_snapshot_from_an_earlier_boot_is_extracted_again() {
     );
 
     let again = w.path("again");
-    let out = w.ok(&["unpack", "a:1", s(&again)]);
+    let out = w.ok(&["unpack", "--snapshots", "a:1", s(&again)]);
     assert!(out.contains("3 extracted, 0 from snapshots"), "{out}");
     assert_eq!(describe(&again), describe(&first));
     for snapshot in &snapshots {

@@ -173,7 +173,7 @@ fn one_of_a_thing_is_singular() {
     let b = image("b", vec![layer(&[("b.txt", b"b")])]);
     load_layout(&w, "a", &a, "app:1");
     load_layout(&w, "b", &b, "b:1");
-    let unpacked = w.ok(&["unpack", "app:1", s(&w.path("rootfs"))]);
+    let unpacked = w.ok(&["unpack", "--snapshots", "app:1", s(&w.path("rootfs"))]);
     assert!(
         unpacked.contains("(1 layer: 1 extracted, 0 from snapshots)"),
         "{unpacked}"
