@@ -299,13 +299,7 @@ fn extract(store: &Store, layer: &Descriptor, diff_id: &Digest) -> Result<Staged
         let root =
             Root::open(&fs_dir).map_err(ImageError::io(format!("open `{}`", fs_dir.display())))?;
         let mut applier = Applier::new(root, ApplyOptions::for_this_process(WhiteoutMode::Record));
-        let blob = store.open_blob(&layer.digest)?;
-        apply::apply_tar(
-            BufReader::with_capacity(1 << 20, blob),
-            &mut applier,
-            Some(diff_id),
-        )
-        .map_err(|e| layer_error(&layer.digest, e))?;
+        apply_stored_layer(store, &mut applier, layer, diff_id)?;
         let unresolved = applier.take_unresolved();
         Ok(Staged {
             dir: dir.clone(),
@@ -316,6 +310,24 @@ fn extract(store: &Store, layer: &Descriptor, diff_id: &Digest) -> Result<Staged
     run().inspect_err(|_| {
         let _ = fs::remove_dir_all(&dir);
     })
+}
+
+/// Applies the stored blob of `layer` with `applier`, checking its `diff_id` in the same
+/// pass.
+pub(crate) fn apply_stored_layer(
+    store: &Store,
+    applier: &mut Applier,
+    layer: &Descriptor,
+    diff_id: &Digest,
+) -> Result<()> {
+    let blob = store.open_blob(&layer.digest)?;
+    apply::apply_tar(
+        BufReader::with_capacity(1 << 20, blob),
+        applier,
+        Some(diff_id),
+    )
+    .map_err(|e| layer_error(&layer.digest, e))?;
+    Ok(())
 }
 
 pub(crate) fn layer_error(layer: &Digest, e: ApplyError) -> ImageError {

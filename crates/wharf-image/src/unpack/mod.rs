@@ -13,7 +13,7 @@ mod streamed;
 mod target;
 
 use std::fs;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use wharf_layer::apply::{self, Applier, ApplyOptions, Root, WhiteoutMode};
@@ -22,7 +22,7 @@ use wharf_store::Store;
 
 use crate::catalog::{self, Resolved};
 use crate::error::{ImageError, Result};
-use crate::snapshots::{self, layer_error};
+use crate::snapshots;
 
 pub use streamed::{unpack_streamed, Keep};
 pub use target::Staging;
@@ -176,13 +176,7 @@ fn materialize(
     }
     for (layer, diff_id) in layers.iter().zip(diff_ids).skip(kept) {
         applier.begin_layer().map_err(applied)?;
-        let blob = store.open_blob(&layer.digest)?;
-        apply::apply_tar(
-            BufReader::with_capacity(1 << 20, blob),
-            &mut applier,
-            Some(diff_id),
-        )
-        .map_err(|e| layer_error(&layer.digest, e))?;
+        snapshots::apply_stored_layer(store, &mut applier, layer, diff_id)?;
     }
     let warnings = applier.finish().map_err(applied)?;
     report
