@@ -18,14 +18,7 @@ python3 -c 'import isal' 2>/dev/null || { echo "python3 isal is not installed (p
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target} cargo build --release -q -p wharf-layer --example inflate >&2
 inflate=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/inflate
 
-layers=$(python3 - "$images/debian-python" <<'PY'
-import json, sys
-root = sys.argv[1]
-index = json.load(open(f"{root}/index.json"))
-manifest = json.load(open(f"{root}/blobs/sha256/{index['manifests'][0]['digest'].split(':')[1]}"))
-print(" ".join(f"{root}/blobs/sha256/{l['digest'].split(':')[1]}" for l in manifest["layers"]))
-PY
-)
+layers=$(layout_layers "$images/debian-python")
 python3 - "$runs" "$inflate" $layers <<'PY'
 import statistics, subprocess, sys, time
 runs, inflate, layers = int(sys.argv[1]), sys.argv[2], sys.argv[3:]

@@ -19,14 +19,7 @@ wharf=$(wharf_binary)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
-layers=$(python3 - "$images/debian-python" <<'PY'
-import json, sys
-root = sys.argv[1]
-index = json.load(open(f"{root}/index.json"))
-manifest = json.load(open(f"{root}/blobs/sha256/{index['manifests'][0]['digest'].split(':')[1]}"))
-print(" ".join(f"{root}/blobs/sha256/{l['digest'].split(':')[1]}" for l in manifest["layers"]))
-PY
-)
+layers=$(layout_layers "$images/debian-python")
 cat >"$work/serial.sh" <<SH
 for l in $layers; do gzip -dc "\$l" >/dev/null; done
 SH

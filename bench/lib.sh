@@ -17,6 +17,18 @@ need_image() {
   [ -d "$images/$1" ] || { echo "no $images/$1: benchmarks need ../shared/images" >&2; exit 1; }
 }
 
+# The layer blob files of the first image of the OCI layout DIR, space-separated, bottom
+# first.
+layout_layers() {
+  python3 - "$1" <<'PY'
+import json, sys
+root = sys.argv[1]
+index = json.load(open(f"{root}/index.json"))
+manifest = json.load(open(f"{root}/blobs/sha256/{index['manifests'][0]['digest'].split(':')[1]}"))
+print(" ".join(f"{root}/blobs/sha256/{l['digest'].split(':')[1]}" for l in manifest["layers"]))
+PY
+}
+
 # The wharf to measure: $WHARF_BIN (a build made elsewhere), else a release build of this
 # checkout (in $CARGO_TARGET_DIR, default target/).
 wharf_binary() {
