@@ -10,7 +10,10 @@
 # entry: paths, types, modes, owners, sizes, content hashes, link targets, hard-link
 # groups, xattrs. Then from a registry (a local distribution): `wharf unpack --no-store
 # docker://…` (download, verify, inflate and apply in one pass, nothing stored) against
-# the peers' pipeline, `skopeo copy docker://… oci:…` then `umoci unpack`.
+# the peers' pipeline, `skopeo copy docker://… oci:…` then `umoci unpack`; `wharf unpack
+# docker://…` keeping the image in a fresh store (one download into both); and, when a
+# Docker Engine answers, `docker pull` of the same image (removed before each run): the
+# Engine's own registry-to-root-filesystem path.
 #
 #   bench/unpack.sh [RUNS]      (default 5; needs ../shared/images, umoci, skopeo,
 #                                docker-registry, root)
@@ -37,6 +40,7 @@ rootless=(); [ "$(id -u)" = 0 ] || rootless=(--rootless)
 "$wharf" --root "$alone" load -i "$images/debian-python" -t debian-python >/dev/null
 "$wharf" --root "$snapstore" load -i "$images/debian-python" -t debian-python >/dev/null
 reg=$(start_registry reg)
+docker=; docker info >/dev/null 2>&1 && docker=docker
 skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$reg/debian-python:bookworm"
 python=docker.io/library/debian-python:bookworm
 minbase=docker.io/library/debian-minbase:bookworm
@@ -65,6 +69,12 @@ for i in $(seq "$runs"); do
   measure wharf-minbase-link "$wharf" --root "$store" unpack --link debian-minbase:bookworm "$work/out-minbase-link"
   measure umoci-python umoci unpack "${rootless[@]}" --image "$store:$python" "$work/out-umoci"
   measure wharf-streamed "$wharf" unpack --no-store "docker://$reg/debian-python:bookworm" "$work/out-streamed"
+  mv "$work/kept-store" "$work/trash/$i/kept-store" 2>/dev/null || true
+  measure wharf-streamed-kept "$wharf" --root "$work/kept-store" unpack "docker://$reg/debian-python:bookworm" "$work/out-kept"
+  if [ -n "$docker" ]; then
+    docker rmi -f "$reg/debian-python:bookworm" >/dev/null 2>&1 || true
+    measure docker-pull docker pull -q "$reg/debian-python:bookworm"
+  fi
   measure skopeo-umoci bash -c "skopeo copy -q --src-tls-verify=false docker://$reg/debian-python:bookworm oci:$work/peer-layout:x && umoci unpack ${rootless[*]} --image $work/peer-layout:x $work/out-peer >/dev/null"
 done
 umoci unpack "${rootless[@]}" --image "$store:$minbase" "$work/out-umoci-minbase" >/dev/null
@@ -74,7 +84,8 @@ import hashlib, os, stat, statistics, sys
 work = sys.argv[1]
 med = {n: statistics.median(float(l.split()[0]) for l in open(f"{work}/{n}"))
        for n in ("wharf-python-alone", "wharf-python-snapshots", "wharf-python", "umoci-python",
-                 "wharf-minbase-shared", "wharf-minbase-link", "wharf-streamed", "skopeo-umoci")}
+                 "wharf-minbase-shared", "wharf-minbase-link", "wharf-streamed", "wharf-streamed-kept",
+                 "skopeo-umoci", "docker-pull") if os.path.exists(f"{work}/{n}")}
 print(f"{'run':<34}{'median s':>10}")
 for n, t in med.items():
     print(f"{n:<34}{t:>10.3f}")
@@ -84,6 +95,8 @@ print(f"  with every layer snapshotted first (--snapshots): {med['umoci-python']
 for n in ("wharf-minbase-shared", "wharf-minbase-link"):
     print(f"{n} is {med['wharf-python'] / med[n]:.1f}x faster than the first debian-python unpack (target >= 20x)")
 print(f"from a registry: wharf unpack --no-store is {med['skopeo-umoci'] / med['wharf-streamed']:.2f}x faster than skopeo copy + umoci unpack")
+if "docker-pull" in med:
+    print(f"from a registry: wharf unpack docker:// (kept in the store) is {med['docker-pull'] / med['wharf-streamed-kept']:.2f}x faster than docker pull (target >= 6x)")
 
 def describe(root):
     out, groups = {}, {}
@@ -120,6 +133,7 @@ for name, ours, theirs in (("debian-python", "out-wharf", "out-umoci"),
                            ("debian-python one-off", "out-alone", "out-umoci"),
                            ("debian-python --snapshots", "out-snapshots", "out-umoci"),
                            ("debian-python streamed", "out-streamed", "out-umoci"),
+                           ("debian-python streamed and kept", "out-kept", "out-umoci"),
                            ("debian-minbase", "out-minbase", "out-umoci-minbase")):
     a, b = describe(f"{work}/{ours}"), describe(f"{work}/{theirs}/rootfs")
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
