@@ -29,7 +29,7 @@ need_time
 
 wharf=$(wharf_binary)
 work=$(mktemp -d)
-trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; [ -z "${docker:-}" ] || forget_docker_images; rm -rf "$work"' EXIT
 store=$work/store
 alone=$work/alone          # debian-python only: nothing shared
 snapstore=$work/snapstore  # debian-python only, unpacked with --snapshots
@@ -41,6 +41,12 @@ rootless=(); [ "$(id -u)" = 0 ] || rootless=(--rootless)
 "$wharf" --root "$snapstore" load -i "$images/debian-python" -t debian-python >/dev/null
 reg=$(start_registry reg)
 docker=; docker info >/dev/null 2>&1 && docker=docker
+# Every debian-python Docker holds, under any registry's name (the registry's port differs
+# from run to run): otherwise a pull finds its layers present and only adds a tag.
+forget_docker_images() {
+  docker images --format '{{.ID}} {{.Repository}}' | awk '$2 ~ /debian-python$/ {print $1}' \
+    | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
+}
 skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$reg/debian-python:bookworm"
 python=docker.io/library/debian-python:bookworm
 minbase=docker.io/library/debian-minbase:bookworm
@@ -72,7 +78,7 @@ for i in $(seq "$runs"); do
   mv "$work/kept-store" "$work/trash/$i/kept-store" 2>/dev/null || true
   measure wharf-streamed-kept "$wharf" --root "$work/kept-store" unpack "docker://$reg/debian-python:bookworm" "$work/out-kept"
   if [ -n "$docker" ]; then
-    docker rmi -f "$reg/debian-python:bookworm" >/dev/null 2>&1 || true
+    forget_docker_images
     measure docker-pull docker pull -q "$reg/debian-python:bookworm"
   fi
   measure skopeo-umoci bash -c "skopeo copy -q --src-tls-verify=false docker://$reg/debian-python:bookworm oci:$work/peer-layout:x && umoci unpack ${rootless[*]} --image $work/peer-layout:x $work/out-peer >/dev/null"

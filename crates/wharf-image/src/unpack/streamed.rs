@@ -11,15 +11,16 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 
+use futures_util::StreamExt;
 use wharf_layer::apply::{self, Applier, ApplyOptions, Root, WhiteoutMode};
-use wharf_spec::{Algorithm, Reference};
+use wharf_spec::{Algorithm, Descriptor, Digest, Reference};
 use wharf_store::{Ingest, StagedBlob, Store};
 
 use super::{applied, Staging, UnpackReport};
-use crate::engine::stream::with_blob;
+use crate::engine::stream::{with_blob, write_blob};
 use crate::engine::{one_image, ImageSource, Select};
 use crate::error::{ImageError, Result};
-use crate::ingest::{self, Started};
+use crate::ingest::{self, Ingested, Started};
 use crate::names;
 use crate::pull::blocking;
 use crate::snapshots::layer_error;
@@ -50,49 +51,49 @@ pub async fn unpack_streamed(
     let mut applier = Applier::new(root, ApplyOptions::for_this_process(WhiteoutMode::Apply));
     let mut staged: Vec<StagedBlob> = Vec::new();
     let layers = &image.manifest.layers;
-    for (layer, diff_id) in layers.iter().zip(&image.config.rootfs.diff_ids) {
-        let (digest, size) = (layer.digest.clone(), layer.size);
-        let tee = match keep {
-            Some(k) => match blocking(&k.store, move |s| ingest::start(s, &digest, size)).await?? {
-                // The whole blob streams past anyway: a partial an earlier run left is
-                // written again from its start rather than trusted as a prefix.
-                Started::Write(mut ingest) => {
-                    if ingest.offset() > 0 {
-                        ingest.restart()?;
-                    }
-                    Some(ingest)
-                }
-                Started::Staged(blob) => {
-                    staged.push(blob);
-                    None
-                }
-                Started::Present(_) => None,
-            },
-            None => None,
-        };
-        let (digest, diff_id) = (layer.digest.clone(), diff_id.clone());
-        // The applier (and the ingest) go to the layer's blocking thread and come back.
-        let (back, tee) = with_blob(source, layer, move |chunks| {
-            let mut reader = Tee::new(chunks, tee);
-            applier.begin_layer().map_err(applied)?;
-            apply::apply_tar(&mut reader, &mut applier, Some(&diff_id))
-                .map_err(|e| layer_error(&digest, e))?;
-            // What follows the tar's end (gzip's trailer, padding) is the blob's too.
-            io::copy(&mut reader, &mut io::sink())
-                .map_err(ImageError::io(format!("reading layer `{digest}`")))?;
-            Ok((applier, reader.ingest))
-        })
-        .await?;
-        applier = back;
-        if let (Some(k), Some(ingest)) = (keep, tee) {
-            let (digest, origin) = (layer.digest.clone(), source.origin(&layer.digest));
-            let blob = blocking(&k.store, move |_| {
-                ingest::finish_written(ingest, &digest, size, &origin)
-            })
-            .await??;
-            staged.push(blob);
+    let diff_ids = &image.config.rootfs.diff_ids;
+    // Kept in the store, the layers above the first are downloaded into it ahead
+    // ([`PREFETCH`] at once) while the ones below are applied, then applied from there.
+    let (ahead, mut fetched) = tokio::sync::mpsc::unbounded_channel();
+    let prefetch = async {
+        let Some(k) = keep else { return };
+        let mut fetches = futures_util::stream::iter(layers.iter().skip(1))
+            .map(|layer| fetch_into_store(source, &k.store, layer))
+            .buffered(PREFETCH);
+        while let Some(result) = fetches.next().await {
+            if ahead.send(result).is_err() {
+                return; // the unpack failed: fetch no more
+            }
         }
-    }
+    };
+    let apply_all = async {
+        for (i, (layer, diff_id)) in layers.iter().zip(diff_ids).enumerate() {
+            let from_store = match keep {
+                Some(k) if i > 0 => Some((
+                    k,
+                    fetched.recv().await.ok_or_else(|| {
+                        ImageError::Invalid("the layer downloads stopped early".into())
+                    })??,
+                )),
+                _ => None,
+            };
+            applier = match from_store {
+                Some((k, ingested)) => {
+                    let path = match &ingested {
+                        Ingested::Staged(blob) => blob.path().to_path_buf(),
+                        Ingested::Present(_) => k.store.blob_path(&layer.digest),
+                    };
+                    staged.extend(ingested.staged());
+                    apply_file(applier, path, layer, diff_id).await?
+                }
+                None => stream_layer(source, applier, layer, diff_id, keep, &mut staged).await?,
+            };
+        }
+        drop(fetched);
+        Ok::<_, ImageError>(applier)
+    };
+    let (applied_all, ()) = futures_util::future::join(apply_all, prefetch).await;
+    let applier = applied_all?;
     let warnings = tokio::task::spawn_blocking(move || applier.finish())
         .await
         .map_err(ImageError::internal("finishing the unpack"))?
@@ -121,6 +122,116 @@ pub async fn unpack_streamed(
         reused: 0,
         warnings: warnings.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// Layers downloaded into the store ahead of the one being applied, at most.
+const PREFETCH: usize = 2;
+
+/// Streams `layer` from `source` into `applier` on its blocking thread (digest checked as
+/// the bytes arrive, diff_id at the end), and with `keep` into the store's ingest too.
+async fn stream_layer(
+    source: &dyn ImageSource,
+    mut applier: Applier,
+    layer: &Descriptor,
+    diff_id: &Digest,
+    keep: Option<&Keep>,
+    staged: &mut Vec<StagedBlob>,
+) -> Result<Applier> {
+    let (digest, size) = (layer.digest.clone(), layer.size);
+    let tee = match keep {
+        Some(k) => match blocking(&k.store, move |s| ingest::start(s, &digest, size)).await?? {
+            // The whole blob streams past anyway: a partial an earlier run left is
+            // written again from its start rather than trusted as a prefix.
+            Started::Write(mut ingest) => {
+                if ingest.offset() > 0 {
+                    ingest.restart()?;
+                }
+                Some(ingest)
+            }
+            Started::Staged(blob) => {
+                staged.push(blob);
+                None
+            }
+            Started::Present(_) => None,
+        },
+        None => None,
+    };
+    let (digest, diff_id) = (layer.digest.clone(), diff_id.clone());
+    // The applier (and the ingest) go to the layer's blocking thread and come back.
+    let (applier, tee) = with_blob(source, layer, move |chunks| {
+        let mut reader = Tee::new(chunks, tee);
+        applier.begin_layer().map_err(applied)?;
+        apply::apply_tar(&mut reader, &mut applier, Some(&diff_id))
+            .map_err(|e| layer_error(&digest, e))?;
+        // What follows the tar's end (gzip's trailer, padding) is the blob's too.
+        io::copy(&mut reader, &mut io::sink())
+            .map_err(ImageError::io(format!("reading layer `{digest}`")))?;
+        Ok((applier, reader.ingest))
+    })
+    .await?;
+    if let (Some(k), Some(ingest)) = (keep, tee) {
+        let (digest, origin) = (layer.digest.clone(), source.origin(&layer.digest));
+        let blob = blocking(&k.store, move |_| {
+            ingest::finish_written(ingest, &digest, size, &origin)
+        })
+        .await??;
+        staged.push(blob);
+    }
+    Ok(applier)
+}
+
+/// Downloads `layer` from `source` into the store's verifying ingest (resuming a partial
+/// an earlier run left), unless the store has it or another run staged it.
+async fn fetch_into_store(
+    source: &dyn ImageSource,
+    store: &Store,
+    layer: &Descriptor,
+) -> Result<Ingested> {
+    let (digest, size) = (layer.digest.clone(), layer.size);
+    let ingest = match blocking(store, move |s| ingest::start(s, &digest, size)).await?? {
+        Started::Present(size) => return Ok(Ingested::Present(size)),
+        Started::Staged(blob) => return Ok(Ingested::Staged(blob)),
+        Started::Write(ingest) => ingest,
+    };
+    let offset = ingest.offset();
+    let blob = source.blob(layer);
+    let (ingest, written) = write_blob(blob.as_ref(), offset, ingest).await?;
+    let origin = source.origin(&layer.digest);
+    written.map_err(ImageError::io(format!(
+        "downloading layer `{}` from {origin}",
+        layer.digest
+    )))?;
+    let digest = layer.digest.clone();
+    let staged = blocking(store, move |_| {
+        ingest::finish_written(ingest, &digest, size, &origin)
+    })
+    .await??;
+    Ok(Ingested::Staged(staged))
+}
+
+/// Applies the layer blob at `path` (verified when it was stored) into `applier` on a
+/// blocking thread, its diff_id checked in the same pass.
+async fn apply_file(
+    mut applier: Applier,
+    path: std::path::PathBuf,
+    layer: &Descriptor,
+    diff_id: &Digest,
+) -> Result<Applier> {
+    let (digest, diff_id) = (layer.digest.clone(), diff_id.clone());
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)
+            .map_err(ImageError::io(format!("open `{}`", path.display())))?;
+        applier.begin_layer().map_err(applied)?;
+        apply::apply_tar(
+            io::BufReader::with_capacity(1 << 20, file),
+            &mut applier,
+            Some(&diff_id),
+        )
+        .map_err(|e| layer_error(&digest, e))?;
+        Ok(applier)
+    })
+    .await
+    .map_err(ImageError::internal("applying a layer"))?
 }
 
 /// A reader that copies what passes through it into the store's ingest.

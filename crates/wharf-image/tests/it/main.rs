@@ -6,6 +6,7 @@ mod copy_matrix;
 mod engine;
 mod layers;
 mod referrers;
+mod unpack;
 
 /// Runs a future on a runtime of its own, as the CLI does.
 pub fn run<F: std::future::Future>(f: F) -> F::Output {
