@@ -641,6 +641,19 @@ fn log_in(browser: &Browser, host: &str, (user, password): (&str, &str)) {
     assert_eq!(browser.find("#user").text(), user);
 }
 
+/// Waits (up to 10 s) until the browser's URL contains `part`.
+fn wait_for_url(browser: &Browser, part: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !browser.url().contains(part) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never reached a URL with `{part}`: {}",
+            browser.url()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_browser_logs_in_searches_opens_an_image_and_a_file_and_deletes_a_tag() {
     let Some(browser) = Browser::start() else {
@@ -669,6 +682,8 @@ fn a_browser_logs_in_searches_opens_an_image_and_a_file_and_deletes_a_tag() {
     browser.screenshot(&shots.join("repositories.png"));
     browser.find("#search").send_keys("app");
     browser.find("#go").click();
+    // The old page has `a.repo` links too: wait for the search's page first.
+    wait_for_url(&browser, "q=app");
     let found: Vec<String> = browser
         .find_all("a.repo")
         .iter()
