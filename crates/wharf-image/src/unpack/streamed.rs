@@ -4,9 +4,11 @@
 //! straight into the staging directory beside DIR, which becomes DIR only when every
 //! layer's digest and diff_id checked out; a failure leaves no DIR.
 //!
-//! With [`Keep`], the bytes are also written into the store's verifying ingest as they
-//! pass (a tee), and the image is named in one commit before DIR appears: the pull and
-//! the unpack in one download.
+//! With [`Keep`], the first layer's bytes are also written into the store's verifying
+//! ingest as they pass (a tee), the layers above it are downloaded into the store ahead
+//! and applied from there, a layer the store holds already is read from disk, and the
+//! image is named in one commit before DIR appears: the pull and the unpack in one
+//! download.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -68,17 +70,24 @@ pub async fn unpack_streamed(
     };
     let apply_all = async {
         for (i, (layer, diff_id)) in layers.iter().zip(diff_ids).enumerate() {
-            let from_store = match keep {
-                Some(k) if i > 0 => Some((
-                    k,
-                    fetched.recv().await.ok_or_else(|| {
+            // What the store holds of the layer already, or the ingest to tee it into.
+            let (ready, tee) = match keep {
+                Some(_) if i > 0 => {
+                    let fetched = fetched.recv().await.ok_or_else(|| {
                         ImageError::Invalid("the layer downloads stopped early".into())
-                    })??,
-                )),
-                _ => None,
+                    })??;
+                    (Some(fetched), None)
+                }
+                Some(k) => match start_whole(&k.store, layer).await? {
+                    Started::Write(ingest) => (None, Some(ingest)),
+                    Started::Staged(blob) => (Some(Ingested::Staged(blob)), None),
+                    Started::Present(size) => (Some(Ingested::Present(size)), None),
+                },
+                None => (None, None),
             };
-            applier = match from_store {
-                Some((k, ingested)) => {
+            applier = match (ready, keep) {
+                // In the store (or staged there) already: read from disk, not downloaded.
+                (Some(ingested), Some(k)) => {
                     let path = match &ingested {
                         Ingested::Staged(blob) => blob.path().to_path_buf(),
                         Ingested::Present(_) => k.store.blob_path(&layer.digest),
@@ -86,7 +95,11 @@ pub async fn unpack_streamed(
                     staged.extend(ingested.staged());
                     apply_file(applier, path, layer, diff_id).await?
                 }
-                None => stream_layer(source, applier, layer, diff_id, keep, &mut staged).await?,
+                _ => {
+                    let (back, blob) = stream_layer(source, applier, layer, diff_id, tee).await?;
+                    staged.extend(blob);
+                    back
+                }
             };
         }
         drop(fetched);
@@ -127,35 +140,34 @@ pub async fn unpack_streamed(
 /// Layers downloaded into the store ahead of the one being applied, at most.
 const PREFETCH: usize = 2;
 
+/// Begins storing `layer` whole as it streams past: a partial an earlier run left is
+/// written again from its start rather than trusted as a prefix (the whole blob passes
+/// anyway). File work, on the blocking pool.
+async fn start_whole(store: &Store, layer: &Descriptor) -> Result<Started> {
+    let (digest, size) = (layer.digest.clone(), layer.size);
+    blocking(store, move |s| {
+        let started = ingest::start(s, &digest, size)?;
+        if let Started::Write(mut ingest) = started {
+            if ingest.offset() > 0 {
+                ingest.restart()?;
+            }
+            return Ok(Started::Write(ingest));
+        }
+        Ok(started)
+    })
+    .await?
+}
+
 /// Streams `layer` from `source` into `applier` on its blocking thread (digest checked as
-/// the bytes arrive, diff_id at the end), and with `keep` into the store's ingest too.
+/// the bytes arrive, diff_id at the end), and into the store's ingest `tee` too, which
+/// is then staged.
 async fn stream_layer(
     source: &dyn ImageSource,
     mut applier: Applier,
     layer: &Descriptor,
     diff_id: &Digest,
-    keep: Option<&Keep>,
-    staged: &mut Vec<StagedBlob>,
-) -> Result<Applier> {
-    let (digest, size) = (layer.digest.clone(), layer.size);
-    let tee = match keep {
-        Some(k) => match blocking(&k.store, move |s| ingest::start(s, &digest, size)).await?? {
-            // The whole blob streams past anyway: a partial an earlier run left is
-            // written again from its start rather than trusted as a prefix.
-            Started::Write(mut ingest) => {
-                if ingest.offset() > 0 {
-                    ingest.restart()?;
-                }
-                Some(ingest)
-            }
-            Started::Staged(blob) => {
-                staged.push(blob);
-                None
-            }
-            Started::Present(_) => None,
-        },
-        None => None,
-    };
+    tee: Option<Ingest>,
+) -> Result<(Applier, Option<StagedBlob>)> {
     let (digest, diff_id) = (layer.digest.clone(), diff_id.clone());
     // The applier (and the ingest) go to the layer's blocking thread and come back.
     let (applier, tee) = with_blob(source, layer, move |chunks| {
@@ -169,15 +181,19 @@ async fn stream_layer(
         Ok((applier, reader.ingest))
     })
     .await?;
-    if let (Some(k), Some(ingest)) = (keep, tee) {
-        let (digest, origin) = (layer.digest.clone(), source.origin(&layer.digest));
-        let blob = blocking(&k.store, move |_| {
-            ingest::finish_written(ingest, &digest, size, &origin)
-        })
-        .await??;
-        staged.push(blob);
-    }
-    Ok(applier)
+    let Some(ingest) = tee else {
+        return Ok((applier, None));
+    };
+    let (digest, size, origin) = (
+        layer.digest.clone(),
+        layer.size,
+        source.origin(&layer.digest),
+    );
+    let blob =
+        tokio::task::spawn_blocking(move || ingest::finish_written(ingest, &digest, size, &origin))
+            .await
+            .map_err(ImageError::internal("staging a layer"))??;
+    Ok((applier, Some(blob)))
 }
 
 /// Downloads `layer` from `source` into the store's verifying ingest (resuming a partial
