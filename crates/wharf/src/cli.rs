@@ -279,8 +279,8 @@ pub struct PullArgs {
     #[arg(long, value_name = "N")]
     pub max_concurrent_downloads: Option<usize>,
     /// Also unpack the image into DIR (new or empty) in the same download, as
-    /// `wharf unpack docker://REF DIR` does: each layer streamed into the store and into
-    /// DIR at once, one layer after the other.
+    /// `wharf unpack docker://REF DIR` does: the first layer streamed into the store and
+    /// into DIR at once, the others downloaded into the store ahead and applied from there.
     #[arg(
         long,
         value_name = "DIR",

@@ -21,6 +21,13 @@ pub fn unpack(store: &Store, args: &UnpackArgs) -> Result<ExitCode> {
     match Location::parse(&args.image) {
         // Pulled and unpacked in one download: the blobs go into the store as they pass.
         Ok(Location::Registry(reference)) => {
+            if args.link || args.snapshots {
+                anyhow::bail!(
+                    "`--link` and `--snapshots` unpack from the store's layer snapshots, which `{}` is not in yet\nhint: pull it first (`wharf pull {}`), then unpack it by name",
+                    args.image,
+                    reference.familiar()
+                );
+            }
             let keep = Keep {
                 store: store.clone(),
                 name: reference.canonical(),

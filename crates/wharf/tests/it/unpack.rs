@@ -651,3 +651,20 @@ fn assert_no_staging_left(w: &Wharf) {
         .collect();
     assert!(leftovers.is_empty(), "no staging left: {leftovers:?}");
 }
+
+/// `--link` and `--snapshots` need the store's snapshots: from a registry they are refused
+/// before anything is fetched, with what to do instead.
+#[test]
+fn snapshot_options_from_a_registry_are_refused_with_a_hint() {
+    let w = Wharf::new();
+    for flag in ["--link", "--snapshots"] {
+        let err = w.fails(&[
+            "unpack",
+            flag,
+            &format!("docker://{}/app:1", wharf_testkit::DEAD_HOST),
+            s(&w.path("rootfs")),
+        ]);
+        assert!(err.contains("pull it first"), "{err}");
+        assert!(!w.path("rootfs").exists());
+    }
+}
