@@ -10,8 +10,8 @@ use super::ImageTree;
 use crate::engine::{ImageSource, Select};
 use crate::error::{ImageError, Result};
 
-/// Symlinks followed from one path before `cat` gives up (a loop).
-const MAX_SYMLINK_HOPS: usize = 40;
+/// Links followed from one path before `cat` gives up (a loop).
+pub(super) const MAX_LINK_HOPS: usize = 40;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FileEntry {
@@ -77,7 +77,7 @@ pub(super) fn resolve<'a>(
     path: &str,
 ) -> Result<(String, &'a Node)> {
     let mut current = normalize(path);
-    for _ in 0..MAX_SYMLINK_HOPS {
+    for _ in 0..MAX_LINK_HOPS {
         let node = tree
             .get(&current)
             .ok_or_else(|| ImageError::Invalid(format!("`/{current}` is not in the image")))?;

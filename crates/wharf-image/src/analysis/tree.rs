@@ -7,7 +7,7 @@ use std::io::Write;
 
 use wharf_spec::{Digest, ImageConfig, ImageManifest};
 
-use super::files::{copy_out, entry, resolve, FileEntry};
+use super::files::{copy_out, entry, resolve, FileEntry, MAX_LINK_HOPS};
 use super::merge::Merged;
 use super::scan::{normalize, Entry, Kind};
 use super::{read, report, with_layer, Analysis, Read};
@@ -226,7 +226,7 @@ impl ImageTree {
     fn resolve_in_layer(&self, path: &str, n: usize) -> Result<String> {
         let scan = self.layer_scan(n)?;
         let mut current = normalize(path);
-        for _ in 0..=scan.entries.len().min(64) {
+        for _ in 0..MAX_LINK_HOPS {
             let last: Option<&Entry> =
                 scan.entries.iter().rev().find(|e| {
                     e.path == current && !matches!(e.kind, Kind::Whiteout | Kind::Opaque)
