@@ -69,8 +69,6 @@ for w in workers: w.start()
 for w in workers: w.join()
 c = conn()
 push_image(c, "bench/big", "latest", [layer(1000 + i, 40) for i in range(LAYERS)], 1)
-big = json.loads(call(c, "GET", "/v2/bench/big/manifests/latest",
-                      headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}) or b"{}")
 digest = "sha256:" + hashlib.sha256(call(c, "GET", "/v2/bench/big/manifests/latest",
                                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})).hexdigest()
 print(f"filled {REPOSITORIES} repositories and a {LAYERS}-layer image in {time.time() - began:.0f} s")
