@@ -18,7 +18,6 @@ use wharf_spec::{
     Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest, Manifest, RawManifest,
 };
 
-use super::repository::platform_of;
 use super::{digest, failed, platform_label, read_small, readable};
 use crate::paths;
 use crate::render::{self, percent, short, size, time, Viewer};
@@ -321,7 +320,7 @@ fn config_list(config: &ImageConfig) -> Markup {
     html! {
         h2 { "Config" }
         dl.config #config {
-            dt { "Platform" } dd #platform { (platform_of(config)) }
+            dt { "Platform" } dd #platform { (config.platform()) }
             @if let Some(created) = &config.created { dt { "Created" } dd { (created) } }
             @if let Some(author) = &config.author { dt { "Author" } dd { (author) } }
             @for (label, key) in [("Entrypoint", "Entrypoint"), ("Cmd", "Cmd"), ("Working dir", "WorkingDir"), ("User", "User"), ("Exposed ports", "ExposedPorts"), ("Volumes", "Volumes"), ("Stop signal", "StopSignal")] {

@@ -150,7 +150,7 @@ async fn describe(web: &Web, name: &str, rows: Vec<TagRow>) -> Vec<TagLine> {
                         config.and_then(|c| serde_json::from_slice::<ImageConfig>(&c).ok())
                     {
                         if !config.os.is_empty() {
-                            platforms.push(platform_of(&config));
+                            platforms.push(config.platform().to_string());
                         }
                     }
                 }
@@ -171,14 +171,4 @@ fn add_blobs(blobs: &mut BTreeSet<(Digest, u64)>, image: &wharf_spec::ImageManif
     for blob in std::iter::once(&image.config).chain(&image.layers) {
         blobs.insert((blob.digest.clone(), blob.size));
     }
-}
-
-/// `linux/arm64/v8` from a config.
-pub fn platform_of(config: &ImageConfig) -> String {
-    let mut label = format!("{}/{}", config.os, config.architecture);
-    if let Some(variant) = &config.variant {
-        label.push('/');
-        label.push_str(variant);
-    }
-    label
 }
