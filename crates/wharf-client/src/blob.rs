@@ -54,6 +54,11 @@ impl BlobStream {
         self.ranged.load(Ordering::Relaxed)
     }
 
+    /// The flag [`BlobStream::resumed`] reads, to read after the stream is gone.
+    pub(crate) fn resumed_flag(&self) -> Arc<AtomicBool> {
+        self.ranged.clone()
+    }
+
     /// The stream as a [`tokio::io::AsyncRead`]; a [`ClientError`] comes out as the
     /// `io::Error`'s inner error.
     pub fn into_reader(self) -> BlobReader {

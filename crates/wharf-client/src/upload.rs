@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::blob::Mount;
@@ -39,18 +39,41 @@ pub type OpenFuture<'a> = Pin<Box<dyn Future<Output = io::Result<ByteStream>> + 
 pub trait UploadSource: Send + Sync {
     /// The bytes from `offset` to the end of the blob.
     fn open(&self, offset: u64) -> OpenFuture<'_>;
+
+    /// Whether the bytes of the stream opened last joined others: it started after byte 0,
+    /// or resumed a broken connection with a `Range` request. Such bytes can mismatch
+    /// their digest through no fault of what the source holds now (a blob that changed in
+    /// between), so a reader may try once more from byte 0.
+    fn resumed(&self) -> bool {
+        false
+    }
 }
 
 /// A blob in another repository (of any registry), streamed straight through: what a
 /// registry-to-registry copy uploads, without touching disk. The destination registry
 /// checks the digest when the upload closes.
 pub struct RemoteBlob {
-    pub client: Client,
-    pub repository: Reference,
-    pub descriptor: Descriptor,
+    client: Client,
+    repository: Reference,
+    descriptor: Descriptor,
+    /// The last stream's "resumed" flag ([`crate::BlobStream::resumed`]).
+    last_resumed: std::sync::Mutex<Option<Arc<AtomicBool>>>,
+}
+
+impl RemoteBlob {
+    pub fn new(client: Client, repository: Reference, descriptor: Descriptor) -> RemoteBlob {
+        RemoteBlob {
+            client,
+            repository,
+            descriptor,
+            last_resumed: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 impl UploadSource for RemoteBlob {
+    /// The stream's errors are [`ClientError`]s inside the `io::Error` (see
+    /// [`io::Error::into_inner`]), so a reader can tell what the registry did.
     fn open(&self, offset: u64) -> OpenFuture<'_> {
         Box::pin(async move {
             let stream = self
@@ -58,9 +81,17 @@ impl UploadSource for RemoteBlob {
                 .fetch_blob(&self.repository, &self.descriptor, offset)
                 .await
                 .map_err(io::Error::other)?;
+            *self.last_resumed.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(stream.resumed_flag());
             let stream: ByteStream = Box::pin(stream.map(|r| r.map_err(io::Error::other)));
             Ok(stream)
         })
+    }
+
+    fn resumed(&self) -> bool {
+        let last = self.last_resumed.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 }
 

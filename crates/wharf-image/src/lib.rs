@@ -23,6 +23,7 @@ pub mod push;
 pub mod remove;
 pub mod save;
 pub mod snapshots;
+mod store_task;
 pub mod sync;
 pub mod tag;
 pub mod unpack;

@@ -5,7 +5,8 @@
 use wharf_spec::descriptor::ANNOTATION_REF_NAME;
 use wharf_spec::{Descriptor, Digest, ImageIndex, Reference};
 
-use crate::catalog::ANNOTATION_LAST_TAG_TIME;
+use crate::catalog::{ANNOTATION_LAST_TAG_TIME, ANNOTATION_PULLED};
+use crate::pull::ANNOTATION_INDEX_DIGEST;
 
 fn entry_name(d: &Descriptor) -> Option<&str> {
     d.annotation(ANNOTATION_REF_NAME)
@@ -39,6 +40,29 @@ pub fn set_name(
     index.manifests.push(entry);
     for old in &displaced {
         add_unnamed(index, old);
+    }
+}
+
+/// Points `name` at `target` as a pull does: marked pulled (so `RepoDigests` shows the
+/// name), with no tag time (Docker records none for a pull), and, for one platform of an
+/// index, the index's digest.
+pub fn set_pulled_name(
+    index: &mut ImageIndex,
+    target: &Descriptor,
+    name: &Reference,
+    index_digest: Option<String>,
+) {
+    set_name(index, target, name, None);
+    let key = name.canonical().to_string();
+    if let Some(entry) = index
+        .manifests
+        .iter_mut()
+        .find(|d| entry_name(d) == Some(key.as_str()))
+    {
+        entry.set_annotation(ANNOTATION_PULLED, "true");
+        if let Some(index_digest) = index_digest {
+            entry.set_annotation(ANNOTATION_INDEX_DIGEST, index_digest);
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 //! - Every pair runs the copy engine ([`crate::engine`]): each blob streams from the
 //!   source straight into the destination (registry to registry without touching disk,
 //!   archives read in place), verified as it is written; bytes, manifests and digests
-//!   stay identical (a destination on the same registry mounts instead). Two pairs are
-//!   simpler: a registry to the store is [`crate::pull`], the store to the store a tag.
+//!   stay identical (a destination on the same registry mounts instead). The store to
+//!   the store is simpler: a tag.
 //! - A docker-archive holds uncompressed layers: going anywhere but the store or another
 //!   docker-archive, they are compressed on the way ([`crate::engine::compress`]), which
 //!   gives new layer and manifest digests (reported); the image ID stays.
@@ -27,9 +27,9 @@ use crate::engine::registry::{RegistrySink, RegistrySource};
 use crate::engine::store::{StoreSink, StoreSource};
 use crate::engine::{self, ImageSink, ImageSource, Select};
 use crate::error::{ImageError, Result};
-use crate::pull::{self, blocking, PullOptions};
 use crate::push::{self, KnownBlobs, PushEvent, PushOptions, SendOptions, Sent};
 use crate::save::SaveFormat;
+use crate::store_task::blocking;
 
 pub use transport::Location;
 
@@ -81,17 +81,6 @@ pub async fn copy(
         ));
     }
     match (from, to) {
-        (Location::Registry(a), Location::Store(name)) => {
-            let store = user_store()?;
-            let options = PullOptions {
-                platform: options.push.platform.clone(),
-                all_platforms: options.push.all_platforms,
-            };
-            let report = pull::pull(store, client, a, options, &|_| {}).await?;
-            name_as(store, &report.reference.to_string(), name).await?;
-            let target = target_of(store, name, None, true).await?;
-            Ok(done(target, None))
-        }
         (Location::Store(a), Location::Store(b)) => {
             let store = user_store()?;
             name_as(store, a, b).await?;
@@ -204,7 +193,11 @@ async fn through_engine(
                 upload: options.push.upload.clone(),
             },
         }),
-        Location::Store(name) => Box::new(StoreSink::new(user_store()?, name)?),
+        Location::Store(name) => {
+            let mut sink = StoreSink::new(user_store()?, name)?;
+            sink.writers = client.config().max_concurrent_downloads.max(1);
+            Box::new(sink)
+        }
         Location::OciDir { path, reference } => Box::new(LayoutSink {
             dir: path.clone(),
             reference: reference.clone(),

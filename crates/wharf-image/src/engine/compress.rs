@@ -68,7 +68,8 @@ impl Compressed {
             default_threads(),
         )
         .map_err(failed)?;
-        let (encoder, read) = write_blob(self.inner.blob(layer).as_ref(), 0, encoder).await?;
+        let (encoder, read) =
+            write_blob(self.inner.blob(layer).as_ref(), 0, encoder, &|_| {}).await?;
         let read = read.map_err(failed)?;
         // The encoder's last blocks and the buffer's flush are file work: off the runtime.
         let (digest, size, diff_id) = tokio::task::spawn_blocking(move || {

@@ -326,7 +326,7 @@ impl LayoutSink {
         }
         let file = HashingWriter::new(AtomicFile::create(&path)?, blob.digest.algorithm());
         let origin = source.origin(&blob.digest);
-        let (file, written) = write_blob(source.blob(blob).as_ref(), 0, file).await?;
+        let (file, written) = write_blob(source.blob(blob).as_ref(), 0, file, &|_| {}).await?;
         written.map_err(io_err("write", &path))?;
         let (file, actual, size) = file.finish();
         let mismatch = if size != blob.size {

@@ -18,12 +18,13 @@
 //!   never sees a name over missing blobs.
 //! - [`copy`] joins them. `push` is the store source into the registry sink, `copy` runs
 //!   every pair of locations through it, and `sync` runs it once per image. Pull keeps
-//!   its own planner (one `HEAD` decides up-to-date, progress per layer) over the same
-//!   ingest ([`crate::ingest`]).
+//!   planner in front (one `HEAD` decides up-to-date) and is then the registry source into
+//!   the store sink, which reports per-layer progress as `docker pull` shows it.
 
 pub mod archive;
 pub mod compress;
 pub mod docker_archive;
+pub(crate) mod into_store;
 pub mod layout;
 pub mod registry;
 pub mod store;

@@ -66,11 +66,11 @@ impl ImageSink for RegistrySink<'_> {
 
 impl BlobSource for RegistrySource {
     fn blob(&self, descriptor: &Descriptor) -> Box<dyn UploadSource + '_> {
-        Box::new(RemoteBlob {
-            client: self.client.clone(),
-            repository: self.repository.clone(),
-            descriptor: descriptor.clone(),
-        })
+        Box::new(RemoteBlob::new(
+            self.client.clone(),
+            self.repository.clone(),
+            descriptor.clone(),
+        ))
     }
 
     fn repository(&self) -> Option<&Reference> {
@@ -87,7 +87,10 @@ impl BlobSource for RegistrySource {
 /// default) when it names an index.
 pub async fn graph_of(client: &Client, reference: &Reference, select: &Select) -> Result<Graph> {
     let (target, top) = target_of(client, reference, select).await?;
-    graph_under(client, reference, target, Some(&top)).await
+    let chosen = target.digest != top.descriptor.digest;
+    let mut graph = graph_under(client, reference, target, Some(&top)).await?;
+    graph.index = chosen.then_some(top.descriptor);
+    Ok(graph)
 }
 
 /// What a copy of `reference` sends (see [`graph_of`]), with the top manifest as read

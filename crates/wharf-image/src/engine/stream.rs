@@ -14,16 +14,21 @@ use crate::error::{ImageError, Result};
 use crate::ingest::{self, Mismatch, Origin};
 use crate::push::BlobSource;
 
-/// Chunks queued between the stream and the writer.
-const CHANNEL_CHUNKS: usize = 2;
+/// Chunks queued between the stream and the writer. A chunk from the network is a slice
+/// of hyper's read buffer (up to ~400 KiB) and keeps that buffer alive, so every queued
+/// chunk costs a buffer: with 4, a debian-python pull peaked at ~18 MiB RSS, with 1 at
+/// ~16 MiB, in the same time (the kernel's socket buffer, not ours, absorbs the writer's
+/// pauses).
+const CHANNEL_CHUNKS: usize = 1;
 
-/// Streams `blob` from `offset` to its end into `writer`, on a blocking thread. Returns
-/// the writer (to finish or drop) with the bytes written, or the first failure: the
-/// writer's, else the stream's.
+/// Streams `blob` from `offset` to its end into `writer`, on a blocking thread, telling
+/// `progress` the bytes handed to the writer so far. Returns the writer (to finish or
+/// drop) with the bytes written, or the first failure: the writer's, else the stream's.
 pub(crate) async fn write_blob<W: Write + Send + 'static>(
     blob: &dyn UploadSource,
     offset: u64,
     writer: W,
+    progress: &dyn Fn(u64),
 ) -> Result<(W, io::Result<u64>)> {
     let mut stream = match blob.open(offset).await {
         Ok(stream) => stream,
@@ -42,13 +47,20 @@ pub(crate) async fn write_blob<W: Write + Send + 'static>(
         (writer, Ok(written))
     });
     let mut failure = None;
+    let mut sent = 0u64;
     loop {
+        // The queue's slot first, then the next chunk: a chunk pins its read buffer, so
+        // none should wait in hand for the slot.
         let Ok(slot) = tx.reserve().await else {
             break; // The writer failed; its error is returned below.
         };
         match stream.next().await {
             None => break,
-            Some(Ok(bytes)) => slot.send(bytes),
+            Some(Ok(bytes)) => {
+                sent += bytes.len() as u64;
+                slot.send(bytes);
+                progress(sent);
+            }
             Some(Err(e)) => {
                 failure = Some(e);
                 break;
@@ -62,6 +74,35 @@ pub(crate) async fn write_blob<W: Write + Send + 'static>(
         (Err(e), _) | (Ok(_), Some(e)) => (writer, Err(e)),
         (Ok(n), None) => (writer, Ok(n)),
     })
+}
+
+/// The registry's error inside `error` (what [`wharf_client::RemoteBlob`] streams carry),
+/// or `error` back when it holds none.
+pub(crate) fn client_error(
+    error: io::Error,
+) -> std::result::Result<wharf_client::ClientError, io::Error> {
+    if !error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<wharf_client::ClientError>())
+    {
+        return Err(error);
+    }
+    match error
+        .into_inner()
+        .map(|inner| inner.downcast::<wharf_client::ClientError>())
+    {
+        Some(Ok(client_error)) => Ok(*client_error),
+        _ => unreachable!("a ClientError is inside, as checked above"),
+    }
+}
+
+/// A failed blob stream as an error: the registry's own error when it came from one,
+/// else the I/O error with `context`.
+pub(crate) fn stream_error(context: String) -> impl FnOnce(io::Error) -> ImageError {
+    move |error| match client_error(error) {
+        Ok(client_error) => client_error.into(),
+        Err(error) => ImageError::io(context)(error),
+    }
 }
 
 /// What the stream side hands a blocking file writer (an archive sink), blob after blob.
@@ -212,13 +253,13 @@ pub(crate) async fn read_small(source: &dyn BlobSource, blob: &Descriptor) -> Re
         )));
     }
     let opened = source.blob(blob);
-    let mut stream = opened.open(0).await.map_err(ImageError::io(format!(
+    let mut stream = opened.open(0).await.map_err(stream_error(format!(
         "read blob `{}` from {origin}",
         blob.digest
     )))?;
     let mut bytes = Vec::with_capacity(blob.size as usize);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(ImageError::io(format!(
+        let chunk = chunk.map_err(stream_error(format!(
             "read blob `{}` from {origin}",
             blob.digest
         )))?;

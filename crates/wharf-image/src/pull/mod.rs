@@ -2,30 +2,32 @@
 //!
 //! 1. [`plan`]: when the store has the name, one `HEAD` to learn what the reference names
 //!    now; when the store already has that image under this name with all its blobs, stop
-//!    there (up to date).
-//! 2. Otherwise fetch the manifest (an index narrows to one platform, or to all of them).
-//! 3. [`fetch`]: every blob the store lacks is streamed into its verifying ingest,
-//!    several at once (never more than the client's download slots), resuming any partial
-//!    ingest a broken or killed earlier pull left. Beside them, each image's config is
-//!    fetched and checked; the configs and manifests are staged after the layers.
-//! 4. [`record`]: one `Store::commit` publishes the blobs and names the image.
+//!    there (up to date). By digest, an image the store holds under another name is only
+//!    named ([`record`]).
+//! 2. Otherwise the copy engine moves the image from the registry source into the store
+//!    sink ([`crate::engine::store::StoreSink::pull`]): the manifest read (an index narrows
+//!    to one platform, or to all of them), every blob the store lacks streamed into its
+//!    verifying ingest, several at once (never more than the client's download slots),
+//!    resuming any partial a broken or killed earlier pull left; the configs read and
+//!    checked beside them; one `Store::commit` publishes the blobs and names the image.
 //!
 //! The store's shared lock is held throughout, so gc cannot delete what the pull relies on.
 
 mod event;
-mod fetch;
 mod plan;
 mod record;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use wharf_client::Client;
-use wharf_spec::{Descriptor, Digest, Platform, Reference};
-use wharf_store::{StagedBlob, Store};
+use wharf_spec::{Descriptor, Digest, Manifest, Platform, Reference};
+use wharf_store::Store;
 
+use crate::engine::registry::RegistrySource;
+use crate::engine::store::StoreSink;
+use crate::engine::{self, Select};
 use crate::error::Result;
+use crate::store_task::blocking;
 
 pub use event::PullEvent;
-pub(crate) use fetch::blocking;
 pub use record::ANNOTATION_INDEX_DIGEST;
 
 #[derive(Debug, Clone, Default)]
@@ -58,7 +60,7 @@ pub async fn pull(
     events: &dyn Fn(PullEvent),
 ) -> Result<PullReport> {
     let reference = reference.canonical();
-    let _guard = fetch::blocking(store, |s| s.lock_shared()).await??;
+    let _guard = blocking(store, |s| s.lock_shared()).await??;
     events(PullEvent::Resolving {
         reference: reference.clone(),
     });
@@ -98,45 +100,34 @@ pub async fn pull(
         }
     }
 
-    let plan = plan::resolve(client, &reference, &options).await?;
-    let (layers, present) = plan::missing_blobs(store, &plan).await?;
-    for digest in &present {
-        events(PullEvent::LayerAlreadyExists(digest.clone()));
-    }
-    for layer in &layers {
-        events(PullEvent::LayerWaiting(layer.digest.clone()));
-    }
-
-    // Blob ingests are opened only when a slot is near, so buffers stay bounded. The
-    // largest layers start first: the pull lasts at least as long as its largest
-    // download, and small ones fill the slots beside it (longest-first scheduling).
-    let slots = client.config().max_concurrent_downloads.max(1);
-    let mut by_size: Vec<&Descriptor> = layers.iter().collect();
-    by_size.sort_by_key(|layer| std::cmp::Reverse(layer.size));
-    let downloads = stream::iter(by_size)
-        .map(|layer| fetch::blob(store, client, &reference, layer, events))
-        .buffer_unordered(slots)
-        .try_collect::<Vec<fetch::Fetched>>();
-    // The configs are fetched (and checked) beside the layers, and asked for first, so
-    // they take a download slot before the layers do.
-    let (documents, fetched) =
-        futures_util::future::try_join(plan::fetch_documents(client, &reference, &plan), downloads)
-            .await?;
-    let bytes_downloaded = fetched.iter().map(|f| f.received).sum();
-    let mut staged: Vec<StagedBlob> = fetched.into_iter().filter_map(|f| f.staged).collect();
-    staged.extend(plan::stage_documents(store, documents).await?);
-
-    let target = record::commit(store, &reference, &plan, staged).await?;
-    for layer in &layers {
-        events(PullEvent::LayerComplete(layer.digest.clone()));
-    }
-    events(PullEvent::Digest(plan.top.digest.clone()));
+    let source = RegistrySource {
+        client: client.clone(),
+        repository: reference.clone(),
+    };
+    let slots = client.config().max_concurrent_downloads;
+    let sink = StoreSink::pull(store, &reference, slots, events);
+    let select = Select {
+        platform: options.platform.clone(),
+        all_platforms: options.all_platforms,
+        platforms: Vec::new(),
+    };
+    let copied = engine::copy(&source, &sink, &select, &|_| {}).await?;
+    let graph = &copied.graph;
+    // What the registry named: the index, when one platform was taken from it.
+    let digest = graph.index.as_ref().unwrap_or(graph.top()).digest.clone();
+    events(PullEvent::Digest(digest.clone()));
     events(PullEvent::Status { up_to_date: false });
+    let images = graph
+        .manifests
+        .iter()
+        .filter(|(_, raw)| matches!(raw.manifest(), Manifest::Image(_)))
+        .map(|(d, _)| d.clone())
+        .collect();
     Ok(PullReport {
         reference,
-        digest: plan.top.digest.clone(),
+        digest,
         up_to_date: false,
-        images: target,
-        bytes_downloaded,
+        images,
+        bytes_downloaded: copied.sent.bytes_uploaded,
     })
 }

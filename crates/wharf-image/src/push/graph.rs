@@ -19,6 +19,9 @@ pub struct Graph {
     /// Manifests and indexes with their exact bytes, children before parents; the last is
     /// the top.
     pub manifests: Vec<(Descriptor, RawManifest)>,
+    /// The index the top was chosen from, when the source named an index and one platform
+    /// of it was taken (the store records its digest beside a pulled image).
+    pub index: Option<Descriptor>,
 }
 
 impl Graph {
@@ -55,6 +58,7 @@ where
         blobs: Vec::new(),
         layers: BTreeSet::new(),
         manifests: Vec::new(),
+        index: None,
     };
     let top_digest = top.digest.clone();
     let mut walk = Walker::new(top, Policy::IMAGE);

@@ -27,7 +27,7 @@ use crate::engine::registry::RegistrySink;
 use crate::engine::store::StoreSource;
 use crate::engine::{self, Select};
 use crate::error::Result;
-use crate::pull::blocking;
+use crate::store_task::blocking;
 
 pub use event::PushEvent;
 pub use graph::Graph;

@@ -41,8 +41,8 @@ use crate::engine::registry::{graph_of, target_of, RegistrySink, RegistrySource}
 use crate::engine::store::StoreSink;
 use crate::engine::{self, ImageSink, Select};
 use crate::error::{ImageError, Result};
-use crate::pull::blocking;
 use crate::push::{KnownBlobs, SendOptions, Sent};
+use crate::store_task::blocking;
 
 pub use endpoint::{SyncDestination, SyncSource};
 

@@ -19,13 +19,14 @@ use wharf_spec::{Algorithm, Descriptor, Digest, Reference};
 use wharf_store::{Ingest, StagedBlob, Store};
 
 use super::{applied, Staging, UnpackReport};
-use crate::engine::stream::{with_blob, write_blob};
+use crate::engine::into_store::blob_into_store;
+use crate::engine::stream::with_blob;
 use crate::engine::{one_image, ImageSource, Select};
 use crate::error::{ImageError, Result};
 use crate::ingest::{self, Ingested, Started};
 use crate::names;
-use crate::pull::blocking;
 use crate::snapshots::layer_error;
+use crate::store_task::blocking;
 
 /// Where a streamed unpack keeps the image: the store, under `name`.
 pub struct Keep {
@@ -203,26 +204,9 @@ async fn fetch_into_store(
     store: &Store,
     layer: &Descriptor,
 ) -> Result<Ingested> {
-    let (digest, size) = (layer.digest.clone(), layer.size);
-    let ingest = match blocking(store, move |s| ingest::start(s, &digest, size)).await?? {
-        Started::Present(size) => return Ok(Ingested::Present(size)),
-        Started::Staged(blob) => return Ok(Ingested::Staged(blob)),
-        Started::Write(ingest) => ingest,
-    };
-    let offset = ingest.offset();
-    let blob = source.blob(layer);
-    let (ingest, written) = write_blob(blob.as_ref(), offset, ingest).await?;
-    let origin = source.origin(&layer.digest);
-    written.map_err(ImageError::io(format!(
-        "downloading layer `{}` from {origin}",
-        layer.digest
-    )))?;
-    let digest = layer.digest.clone();
-    let staged = blocking(store, move |_| {
-        ingest::finish_written(ingest, &digest, size, &origin)
-    })
-    .await??;
-    Ok(Ingested::Staged(staged))
+    Ok(blob_into_store(store, layer, source, &|_| {})
+        .await?
+        .ingested)
 }
 
 /// Applies the layer blob at `path` (verified when it was stored) into `applier` on a
