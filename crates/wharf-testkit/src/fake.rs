@@ -86,6 +86,9 @@ pub struct Reply {
     pub cut_after: Option<usize>,
     /// Send no `Content-Length` of our own (a HEAD reply sets its own).
     pub own_length: bool,
+    /// After `cut_after` bytes, keep the connection open, sending nothing, for this long
+    /// (a registry that hangs mid-blob) instead of closing it.
+    pub stall: Option<std::time::Duration>,
 }
 
 impl Reply {
@@ -96,6 +99,7 @@ impl Reply {
             body: Vec::new(),
             cut_after: None,
             own_length: false,
+            stall: None,
         }
     }
 
@@ -120,6 +124,13 @@ impl Reply {
 
     pub fn cut_after(mut self, n: usize) -> Reply {
         self.cut_after = Some(n);
+        self
+    }
+
+    /// Sends `n` body bytes, then nothing for `time` (the client hangs mid-blob).
+    pub fn stall_after(mut self, n: usize, time: std::time::Duration) -> Reply {
+        self.cut_after = Some(n);
+        self.stall = Some(time);
         self
     }
 }
@@ -236,6 +247,10 @@ async fn serve(
             .unwrap_or(reply.body.len())
             .min(reply.body.len());
         stream.write_all(&reply.body[..n]).await?;
+        if let Some(time) = reply.stall {
+            stream.flush().await?;
+            tokio::time::sleep(time).await;
+        }
     }
     stream.flush().await?;
     stream.shutdown().await?;

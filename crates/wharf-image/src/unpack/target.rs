@@ -29,11 +29,9 @@ impl Staging {
         let name = target.file_name().ok_or_else(|| {
             ImageError::Invalid(format!("`{}` cannot be a target", target.display()))
         })?;
-        let path = parent.join(format!(
-            ".{}.wharf-unpack-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let prefix = format!(".{}.wharf-unpack-", name.to_string_lossy());
+        remove_dead_stagings(parent, &prefix);
+        let path = parent.join(format!("{prefix}{}", std::process::id()));
         if fs::symlink_metadata(&path).is_ok() {
             fs::remove_dir_all(&path)
                 .map_err(ImageError::io(format!("remove `{}`", path.display())))?;
@@ -62,6 +60,29 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Removes what unpacks into the same target left when they were killed (`kill -9`, a
+/// power cut): staging directories named `prefix` and the pid of a process that no
+/// longer runs. One whose process still runs is another unpack's, and is left alone.
+fn remove_dead_stagings(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::debug!(path = %entry.path().display(), "removing a killed unpack's staging directory");
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }

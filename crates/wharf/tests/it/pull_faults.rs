@@ -8,7 +8,7 @@ use std::sync::Arc;
 use wharf_spec::{Digest, RawManifest};
 use wharf_testkit::fake::{FakeServer, Reply, Request};
 use wharf_testkit::fixtures::{
-    image_from_layers, index_entry, index_of, random_image, Image, KeyOrder, Layer, LayerTar,
+    data, image_from_layers, index_entry, index_of, random_image, Image, KeyOrder, Layer, LayerTar,
 };
 
 use wharf_testkit::cli::s;
@@ -29,6 +29,9 @@ enum Fault {
     CorruptHalfThenGone,
     /// As `CorruptHalfThenGone` with the right bytes: a pull that stops mid-layer.
     HalfThenGone,
+    /// Every `GET` sends the first half (a ranged one nothing), then hangs: a client
+    /// stays mid-layer until it is killed.
+    HalfThenHang,
     /// None: a registry that works.
     None,
 }
@@ -80,6 +83,15 @@ impl FakeRegistry {
                 let mut long = vec![b'<'; 1000];
                 long.extend_from_slice(&body);
                 return Reply::new(200).body(long).without_length();
+            }
+            if is_faulty && matches!(fault, Fault::HalfThenHang) {
+                let sent = if req.header("range").is_some() {
+                    0
+                } else {
+                    len / 2
+                };
+                let hang = std::time::Duration::from_secs(60);
+                return Reply::new(200).body(body).stall_after(sent, hang);
             }
             if is_faulty && matches!(fault, Fault::CorruptHalfThenGone | Fault::HalfThenGone) {
                 if req.header("range").is_some() {
@@ -488,4 +500,95 @@ fn indexes_nested_too_deep_are_named() {
         )),
         "{err}"
     );
+}
+
+/// `kill -9` in the middle of a streamed unpack (`unpack docker://`, a layer half
+/// downloaded): nothing appears at DIR, and the rerun resumes the layer from its partial,
+/// gives the tree the store's own unpack gives, and leaves a clean store with no staging
+/// directory beside DIR.
+#[test]
+fn a_streamed_unpack_killed_mid_layer_finishes_on_rerun() {
+    const SIZE: usize = 2 << 20;
+    // Real tars: a base, one large file that does not compress, a small change on top.
+    let file = |path: &str, len: usize, seed: u64| {
+        Layer::gzip(LayerTar::new().file(path, &data(len, seed)).finish())
+    };
+    let layers = vec![
+        file("etc/base", 20_000, 1),
+        file("usr/big", SIZE, 2),
+        file("etc/top", 30_000, 3),
+    ];
+    let img = image_from_layers("linux/amd64", layers, 67);
+    let layer = layer_digest(&img, 1);
+    let env = Env::new();
+    let hung = FakeRegistry::start(&img, 1, Fault::HalfThenHang);
+    let dir = env.w.path("rootfs");
+    let mut child = env
+        .w
+        .command()
+        .arg("--root")
+        .arg(env.w.root())
+        .args(["unpack", &format!("docker://{}", hung.name()), s(&dir)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once a good part of the half layer has reached the store's partial file
+    // (the ingest writes through a buffer).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let partial_size = || -> u64 {
+        let ingest = env.w.root().join(".wharf/ingest");
+        std::fs::read_dir(ingest)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().ends_with(".lock"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0)
+    };
+    while partial_size() < (SIZE / 4) as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the layer never reached the store: {} bytes, {:?}",
+            partial_size(),
+            env.w.staging_debris()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "unpack ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!dir.exists(), "nothing at DIR after the kill");
+
+    let good = FakeRegistry::start(&img, 1, Fault::None);
+    env.ok(&["unpack", &format!("docker://{}", good.name()), s(&dir)]);
+    let ranges = good.ranges(&layer);
+    assert_eq!(
+        ranges.len(),
+        1,
+        "the layer is fetched once more, from the partial: {ranges:?}"
+    );
+    let from: u64 = ranges[0]
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a ranged GET, not {ranges:?}"));
+    assert!(from >= (SIZE / 4) as u64, "resumed at {from}");
+
+    let again = env.w.path("again");
+    env.ok(&["unpack", &good.name(), s(&again)]);
+    assert_eq!(
+        wharf_testkit::tree::describe(&dir),
+        wharf_testkit::tree::describe(&again)
+    );
+    assert!(env.ok(&["fsck"]).ends_with("the store is clean\n"));
+    let staging: Vec<_> = std::fs::read_dir(env.w.path(""))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("wharf-unpack"))
+        .collect();
+    assert!(staging.is_empty(), "no staging left: {staging:?}");
 }
