@@ -5,19 +5,21 @@
 //! Layers are decompressed on the fly and their diff_ids checked as they are written;
 //! nothing is held in memory but one buffer.
 
-use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 
+use futures_util::FutureExt;
 use serde::Serialize;
-use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME};
-use wharf_spec::{Digest, ImageIndex, Platform, Reference};
+use wharf_spec::{Descriptor, Platform, Reference};
 use wharf_store::Store;
 
 use crate::catalog::{self, Found};
+use crate::engine::archive::{self, ArchiveImage, Contents};
 use crate::engine::docker_archive::writer::DockerArchiveWriter;
+use crate::engine::stream::{blob_channel, feed};
+use crate::engine::Select;
 use crate::error::{ImageError, Result};
-use crate::graph::blobs_of;
 use crate::layers::layer_info;
+use crate::push::{graph, Graph, StoreBlobs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaveFormat {
@@ -42,26 +44,30 @@ pub fn save(
         }
         images.push(found);
     }
-    write_archive(store, &images, format, out)
+    write_archive(store, &images, format, platform, out)
 }
 
 /// Writes `images` (each carrying the names to save, see [`Found::matched_name`]) as an
-/// archive of `format`.
+/// archive of `format`; `platform` is the one an OCI archive's `manifest.json` lists from
+/// an index (the host's by default).
 pub fn write_archive(
     store: &Store,
     images: &[Found],
     format: SaveFormat,
+    platform: Option<&Platform>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut tar = tar::Builder::new(out);
     match format {
-        SaveFormat::DockerArchive => write_docker_archive(store, images, &mut tar)?,
-        SaveFormat::OciArchive => write_oci_archive(store, images, &mut tar)?,
+        SaveFormat::DockerArchive => {
+            let mut tar = tar::Builder::new(out);
+            write_docker_archive(store, images, &mut tar)?;
+            tar.into_inner()
+                .and_then(|w| w.flush())
+                .map_err(ImageError::io("finishing the archive"))?;
+            Ok(())
+        }
+        SaveFormat::OciArchive => write_oci_archive(store, images, platform, out),
     }
-    tar.into_inner()
-        .and_then(|w| w.flush())
-        .map_err(ImageError::io("finishing the archive"))?;
-    Ok(())
 }
 
 /// A name typed by the user is what the archive carries; an ID carries every name.
@@ -107,73 +113,65 @@ fn write_docker_archive<W: Write>(
     writer.finish(tar)
 }
 
-fn write_oci_archive<W: Write>(
+/// The images as an OCI archive, written by the copy engine's OCI archive writer
+/// ([`archive::write_oci`], what `copy … oci-archive:` writes too): every blob read from
+/// the store and checked against its digest as it goes into the archive.
+fn write_oci_archive(
     store: &Store,
     images: &[Found],
-    tar: &mut tar::Builder<W>,
+    platform: Option<&Platform>,
+    out: &mut dyn Write,
 ) -> Result<()> {
-    append_bytes(tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    let mut index = ImageIndex::empty();
-    let mut written: BTreeSet<Digest> = BTreeSet::new();
-    for found in images {
-        let target = &found.resolved.target;
-        for (digest, size) in blobs_of(store, target)? {
-            if written.insert(digest.clone()) {
-                let member = format!("blobs/{}/{}", digest.algorithm(), digest.hex());
-                let mut blob = store.open_blob(&digest)?;
-                append_stream(tar, &member, size, &mut blob)?;
-            }
-        }
-        let names = names_to_save(found);
-        let mut base = target.clone();
-        base.annotations = None;
-        if names.is_empty() {
-            index.manifests.push(base.clone());
-        }
-        for name in names {
-            let mut entry = base.clone();
-            entry.set_annotation(ANNOTATION_CONTAINERD_IMAGE_NAME, name.to_string());
-            entry.set_annotation(ANNOTATION_REF_NAME, name.tag().unwrap_or("latest"));
-            index.manifests.push(entry);
-        }
-    }
-    append_bytes(
-        tar,
-        "index.json",
-        &serde_json::to_vec(&index).expect("json"),
-    )?;
-    // Docker ≥ 25 writes this beside the OCI layout, and Docker before 25 reads only it.
-    let items = docker_manifest(images);
-    append_bytes(
-        tar,
-        "manifest.json",
-        &serde_json::to_vec(&items).expect("json"),
-    )
-}
-
-/// `manifest.json` pointing into `blobs/`: the platform each image resolved to.
-fn docker_manifest(images: &[Found]) -> Vec<ArchiveItem> {
-    let blob = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.hex());
-    images
+    let source = StoreBlobs {
+        store: store.clone(),
+    };
+    let archived = images
         .iter()
         .map(|found| {
-            let names: Vec<String> = names_to_save(found)
-                .iter()
-                .map(Reference::familiar)
-                .collect();
-            ArchiveItem {
-                config: blob(found.resolved.id()),
-                repo_tags: (!names.is_empty()).then_some(names),
-                layers: found
-                    .resolved
-                    .manifest
-                    .layers
-                    .iter()
-                    .map(|l| blob(&l.digest))
-                    .collect(),
-            }
+            Ok(ArchiveImage {
+                graph: stored_graph(store, &found.resolved.target)?,
+                names: names_to_save(found),
+            })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let select = Select {
+        platform: platform.cloned(),
+        ..Select::default()
+    };
+    let contents = Contents::of(&archived, &select, &source);
+    let blobs: Vec<Descriptor> = contents.blobs.iter().map(|(b, _)| b.clone()).collect();
+    let (tx, rx) = blob_channel();
+    std::thread::scope(|scope| {
+        // The store's blob streams run on their own small runtime; the archive is
+        // written on this thread, into `out` (stdout need not be `Send`).
+        let feeder = scope.spawn(move || -> Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(ImageError::io("start the store's blob reader"))?;
+            runtime.block_on(feed(&blobs, &source, tx));
+            Ok(())
+        });
+        let written = archive::write_oci(out, &contents, rx).map(|_| ());
+        let fed = feeder
+            .join()
+            .unwrap_or_else(|_| Err(ImageError::Invalid("the store's blob reader failed".into())));
+        written.and(fed)
+    })
+}
+
+/// The graph of the store's image `target` (manifests read from the store).
+fn stored_graph(store: &Store, target: &Descriptor) -> Result<Graph> {
+    let build = graph::build(target.clone(), |descriptor| {
+        let manifest = catalog::read_manifest(store, &descriptor);
+        async move { manifest }
+    });
+    // Every manifest is read synchronously: the future is ready at its first poll.
+    build.now_or_never().unwrap_or_else(|| {
+        Err(ImageError::Invalid(
+            "the store's graph did not resolve".into(),
+        ))
+    })
 }
 
 pub(crate) fn header(size: u64) -> tar::Header {

@@ -52,23 +52,26 @@ impl ImageSink for OciArchiveSink {
         _events: &'a dyn Fn(PushEvent),
     ) -> LocalBoxFuture<'a, Result<Sent>> {
         async move {
-            let (tx, rx) = blob_channel();
-            let blobs: Vec<(Descriptor, Origin)> = graph
+            let image = ArchiveImage {
+                graph: graph.clone(),
+                names: self.name.iter().cloned().collect(),
+            };
+            let contents = Contents::of(&[image], &self.select, source);
+            let blobs = contents
                 .blobs
                 .iter()
-                .map(|b| (b.clone(), source.origin(&b.digest)))
-                .collect();
-            let documents = Documents::of(graph, self.name.as_ref(), &self.select);
+                .map(|(b, _)| b.clone())
+                .collect::<Vec<_>>();
+            let (tx, rx) = blob_channel();
             let path = self.path.clone();
-            let writer =
-                tokio::task::spawn_blocking(move || write_archive(&path, &blobs, documents, rx));
-            feed(&graph.blobs, source, tx).await;
+            let writer = tokio::task::spawn_blocking(move || write_file(&path, &contents, rx));
+            feed(&blobs, source, tx).await;
             writer
                 .await
                 .map_err(ImageError::internal("archive writer"))??;
             Ok(Sent {
-                uploaded: graph.blobs.iter().map(|b| b.digest.clone()).collect(),
-                bytes_uploaded: graph.blobs.iter().map(|b| b.size).sum(),
+                uploaded: blobs.iter().map(|b| b.digest.clone()).collect(),
+                bytes_uploaded: blobs.iter().map(|b| b.size).sum(),
                 ..Sent::default()
             })
         }
@@ -76,41 +79,67 @@ impl ImageSink for OciArchiveSink {
     }
 }
 
-/// The archive's own documents, built before any blob is written.
-struct Documents {
+/// An image an OCI archive holds, with the names its `index.json` entries carry (none:
+/// one entry without a name).
+pub(crate) struct ArchiveImage {
+    pub graph: Graph,
+    pub names: Vec<Reference>,
+}
+
+/// What an OCI archive of some images holds, known before any blob is written: the blobs
+/// to stream (each once, with where it comes from), then its own documents.
+pub(crate) struct Contents {
+    pub blobs: Vec<(Descriptor, Origin)>,
     manifests: Vec<(Descriptor, Vec<u8>)>,
     index: Vec<u8>,
     docker_manifest: Vec<u8>,
 }
 
-impl Documents {
-    fn of(graph: &Graph, name: Option<&Reference>, select: &Select) -> Documents {
-        let top = graph.top();
-        let mut entry = top.clone();
-        entry.annotations = None;
-        if let Some(name) = name {
-            entry.set_annotation(ANNOTATION_CONTAINERD_IMAGE_NAME, name.to_string());
-            entry.set_annotation(ANNOTATION_REF_NAME, name.tag().unwrap_or("latest"));
-        }
+impl Contents {
+    /// The archive of `images` (`select` picks the platform `manifest.json` lists from an
+    /// index), its blobs read from `source`.
+    pub fn of(images: &[ArchiveImage], select: &Select, source: &dyn BlobSource) -> Contents {
+        let mut blobs: Vec<(Descriptor, Origin)> = Vec::new();
+        let mut manifests: Vec<(Descriptor, Vec<u8>)> = Vec::new();
         let mut index = ImageIndex::empty();
-        index.manifests.push(entry);
-        // Docker before 25 reads only `manifest.json`: the image of one platform.
-        let blob = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.hex());
-        let image = docker_image(graph, select);
-        let items: Vec<ArchiveItem> = image
-            .map(|m| ArchiveItem {
-                config: blob(&m.config.digest),
-                repo_tags: name.map(|n| vec![n.familiar()]),
-                layers: m.layers.iter().map(|l| blob(&l.digest)).collect(),
-            })
-            .into_iter()
-            .collect();
-        Documents {
-            manifests: graph
-                .manifests
-                .iter()
-                .map(|(d, raw)| (d.clone(), raw.bytes().to_vec()))
-                .collect(),
+        let mut items: Vec<ArchiveItem> = Vec::new();
+        let member = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.hex());
+        for image in images {
+            let graph = &image.graph;
+            for blob in &graph.blobs {
+                if !blobs.iter().any(|(b, _)| b.digest == blob.digest) {
+                    blobs.push((blob.clone(), source.origin(&blob.digest)));
+                }
+            }
+            for (descriptor, raw) in &graph.manifests {
+                if !manifests.iter().any(|(d, _)| d.digest == descriptor.digest) {
+                    manifests.push((descriptor.clone(), raw.bytes().to_vec()));
+                }
+            }
+            let mut entry = graph.top().clone();
+            entry.annotations = None;
+            if image.names.is_empty() {
+                index.manifests.push(entry.clone());
+            }
+            for name in &image.names {
+                let mut named = entry.clone();
+                named.set_annotation(ANNOTATION_CONTAINERD_IMAGE_NAME, name.to_string());
+                named.set_annotation(ANNOTATION_REF_NAME, name.tag().unwrap_or("latest"));
+                index.manifests.push(named);
+            }
+            // Docker before 25 reads only `manifest.json`: the image of one platform.
+            if let Some(m) = docker_image(graph, select) {
+                let names: Vec<String> = image.names.iter().map(Reference::familiar).collect();
+                items.push(ArchiveItem {
+                    config: member(&m.config.digest),
+                    repo_tags: (!names.is_empty()).then_some(names),
+                    layers: m.layers.iter().map(|l| member(&l.digest)).collect(),
+                });
+            }
+        }
+        Contents {
+            blobs,
+            manifests,
             index: serde_json::to_vec(&index).expect("an index serializes"),
             docker_manifest: serde_json::to_vec(&items).expect("json"),
         }
@@ -139,22 +168,37 @@ pub(crate) fn docker_image(graph: &Graph, select: &Select) -> Option<wharf_spec:
     }
 }
 
-fn write_archive(
-    path: &std::path::Path,
-    blobs: &[(Descriptor, Origin)],
-    documents: Documents,
-    mut rx: mpsc::Receiver<Message>,
-) -> Result<()> {
+/// Writes the archive into a temporary file beside `path`, renamed over it when whole.
+fn write_file(path: &Path, contents: &Contents, rx: mpsc::Receiver<Message>) -> Result<()> {
+    let failed = |e: io::Error| ImageError::Io {
+        context: format!("write `{}`", path.display()),
+        source: e,
+    };
     let file = AtomicFile::create(path)?;
-    let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
+    let out = write_oci(BufWriter::with_capacity(1 << 20, file), contents, rx)?;
+    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+    file.commit(Durability::Durable)?;
+    Ok(())
+}
+
+/// Writes the OCI archive `contents` describes into `out` as one tar, in the order
+/// `wharf save` has always written it (`oci-layout`, every blob, `index.json`, then
+/// `manifest.json`), each blob's bytes taken from `rx` in the order of `contents.blobs`
+/// ([`feed`]) and checked against its digest as it is written. Returns `out`, flushed.
+pub(crate) fn write_oci<W: Write>(
+    out: W,
+    contents: &Contents,
+    mut rx: mpsc::Receiver<Message>,
+) -> Result<W> {
+    let mut tar = tar::Builder::new(out);
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    for (blob, origin) in blobs {
+    for (blob, origin) in &contents.blobs {
         let member = format!("blobs/{}/{}", blob.digest.algorithm(), blob.digest.hex());
         let mut chunks = Chunks::new(&mut rx, blob.digest.algorithm());
         let written = append_stream(&mut tar, &member, blob.size, &mut chunks);
         chunks.verify(blob, origin, written)?;
     }
-    for (descriptor, bytes) in &documents.manifests {
+    for (descriptor, bytes) in &contents.manifests {
         let member = format!(
             "blobs/{}/{}",
             descriptor.digest.algorithm(),
@@ -162,17 +206,13 @@ fn write_archive(
         );
         append_bytes(&mut tar, &member, bytes)?;
     }
-    append_bytes(&mut tar, "index.json", &documents.index)?;
-    append_bytes(&mut tar, "manifest.json", &documents.docker_manifest)?;
-    let failed = |e: io::Error| ImageError::Io {
-        context: format!("write `{}`", path.display()),
-        source: e,
-    };
+    append_bytes(&mut tar, "index.json", &contents.index)?;
+    append_bytes(&mut tar, "manifest.json", &contents.docker_manifest)?;
+    let failed = ImageError::io("finishing the archive");
     let mut out = tar.into_inner().map_err(failed)?;
-    out.flush().map_err(failed)?;
-    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-    file.commit(Durability::Durable)?;
-    Ok(())
+    out.flush()
+        .map_err(ImageError::io("finishing the archive"))?;
+    Ok(out)
 }
 
 /// The image `reference` names in an OCI archive, read in place ([`TarIndex`]).
