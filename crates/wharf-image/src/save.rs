@@ -15,7 +15,7 @@ use wharf_store::Store;
 use crate::catalog::{self, Found};
 use crate::engine::archive::{self, ArchiveImage, Contents};
 use crate::engine::docker_archive::writer::DockerArchiveWriter;
-use crate::engine::stream::{blob_channel, feed};
+use crate::engine::stream::BlobFeed;
 use crate::engine::Select;
 use crate::error::{ImageError, Result};
 use crate::layers::layer_info;
@@ -115,7 +115,7 @@ fn write_docker_archive<W: Write>(
 
 /// The images as an OCI archive, written by the copy engine's OCI archive writer
 /// ([`archive::write_oci`], what `copy … oci-archive:` writes too): every blob read from
-/// the store and checked against its digest as it goes into the archive.
+/// the store's file and checked against its digest as it goes into the archive.
 fn write_oci_archive(
     store: &Store,
     images: &[Found],
@@ -139,25 +139,14 @@ fn write_oci_archive(
         ..Select::default()
     };
     let contents = Contents::of(&archived, &select, &source);
-    let blobs: Vec<Descriptor> = contents.blobs.iter().map(|(b, _)| b.clone()).collect();
-    let (tx, rx) = blob_channel();
-    std::thread::scope(|scope| {
-        // The store's blob streams run on their own small runtime; the archive is
-        // written on this thread, into `out` (stdout need not be `Send`).
-        let feeder = scope.spawn(move || -> Result<()> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(ImageError::io("start the store's blob reader"))?;
-            runtime.block_on(feed(&blobs, &source, tx));
-            Ok(())
-        });
-        let written = archive::write_oci(out, &contents, rx).map(|_| ());
-        let fed = feeder
-            .join()
-            .unwrap_or_else(|_| Err(ImageError::Invalid("the store's blob reader failed".into())));
-        written.and(fed)
-    })
+    // Local files: read on this thread, each checked as it is written.
+    let open = |blob: &Descriptor| -> std::io::Result<Box<dyn Read + Send>> {
+        let file = store
+            .open_blob(&blob.digest)
+            .map_err(std::io::Error::other)?;
+        Ok(Box::new(file))
+    };
+    archive::write_oci(out, &contents, BlobFeed::Open(&open)).map(|_| ())
 }
 
 /// The graph of the store's image `target` (manifests read from the store).

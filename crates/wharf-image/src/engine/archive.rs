@@ -22,7 +22,7 @@ use wharf_spec::descriptor::{ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NA
 use wharf_spec::{Descriptor, Digest, ImageIndex, Manifest, Platform, Reference};
 
 use super::layout::{choose_entry, layout_graph};
-use super::stream::{blob_channel, feed, Chunks, Message};
+use super::stream::{blob_channel, feed, BlobFeed, Message};
 use super::tar_index::TarIndex;
 use super::{ImageSink, ImageSource, Select};
 use crate::error::{ImageError, Result};
@@ -175,7 +175,11 @@ fn write_file(path: &Path, contents: &Contents, rx: mpsc::Receiver<Message>) -> 
         source: e,
     };
     let file = AtomicFile::create(path)?;
-    let out = write_oci(BufWriter::with_capacity(1 << 20, file), contents, rx)?;
+    let out = write_oci(
+        BufWriter::with_capacity(1 << 20, file),
+        contents,
+        BlobFeed::Channel(rx),
+    )?;
     let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
     file.commit(Durability::Durable)?;
     Ok(())
@@ -183,18 +187,19 @@ fn write_file(path: &Path, contents: &Contents, rx: mpsc::Receiver<Message>) -> 
 
 /// Writes the OCI archive `contents` describes into `out` as one tar, in the order
 /// `wharf save` has always written it (`oci-layout`, every blob, `index.json`, then
-/// `manifest.json`), each blob's bytes taken from `rx` in the order of `contents.blobs`
-/// ([`feed`]) and checked against its digest as it is written. Returns `out`, flushed.
+/// `manifest.json`), each blob's bytes taken from `blobs` in the order of
+/// `contents.blobs` and checked against its digest as it is written. Returns `out`,
+/// flushed.
 pub(crate) fn write_oci<W: Write>(
     out: W,
     contents: &Contents,
-    mut rx: mpsc::Receiver<Message>,
+    mut blobs: BlobFeed<'_>,
 ) -> Result<W> {
     let mut tar = tar::Builder::new(out);
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     for (blob, origin) in &contents.blobs {
         let member = format!("blobs/{}/{}", blob.digest.algorithm(), blob.digest.hex());
-        let mut chunks = Chunks::new(&mut rx, blob.digest.algorithm());
+        let mut chunks = blobs.next(blob);
         let written = append_stream(&mut tar, &member, blob.size, &mut chunks);
         chunks.verify(blob, origin, written)?;
     }

@@ -144,10 +144,54 @@ pub(crate) async fn feed(blobs: &[Descriptor], source: &dyn BlobSource, tx: mpsc
     }
 }
 
-/// One blob's bytes as [`feed`] sends them, read on the writer's thread and hashed as
-/// they are read.
+/// Where [`Chunks`] reads a blob's bytes.
+enum Supply<'a> {
+    /// Sent by [`feed`] from the async side.
+    Channel(&'a mut mpsc::Receiver<Message>),
+    /// Read on the writer's own thread (a local file: nothing to wait for).
+    Reader(Box<dyn Read + Send + 'a>),
+}
+
+/// Blobs an archive writer reads, one after another: sent through a channel by [`feed`],
+/// or opened on the writer's thread.
+pub(crate) enum BlobFeed<'a> {
+    Channel(mpsc::Receiver<Message>),
+    Open(&'a dyn Fn(&Descriptor) -> io::Result<Box<dyn Read + Send + 'a>>),
+}
+
+impl BlobFeed<'_> {
+    /// The next blob, `blob`, to read and check.
+    pub fn next(&mut self, blob: &Descriptor) -> Chunks<'_> {
+        let algorithm = blob.digest.algorithm();
+        match self {
+            BlobFeed::Channel(rx) => Chunks::new(rx, algorithm),
+            BlobFeed::Open(open) => {
+                let supply = match open(blob) {
+                    Ok(reader) => Supply::Reader(reader),
+                    Err(e) => Supply::Reader(Box::new(FailedRead(Some(e)))),
+                };
+                Chunks::with_supply(supply, algorithm)
+            }
+        }
+    }
+}
+
+/// A reader whose first read fails with the error that kept it from opening.
+struct FailedRead(Option<io::Error>);
+
+impl Read for FailedRead {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("the blob could not be opened")))
+    }
+}
+
+/// One blob's bytes as [`feed`] sends them (or a reader gives them), read on the
+/// writer's thread and hashed as they are read.
 pub(crate) struct Chunks<'a> {
-    rx: &'a mut mpsc::Receiver<Message>,
+    supply: Supply<'a>,
     current: Bytes,
     digester: Digester,
     count: u64,
@@ -158,8 +202,12 @@ pub(crate) struct Chunks<'a> {
 
 impl<'a> Chunks<'a> {
     pub fn new(rx: &'a mut mpsc::Receiver<Message>, algorithm: Algorithm) -> Chunks<'a> {
+        Chunks::with_supply(Supply::Channel(rx), algorithm)
+    }
+
+    fn with_supply(supply: Supply<'a>, algorithm: Algorithm) -> Chunks<'a> {
         Chunks {
-            rx,
+            supply,
             current: Bytes::new(),
             digester: Digester::new(algorithm),
             count: 0,
@@ -219,11 +267,32 @@ impl<'a> Chunks<'a> {
 
 impl Read for Chunks<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Supply::Reader(reader) = &mut self.supply {
+            if self.ended {
+                return Ok(0);
+            }
+            let n = match reader.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+                Err(e) => {
+                    self.ended = true;
+                    self.failed = true;
+                    return Err(e);
+                }
+            };
+            self.ended = n == 0;
+            self.digester.update(&buf[..n]);
+            self.count += n as u64;
+            return Ok(n);
+        }
         while self.current.is_empty() {
             if self.ended {
                 return Ok(0);
             }
-            match self.rx.blocking_recv() {
+            let Supply::Channel(rx) = &mut self.supply else {
+                unreachable!("a reader supply returned above");
+            };
+            match rx.blocking_recv() {
                 Some(Message::Chunk(bytes)) => self.current = bytes,
                 Some(Message::Failed(e)) => {
                     self.ended = true;

@@ -398,3 +398,34 @@ fn loads_from_standard_input_like_docker_load() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("standard input"), "{err}");
 }
+
+/// A layer damaged on disk in the store is caught by `save` in either format, naming the
+/// layer, and no archive is left at `-o`: a save never spreads bytes the store no longer
+/// vouches for.
+#[test]
+fn save_refuses_a_layer_damaged_in_the_store() {
+    let w = Wharf::new();
+    let img = image(
+        "damaged",
+        vec![base_layer(), layer(&[("app/data", b"payload")])],
+    );
+    let archive = w.write("in.tar", &docker_archive(&[(&img, &["damaged:1"])]));
+    w.ok(&["load", "-i", s(&archive)]);
+    // A docker-archive's layers are stored as they are: plain, named by their diff_id.
+    let top = img.layers[1].diff_id();
+    let path = w.root().join("blobs/sha256").join(top.hex());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[600] ^= 1; // inside the file's content, past the first tar header
+    std::fs::write(&path, bytes).unwrap();
+
+    for format in ["oci", "docker"] {
+        let out = w.path(&format!("out-{format}.tar"));
+        let err = w.fails(&["save", "--format", format, "-o", s(&out), "damaged:1"]);
+        assert!(err.contains(top.hex()), "{format}: {err}");
+        assert!(
+            err.contains("does not match"),
+            "{format}: the damage is named: {err}"
+        );
+        assert!(!out.exists(), "{format}: no archive after a failed save");
+    }
+}
