@@ -316,6 +316,10 @@ pub struct PushArgs {
     /// `OCI-Chunk-Min-Length`) instead of one stream each.
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u64>,
+    /// Re-encode every layer not already in this compression on the way (new layer and
+    /// manifest digests, the same image ID); the store keeps its copy as it is.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub dest_compress: Option<CompressArg>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -326,6 +330,15 @@ pub enum CompressArg {
     Gzip,
     /// zstd (OCI media types).
     Zstd,
+}
+
+impl CompressArg {
+    pub fn compression(self) -> wharf_spec::media_type::Compression {
+        match self {
+            CompressArg::Gzip => wharf_spec::media_type::Compression::Gzip,
+            CompressArg::Zstd => wharf_spec::media_type::Compression::Zstd,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -343,9 +356,11 @@ pub struct CopyArgs {
     /// The platform to copy from a multi-platform image (`os/arch[/variant]`); default: this host's.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
-    /// How to compress layers a docker-archive holds uncompressed.
-    #[arg(long, value_enum, default_value = "gzip")]
-    pub dest_compress: CompressArg,
+    /// Compress layers this way: a docker-archive's uncompressed layers (gzip when not
+    /// given) and, when given, every layer in another compression (re-encoded: new layer
+    /// and manifest digests, the same image ID).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub dest_compress: Option<CompressArg>,
     /// How many blobs upload at once (default: the config file's, else 5).
     #[arg(long, value_name = "N")]
     pub max_concurrent_uploads: Option<usize>,

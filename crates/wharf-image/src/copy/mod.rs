@@ -8,7 +8,8 @@
 //!   the store is simpler: a tag.
 //! - A docker-archive holds uncompressed layers: going anywhere but the store or another
 //!   docker-archive, they are compressed on the way ([`crate::engine::compress`]), which
-//!   gives new layer and manifest digests (reported); the image ID stays.
+//!   gives new layer and manifest digests (reported); the image ID stays. With
+//!   `--dest-compress`, layers in another compression are re-encoded the same way.
 
 pub mod referrers;
 pub mod transport;
@@ -39,6 +40,9 @@ pub struct CopyOptions {
     pub push: PushOptions,
     /// How uncompressed layers (from a docker-archive) are compressed for other formats.
     pub compression: Compression,
+    /// Re-encode layers in another compression as `compression` too (`--dest-compress`
+    /// given): new layer and manifest digests, the same image ID.
+    pub recompress: bool,
     /// Copy the manifests that refer to the image too (registry to registry).
     pub referrers: bool,
 }
@@ -48,6 +52,7 @@ impl Default for CopyOptions {
         CopyOptions {
             push: PushOptions::default(),
             compression: Compression::Gzip,
+            recompress: false,
             referrers: false,
         }
     }
@@ -81,7 +86,7 @@ pub async fn copy(
         ));
     }
     match (from, to) {
-        (Location::Store(a), Location::Store(b)) => {
+        (Location::Store(a), Location::Store(b)) if !options.recompress => {
             let store = user_store()?;
             name_as(store, a, b).await?;
             Ok(done(target_of(store, b, None, true).await?, None))
@@ -95,7 +100,8 @@ pub async fn copy(
 
 /// The engine's source for `from`. A docker-archive's plain layers are compressed on the
 /// way to anything but the store (which keeps them, as `wharf load` does) or another
-/// docker-archive (which holds them plain).
+/// docker-archive (which holds them plain); with `recompress`, every layer in another
+/// compression is re-encoded too (but not for a docker-archive, whose layers are plain).
 async fn engine_source(
     store: Option<&Store>,
     client: &Client,
@@ -105,12 +111,15 @@ async fn engine_source(
 ) -> Result<Box<dyn ImageSource>> {
     let source = open_source(store, client, from).await?;
     Ok(match (from, to) {
-        (Location::DockerArchive { .. }, Location::Store(_) | Location::DockerArchive { .. }) => {
-            source
-        }
-        (Location::DockerArchive { .. }, _) => {
-            Box::new(Compressed::new(source, options.compression)?)
-        }
+        // A docker-archive holds layers plain: nothing to compress for one.
+        (_, Location::DockerArchive { .. }) => source,
+        (Location::DockerArchive { .. }, Location::Store(_)) if !options.recompress => source,
+        (Location::DockerArchive { .. }, _) => Box::new(Compressed::new(
+            source,
+            options.compression,
+            options.recompress,
+        )?),
+        _ if options.recompress => Box::new(Compressed::new(source, options.compression, true)?),
         _ => source,
     })
 }

@@ -20,12 +20,14 @@ pub mod send;
 pub mod store_source;
 
 use wharf_client::{Client, UploadOptions};
+use wharf_spec::media_type::Compression;
 use wharf_spec::{Digest, Platform, Reference};
 use wharf_store::{BlobLocation, Store};
 
+use crate::engine::compress::Compressed;
 use crate::engine::registry::RegistrySink;
 use crate::engine::store::StoreSource;
-use crate::engine::{self, Select};
+use crate::engine::{self, ImageSource, Select};
 use crate::error::Result;
 use crate::store_task::blocking;
 
@@ -43,6 +45,9 @@ pub struct PushOptions {
     pub all_platforms: bool,
     pub max_concurrent_uploads: usize,
     pub upload: UploadOptions,
+    /// Re-encode every layer not in this compression on the way (`wharf push
+    /// --dest-compress`): new layer and manifest digests, the same image ID.
+    pub dest_compress: Option<Compression>,
 }
 
 impl Default for PushOptions {
@@ -52,6 +57,7 @@ impl Default for PushOptions {
             all_platforms: false,
             max_concurrent_uploads: wharf_client::config::DEFAULT_MAX_CONCURRENT_UPLOADS,
             upload: UploadOptions::default(),
+            dest_compress: None,
         }
     }
 }
@@ -91,7 +97,12 @@ pub async fn push(
         all_platforms: options.all_platforms,
         platforms: Vec::new(),
     };
-    let copied = engine::copy(&StoreSource::new(store, source), &sink, &select, events).await?;
+    let stored: Box<dyn ImageSource> = Box::new(StoreSource::new(store, source));
+    let source: Box<dyn ImageSource> = match options.dest_compress {
+        Some(compression) => Box::new(Compressed::new(stored, compression, true)?),
+        None => stored,
+    };
+    let copied = engine::copy(source.as_ref(), &sink, &select, events).await?;
     remember(store, copied.sent.locations.clone()).await;
     let top = copied.graph.top();
     Ok(PushReport {

@@ -51,10 +51,10 @@ pub fn run(root: Option<std::path::PathBuf>, args: &CopyArgs) -> Result<ExitCode
             max_concurrent_uploads: config.max_concurrent_uploads,
             ..PushOptions::default()
         },
-        compression: match args.dest_compress {
-            CompressArg::Gzip => Compression::Gzip,
-            CompressArg::Zstd => Compression::Zstd,
-        },
+        compression: args
+            .dest_compress
+            .map_or(Compression::Gzip, CompressArg::compression),
+        recompress: args.dest_compress.is_some(),
         referrers: args.referrers,
     };
     let client = Client::new(config)?;

@@ -10,7 +10,7 @@ use wharf_store::Store;
 
 use super::parse_platform;
 use super::remote::block_on;
-use crate::cli::PushArgs;
+use crate::cli::{CompressArg, PushArgs};
 use crate::output::push::{short, PushOutput};
 
 pub fn run(store: &Store, args: &PushArgs) -> Result<ExitCode> {
@@ -27,6 +27,7 @@ pub fn run(store: &Store, args: &PushArgs) -> Result<ExitCode> {
         platform: parse_platform(args.platform.as_deref())?,
         all_platforms: args.all_platforms,
         max_concurrent_uploads: config.max_concurrent_uploads,
+        dest_compress: args.dest_compress.map(CompressArg::compression),
         ..PushOptions::default()
     };
     options.upload.chunk_size = args.chunk_size;

@@ -439,3 +439,169 @@ fn referrers_follow_the_image_between_registries() {
         "{err}"
     );
 }
+
+/// The tree `wharf unpack` gives for `image` (in the env's store).
+fn unpacked(env: &Env, image: &str, name: &str) -> std::collections::BTreeMap<String, String> {
+    let dir = env.w.path(name);
+    env.ok(&["unpack", image, s(&dir)]);
+    wharf_testkit::tree::describe(&dir)
+}
+
+/// The layers' media types and digests of the manifest `reference` names.
+fn layers_of(reference: &str) -> Vec<(String, String)> {
+    let raw: Value = serde_json::from_slice(&skopeo_raw(reference)).unwrap();
+    raw["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let field = |k: &str| l[k].as_str().unwrap().to_string();
+            (field("mediaType"), field("digest"))
+        })
+        .collect()
+}
+
+/// `--dest-compress` re-encodes every layer in another compression, on `copy` and `push`:
+/// gzip to zstd and back, one platform or a whole index. The layers get new digests, the
+/// config (the image ID) stays, skopeo fetches and verifies the result, and every copy
+/// unpacks to the same tree as the original.
+#[test]
+fn dest_compress_recompresses_layers_and_keeps_the_image() {
+    let registry = registry_or_skip!(Auth::None);
+    if !have_tool("skopeo") {
+        return;
+    }
+    let host = registry.host.as_str();
+    let env = Env::new();
+    let img = app_image(14);
+    let layout = layout_of(&env, &img, "v1");
+    load(&env, &img, "app:v1");
+    let original = unpacked(&env, "app:v1", "original");
+    const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+    // gzip -> zstd, from a layout to a registry.
+    env.ok(&[
+        "copy",
+        "--dest-compress",
+        "zstd",
+        &format!("oci:{layout}:v1"),
+        &format!("docker://{host}/app:zstd"),
+    ]);
+    let zstd = layers_of(&format!("{host}/app:zstd"));
+    assert_eq!(zstd.len(), img.layers.len());
+    for ((media, digest), layer) in zstd.iter().zip(&img.layers) {
+        assert_eq!(media, ZSTD);
+        assert_ne!(*digest, layer.digest().to_string(), "a new blob");
+    }
+    let raw: Value = serde_json::from_slice(&skopeo_raw(&format!("{host}/app:zstd"))).unwrap();
+    assert_eq!(raw["config"]["digest"], img.id(), "the image ID stays");
+    skopeo_fetch(&format!("{host}/app:zstd"), &env.w.path("skopeo-zstd"));
+    env.ok(&["pull", &format!("{host}/app:zstd")]);
+    assert_eq!(
+        unpacked(&env, &format!("{host}/app:zstd"), "from-zstd"),
+        original
+    );
+
+    // zstd -> gzip, registry to registry; then a no-op: layers already gzip stay.
+    env.ok(&[
+        "copy",
+        "--dest-compress",
+        "gzip",
+        &format!("docker://{host}/app:zstd"),
+        &format!("docker://{host}/app:gzip"),
+    ]);
+    let gzip = layers_of(&format!("{host}/app:gzip"));
+    assert!(gzip.iter().all(|(media, _)| media == GZIP), "{gzip:?}");
+    env.ok(&[
+        "copy",
+        "--dest-compress",
+        "gzip",
+        &format!("docker://{host}/app:gzip"),
+        &format!("docker://{host}/app:gzip-again"),
+    ]);
+    assert_eq!(layers_of(&format!("{host}/app:gzip-again")), gzip);
+    env.ok(&["pull", &format!("{host}/app:gzip")]);
+    assert_eq!(
+        unpacked(&env, &format!("{host}/app:gzip"), "from-gzip"),
+        original
+    );
+
+    // push --dest-compress: the store keeps its gzip layers.
+    env.ok(&[
+        "push",
+        "--dest-compress",
+        "zstd",
+        "app:v1",
+        &format!("{host}/app:pushed"),
+    ]);
+    assert_eq!(layers_of(&format!("{host}/app:pushed")), zstd);
+    let blobs = env.w.blob_files();
+    for layer in &img.layers {
+        assert!(blobs.contains(&layer.digest().hex().to_string()));
+    }
+
+    // A whole index: each platform's manifest rewritten, the index too, platforms kept.
+    let (idx, dir) = multi_layout(&env);
+    env.ok(&[
+        "copy",
+        "--all",
+        "--dest-compress",
+        "zstd",
+        &format!("oci:{}:1", s(&dir)),
+        &format!("docker://{host}/multi:zstd"),
+    ]);
+    let index: Value = serde_json::from_slice(&skopeo_raw(&format!("{host}/multi:zstd"))).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let children = index["manifests"].as_array().unwrap();
+    assert_eq!(children.len(), idx.images.len());
+    for (child, (img, _)) in children.iter().zip(&idx.images) {
+        assert_ne!(child["digest"], img.manifest.digest().to_string());
+        let digest = child["digest"].as_str().unwrap();
+        let layers = layers_of(&format!("{host}/multi@{digest}"));
+        assert!(layers.iter().all(|(media, _)| media == ZSTD), "{layers:?}");
+        let raw: Value =
+            serde_json::from_slice(&skopeo_raw(&format!("{host}/multi@{digest}"))).unwrap();
+        assert_eq!(raw["config"]["digest"], img.id());
+    }
+    let platforms = |v: &Value| -> Vec<Value> {
+        v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"].clone())
+            .collect()
+    };
+    let original_index: Value = serde_json::from_slice(idx.manifest.bytes()).unwrap();
+    assert_eq!(platforms(&index), platforms(&original_index));
+
+    // A layer whose bytes are wrong is refused, naming it, and nothing is tagged.
+    let bad = env.w.path("bad-layout");
+    write_image_layout(&bad, &img, "v1");
+    let layer = img.layers[1].digest();
+    let path = bad.join("blobs/sha256").join(layer.hex());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let err = env.fails(&[
+        "copy",
+        "--dest-compress",
+        "zstd",
+        &format!("oci:{}:v1", s(&bad)),
+        &format!("docker://{host}/app:bad"),
+    ]);
+    assert!(
+        err.contains(&layer.to_string()) && err.contains("does not match its digest"),
+        "{err}"
+    );
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{host}/app:bad"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "nothing tagged after a failed copy");
+}
