@@ -605,3 +605,99 @@ fn dest_compress_recompresses_layers_and_keeps_the_image() {
         .unwrap();
     assert!(!out.status.success(), "nothing tagged after a failed copy");
 }
+
+/// podman (Debian's, rootful, `vfs` storage under the test's directory), run with `args`.
+fn podman(env: &Env, args: &[&str]) -> String {
+    let root = env.w.path("podman");
+    let out = std::process::Command::new("podman")
+        .arg("--root")
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args(["--storage-driver", "vfs"])
+        .args(args)
+        // podman reads registry logins from here: an empty one, not the machine's.
+        .env("REGISTRY_AUTH_FILE", env.w.write("podman-auth.json", b"{}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// zstd both ways with podman: podman pulls (and checks every diff_id of) the image
+/// `wharf push --dest-compress zstd` wrote, and wharf pulls and unpacks the zstd image
+/// podman pushes, to the tree of the original.
+#[test]
+fn podman_reads_wharf_zstd_images_and_back() {
+    let registry = registry_or_skip!(Auth::None);
+    if !have_tool("podman") {
+        return;
+    }
+    let host = registry.host.as_str();
+    let env = Env::new();
+    let img = app_image(15);
+    load(&env, &img, "app:v1");
+    let original = unpacked(&env, "app:v1", "original");
+    const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+    env.ok(&[
+        "push",
+        "--dest-compress",
+        "zstd",
+        "app:v1",
+        &format!("{host}/app:zstd"),
+    ]);
+    podman(
+        &env,
+        &[
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            &format!("{host}/app:zstd"),
+        ],
+    );
+    let id = podman(
+        &env,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            &format!("{host}/app:zstd"),
+        ],
+    );
+    assert_eq!(format!("sha256:{}", id.trim()), img.id(), "the same image");
+
+    // podman compresses what it holds uncompressed (a loaded archive) as zstd.
+    let archive = env.w.path("app.tar");
+    env.ok(&["save", "-o", s(&archive), "app:v1"]);
+    let loaded = podman(&env, &["load", "-i", s(&archive)]);
+    let name = loaded
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image: "))
+        .unwrap_or_else(|| panic!("podman load named nothing: {loaded}"))
+        .trim()
+        .to_string();
+    podman(
+        &env,
+        &[
+            "push",
+            "--tls-verify=false",
+            "--compression-format",
+            "zstd",
+            &name,
+            &format!("{host}/app:from-podman"),
+        ],
+    );
+    let layers = layers_of(&format!("{host}/app:from-podman"));
+    assert!(layers.iter().all(|(media, _)| media == ZSTD), "{layers:?}");
+    env.ok(&["pull", &format!("{host}/app:from-podman")]);
+    assert_eq!(
+        unpacked(&env, &format!("{host}/app:from-podman"), "from-podman"),
+        original
+    );
+}
