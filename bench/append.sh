@@ -46,13 +46,7 @@ for i in range(25):
 print(f"input: {total / (1 << 20):.0f} MiB in {sum(len(f) for _, _, f in os.walk(root))} files")
 PY
 
-measure() { # name, command...: appends "seconds max_rss_kb" to $work/name
-  local name=$1; shift
-  rm -rf "$work/store"
-  sync; sleep 0.3
-  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  cat "$work/t" >>"$work/$name"
-}
+measure() { rm -rf "$work/store"; timed_run "$@"; }
 
 for i in $(seq "$runs"); do
   measure wharf "$wharf" --root "$work/store" append scratch "$work/input" -t bench:1
@@ -70,15 +64,11 @@ print(m["layers"][0]["size"])' "$work/store")
 gzip_size=$(tar -c -C "$work/input" . | gzip -6 | wc -c)
 
 python3 - "$work" "$wharf_size" "$gzip_size" "$(nproc)" <<'PY'
-import statistics, sys
+import sys
+sys.path.insert(0, "bench")
+from results import table
 work, wharf_size, gzip_size, cores = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-rows = {}
-for name in ("wharf", "tar-gzip"):
-    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}")]
-    rows[name] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024)
-print(f"{'tool':<10}{'median s':>10}{'peak RSS MiB':>14}")
-for name, (t, rss) in rows.items():
-    print(f"{name:<10}{t:>10.3f}{rss:>14.1f}")
+rows = table(work, ("wharf", "tar-gzip"), "tool")
 w, g = rows["wharf"], rows["tar-gzip"]
 print(f"wharf append is {g[0] / w[0]:.2f}x as fast as tar | gzip -6 on {cores} cores")
 print(f"layer size: wharf {wharf_size / 2**20:.2f} MiB, gzip -6 {gzip_size / 2**20:.2f} MiB ({wharf_size / gzip_size:.4f}x)")

@@ -25,12 +25,9 @@ export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
 HOME=$work/home skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$a/debian-python:bookworm"
 HOME=$work/home skopeo copy -q --src-tls-verify=false "docker://$a/debian-python:bookworm" "docker-archive:$work/source.tar:debian-python:bookworm"
 
-measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
-  local name=$1; shift
+measure() {
   rm -rf "$work/home" "$work"/out-*.tar /var/lib/containers/cache/blob-info-cache-v1.*
-  sync; sleep 0.3
-  HOME=$work/home python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  cat "$work/t" >>"$work/$name.times"
+  HOME=$work/home timed_run "$@"
 }
 
 size_mib=$(( $(stat -c %s "$work/source.tar") / 1048576 + 1 ))
@@ -43,11 +40,12 @@ for i in $(seq "$runs"); do
 done
 
 python3 - "$work" "$size_mib" <<'PY'
-import statistics, sys
+import sys
+sys.path.insert(0, "bench")
+import results
 work, size = sys.argv[1], sys.argv[2]
 def row(name):
-    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}.times")]
-    return statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024
+    return results.row(work, name)
 print(f"{'run':<14}{'median s':>10}{'peak RSS MiB':>14}")
 for what, label in (("out", "registry -> docker-archive"), ("in", "docker-archive -> registry")):
     w, s = row(f"{what}-wharf"), row(f"{what}-skopeo")

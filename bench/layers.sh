@@ -27,11 +27,7 @@ cat >"$work/parallel.sh" <<SH
 printf '%s\n' $layers | xargs -P 2 -I{} sh -c 'gzip -dc "{}" >/dev/null'
 SH
 
-measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
-  local name=$1; shift
-  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  cat "$work/t" >>"$work/$name.times"
-}
+measure() { timed_run "$@"; }
 
 for _ in $(seq "$runs"); do
   measure wharf "$wharf" --root "$work/store" layers debian-python:bookworm
@@ -40,15 +36,10 @@ for _ in $(seq "$runs"); do
 done
 
 python3 - "$work" <<'PY'
-import statistics, sys
-work = sys.argv[1]
-def row(name):
-    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}.times")]
-    return statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024
-print(f"{'run':<16}{'median s':>10}{'peak RSS MiB':>14}")
-for name in ("wharf", "gzip-serial", "gzip-parallel"):
-    t, rss = row(name)
-    print(f"{name:<16}{t:>10.3f}{rss:>14.1f}")
-w, g, p = row("wharf")[0], row("gzip-serial")[0], row("gzip-parallel")[0]
+import sys
+sys.path.insert(0, "bench")
+from results import table
+rows = table(sys.argv[1], ("wharf", "gzip-serial", "gzip-parallel"))
+w, g, p = rows["wharf"][0], rows["gzip-serial"][0], rows["gzip-parallel"][0]
 print(f"wharf layers takes {w:.3f} s (target 0.5 s): {w / g:.2f}x gzip -dc of the layers one after the other, {w / p:.2f}x two at once")
 PY

@@ -17,6 +17,17 @@ need_image() {
   [ -d "$images/$1" ] || { echo "no $images/$1: benchmarks need ../shared/images" >&2; exit 1; }
 }
 
+# Runs a command once under bench/timed.py and appends "seconds max_rss_kb" to
+# $work/NAME.times (bench/results.py reads them back). Each run starts after `sync`, so
+# none pays for the previous one's writeback; a script removes what a run must not
+# inherit (its destination, blob-info caches) before calling this.
+timed_run() { # name, command...
+  local name=$1; shift
+  sync; sleep 0.3
+  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  cat "$work/t" >>"$work/$name.times"
+}
+
 # The layer blob files of the first image of the OCI layout DIR, space-separated, bottom
 # first.
 layout_layers() {

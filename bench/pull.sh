@@ -30,15 +30,7 @@ for image in debian-minbase debian-python; do
   skopeo copy -q --dest-tls-verify=false "oci:$images/$image:bookworm" "docker://$host/$image:bookworm"
 done
 
-measure() { # name, command...: appends "seconds max_rss_kb" to $work/name
-  local name=$1; shift
-  rm -rf "$work/dest"
-  # Start each run with no dirty pages from the previous one, so neither tool pays for
-  # the other's writeback.
-  sync; sleep 0.3
-  python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  cat "$work/t" >>"$work/$name"
-}
+measure() { rm -rf "$work/dest"; timed_run "$@"; }
 
 # The reference: the image's blobs (the layout's blob files, all of them: debian-python's
 # are its config, layers and manifest) written durably from memory, one after another.
@@ -82,14 +74,10 @@ done
 
 python3 - "$work" <<'PY'
 import statistics, sys
+sys.path.insert(0, "bench")
+from results import table
 work = sys.argv[1]
-rows = {}
-for name in ("wharf", "skopeo"):
-    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}")]
-    rows[name] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024)
-print(f"{'tool':<8}{'median s':>10}{'peak RSS MiB':>14}")
-for name, (t, rss) in rows.items():
-    print(f"{name:<8}{t:>10.3f}{rss:>14.1f}")
+rows = table(work, ("wharf", "skopeo"), "tool")
 w, s = rows["wharf"], rows["skopeo"]
 print(f"wharf is {s[0] / w[0]:.2f}x faster than skopeo; peak memory {w[1] / s[1]:.2f}x skopeo's")
 floor = statistics.median(float(l.split()[0]) for l in open(f"{work}/floor"))

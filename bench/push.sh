@@ -29,14 +29,12 @@ export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
 "$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
 HOME=$work/home skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$a/debian-python:bookworm"
 
-measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
+measure() { # name, command...
   local name=$1; shift
   # No mounts from what an earlier run learned: empty both tools' blob-info caches.
   # skopeo run as root keeps its cache in /var/lib/containers/cache whatever $HOME says.
   rm -rf "$work/home" "$work/store/.wharf/blob-info.json" /var/lib/containers/cache/blob-info-cache-v1.*
-  sync; sleep 0.3
-  HOME=$work/home python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  cat "$work/t" >>"$work/$name.times"
+  HOME=$work/home timed_run "$name" "$@"
 }
 
 # A reference for how much of a push is the registry's own work: curl uploading only the
@@ -52,11 +50,12 @@ for i in $(seq "$runs"); do
 done
 
 python3 - "$work" <<'PY'
-import statistics, sys
+import sys
+sys.path.insert(0, "bench")
+import results
 work = sys.argv[1]
 def row(name):
-    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}.times")]
-    return statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024
+    return results.row(work, name)
 print(f"{'run':<14}{'median s':>10}{'peak RSS MiB':>14}")
 for what, target in (("push", 1.6), ("copy", 1.5)):
     w, s = row(f"{what}-wharf"), row(f"{what}-skopeo")

@@ -54,12 +54,9 @@ PY
 )
 echo $((base_layers + 24)) >"$work/once"
 
-measure() { # name, command...: appends "seconds max_rss_kb" to $work/name.times
-  local name=$1; shift
+measure() {
   rm -rf "$work/home" /var/lib/containers/cache/blob-info-cache-v1.*
-  sync; sleep 0.3
-  HOME=$work/home python3 bench/timed.py -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  cat "$work/t" >>"$work/$name.times"
+  HOME=$work/home timed_run "$@"
 }
 
 # Blob uploads finished (PUT .../blobs/uploads/...) into repositories under $1/.
@@ -80,10 +77,11 @@ done
 
 python3 - "$work" <<'PY'
 import statistics, sys
+sys.path.insert(0, "bench")
+import results
 work = sys.argv[1]
 def row(name):
-    samples = [tuple(map(float, l.split())) for l in open(f"{work}/{name}.times")]
-    return statistics.median(s[0] for s in samples), max(s[1] for s in samples) / 1024
+    return results.row(work, name)
 def uploads(name):
     return statistics.median(int(l) for l in open(f"{work}/{name}.uploads"))
 print(f"{'run':<14}{'median s':>10}{'peak RSS MiB':>14}")
