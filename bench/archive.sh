@@ -12,16 +12,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 . bench/lib.sh
-need_image debian-python
-need skopeo docker-registry
-need_time
-
-wharf=$(wharf_binary)
-work=$(mktemp -d)
-trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
-
+bench_start skopeo docker-registry
 a=$(start_registry a)
-export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
 HOME=$work/home skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$a/debian-python:bookworm"
 HOME=$work/home skopeo copy -q --src-tls-verify=false "docker://$a/debian-python:bookworm" "docker-archive:$work/source.tar:debian-python:bookworm"
 

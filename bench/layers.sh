@@ -11,13 +11,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-7}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 . bench/lib.sh
-need_image debian-python
-need gzip
-need_time
-
-wharf=$(wharf_binary)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+bench_start gzip
 "$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
 layers=$(layout_layers "$images/debian-python")
 cat >"$work/serial.sh" <<SH

@@ -17,6 +17,21 @@ need_image() {
   [ -d "$images/$1" ] || { echo "no $images/$1: benchmarks need ../shared/images" >&2; exit 1; }
 }
 
+# The common start of a script measuring debian-python: the image and the named tools
+# checked, the binary to time in $wharf, a scratch directory in $work, removed on exit
+# with the registries started in it (they run inside `$(...)` subshells, so their pids
+# cannot be collected: they are stopped by their config files' paths), and the peers
+# isolated from the machine's logins and configs.
+bench_start() { # tools...
+  need_image debian-python
+  need "$@"
+  need_time
+  wharf=$(wharf_binary)
+  work=$(mktemp -d)
+  trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
+  export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
+}
+
 # Runs a command once under bench/timed.py and appends "seconds max_rss_kb" to
 # $work/NAME.times (bench/results.py reads them back). Each run starts after `sync`, so
 # none pays for the previous one's writeback; a script removes what a run must not

@@ -10,13 +10,7 @@ runs=${1:-7}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 src=$images/debian-python
 . bench/lib.sh
-need_image debian-python
-need skopeo
-need_time
-
-wharf=$(wharf_binary)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+bench_start skopeo
 
 measure() { rm -rf "$work/dest"; timed_run "$@"; }
 

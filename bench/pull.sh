@@ -13,18 +13,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-7}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 . bench/lib.sh
-need_image debian-python
-need skopeo docker-registry
-need_time
-
-wharf=$(wharf_binary)
-work=$(mktemp -d)
-# The registry runs inside a `$(...)` subshell: stopped by its config file's path.
-trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
-
+bench_start skopeo docker-registry
 host=$(start_registry registry)
-# Isolated from the machine's logins and wharf config.
-export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
 
 for image in debian-minbase debian-python; do
   skopeo copy -q --dest-tls-verify=false "oci:$images/$image:bookworm" "docker://$host/$image:bookworm"

@@ -11,21 +11,11 @@ cd "$(dirname "$0")/.."
 runs=${1:-7}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 . bench/lib.sh
-need_image debian-python
-need skopeo docker-registry curl
-need_time
-
-wharf=$(wharf_binary)
-work=$(mktemp -d)
-# The registries are started inside `$(...)` subshells, so their pids cannot be collected
-# here: stop them by their config files' paths instead.
-trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
-
+bench_start skopeo docker-registry curl
 a=$(start_registry a)
 b=$(start_registry b)
-# Isolated from the machine's logins and configs; skopeo's blob-info cache lives in $HOME
-# (or, for root, in /var/lib/containers/cache: emptied before each run below).
-export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
+# skopeo's blob-info cache lives in $HOME (or, for root, in /var/lib/containers/cache:
+# emptied before each run below).
 "$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
 HOME=$work/home skopeo copy -q --dest-tls-verify=false "oci:$images/debian-python:bookworm" "docker://$a/debian-python:bookworm"
 

@@ -14,17 +14,9 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 images=${WHARF_BENCH_IMAGES:-../shared/images}
 . bench/lib.sh
-need_image debian-python
-need skopeo docker-registry
-need_time
-
-wharf=$(wharf_binary)
-work=$(mktemp -d)
-trap 'pkill -f "docker-registry serve $work/" 2>/dev/null; rm -rf "$work"' EXIT
-
+bench_start skopeo docker-registry
 a=$(start_registry a)
 b=$(start_registry b)
-export DOCKER_CONFIG=$work/docker XDG_CONFIG_HOME=$work/config
 
 # The namespace: team/{a,b,c}:{1,2,3,4}, each debian-python plus a layer of its own.
 "$wharf" --root "$work/store" load -i "$images/debian-python" -t debian-python >/dev/null
