@@ -738,8 +738,14 @@ pub struct AppendArgs {
 /// How `append` and `commit` make a layer.
 #[derive(Args)]
 pub struct LayerArgs {
-    /// How to compress the new layers.
-    #[arg(long, value_enum, default_value = "gzip")]
+    /// How to compress the new layers (`--dest-compress`, as `copy` and `push` name it,
+    /// is the same option).
+    #[arg(
+        long,
+        visible_alias = "dest-compress",
+        value_enum,
+        default_value = "gzip"
+    )]
     pub compression: LayerCompression,
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]

@@ -223,6 +223,9 @@ fn commit_is_reproducible_with_source_date_epoch() {
     let zstd_args = ["--compression", "zstd", "--owner", "0:0"];
     let (zstd, manifest, entries) = digest_in_fresh_store(&zstd_args);
     assert_eq!(digest_in_fresh_store(&zstd_args).0, zstd);
+    // `--dest-compress`, as `copy` and `push` name it, is the same option.
+    let named_as_copy = ["--dest-compress", "zstd", "--owner", "0:0"];
+    assert_eq!(digest_in_fresh_store(&named_as_copy).0, zstd);
     assert_ne!(zstd["digest"], gzip["digest"]);
     assert_eq!(
         manifest["layers"][1]["mediaType"],
