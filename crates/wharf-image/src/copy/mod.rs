@@ -85,6 +85,11 @@ pub async fn copy(
             "`--referrers` copies between registries only (`docker://` to `docker://`)".into(),
         ));
     }
+    if options.referrers && options.recompress {
+        return Err(ImageError::Invalid(
+            "`--referrers` cannot go with `--dest-compress`: re-encoded layers give the image new digests, and its signatures and SBOMs name the old ones".into(),
+        ));
+    }
     match (from, to) {
         (Location::Store(a), Location::Store(b)) if !options.recompress => {
             let store = user_store()?;

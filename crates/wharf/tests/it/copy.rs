@@ -268,6 +268,19 @@ fn bad_locations_are_clear_errors() {
     let missing = env.w.path("missing.tar");
     let err = env.fails(&["copy", &format!("oci-archive:{}", s(&missing)), "wharf:x:1"]);
     assert!(err.contains("missing.tar"), "{err}");
+    // Signatures name the image's digests; re-encoding changes them.
+    let err = env.fails(&[
+        "copy",
+        "--referrers",
+        "--dest-compress",
+        "zstd",
+        "docker://127.0.0.1:1/x:1",
+        "docker://127.0.0.1:1/y:1",
+    ]);
+    assert!(
+        err.contains("`--referrers` cannot go with `--dest-compress`"),
+        "{err}"
+    );
 }
 
 /// One image of a two-image archive copied into the store: only that image arrives,
