@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -293,8 +294,23 @@ fn download(opened: Opened, path: String, file: FileEntry) -> Response {
             let _ = failed.blocking_send(Err(io::Error::other(e)));
         }
     });
+    let mut failure: Option<io::Error> = None;
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
-        receiver.poll_recv(cx)
+        if let Some(e) = failure.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
+        match receiver.poll_recv(cx) {
+            // The bytes sent so far (and the response head) reach the client first: the
+            // server flushes what it holds when the body is pending, and drops it when the
+            // body fails. A failed download is then short of its `Content-Length`, not a
+            // connection closed with no answer at all.
+            Poll::Ready(Some(Err(e))) => {
+                failure = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
+        }
     }));
     let base = file.path.rsplit('/').next().unwrap_or("file");
     // Only plain characters in the header's quoted name; the rest become `_`.
