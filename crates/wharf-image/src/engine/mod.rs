@@ -62,6 +62,12 @@ pub trait ImageSink {
     /// The digest the destination's name points at now, if it names anything.
     fn current(&self) -> LocalBoxFuture<'_, Result<Option<Digest>>>;
 
+    /// Whether the sink reads and checks each image config itself (the store does, as it
+    /// stages them), so [`copy`] need not read them first.
+    fn checks_configs(&self) -> bool {
+        false
+    }
+
     /// Writes every blob of `graph` the sink lacks, read from `source` and verified as it
     /// is written, then the manifests, children first; names the top last.
     fn put<'a>(
@@ -87,7 +93,7 @@ pub async fn copy(
     events: &dyn Fn(PushEvent),
 ) -> Result<Copied> {
     let graph = source.graph(select).await?;
-    if source.repository().is_none() {
+    if source.repository().is_none() && !sink.checks_configs() {
         check_configs(&graph, source).await?;
     }
     let sent = sink.put(&graph, source, events).await?;

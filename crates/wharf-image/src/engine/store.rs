@@ -146,6 +146,11 @@ impl<'e> StoreSink<'e> {
 }
 
 impl ImageSink for StoreSink<'_> {
+    /// Every image config is read whole beside the blob writes, checked, and staged.
+    fn checks_configs(&self) -> bool {
+        true
+    }
+
     fn current(&self) -> LocalBoxFuture<'_, Result<Option<Digest>>> {
         let key = self.name.to_string();
         async move {
